@@ -1,0 +1,10 @@
+"""Testing helpers for nilearn_vlm and for plugin authors.
+
+:func:`check_adapter` is the conformance check every adapter plugin's tests
+call; :class:`ToyAdapter` is a small NumPy dual-encoder with random weights.
+"""
+
+from nilearn_vlm.testing._check_adapter import check_adapter, default_batch, make_images
+from nilearn_vlm.testing._toy import ToyAdapter
+
+__all__ = ["ToyAdapter", "check_adapter", "default_batch", "make_images"]
