@@ -108,7 +108,9 @@ def select_sites(sites, selector="default"):
         ``"default"`` (attention outputs, see :data:`DEFAULT_SELECTOR`),
         ``"all"``, a shell-style pattern on site names (``"vision.*.ffn"``,
         ``"*.attn*"``, ``"text.11.resid"``) or a list of those. Each pattern
-        must match at least one site.
+        must match at least one site. ``"*.attn*"`` covers every attention
+        output, the fusion kinds ``self_attn_out`` and ``cross_attn_out``
+        included.
 
     Returns
     -------
@@ -142,7 +144,7 @@ def select_sites(sites, selector="default"):
     for pattern in patterns:
         if not isinstance(pattern, str):
             raise TypeError(f"site selector entries must be str, got {type(pattern).__name__}")
-        hits = fnmatch.filter(names, pattern)
+        hits = [n for n in names if _matches(n, pattern)]
         if strict and not hits:
             raise ValueError(
                 f"site pattern {pattern!r} matches no site of this model; available sites: "
@@ -155,6 +157,23 @@ def select_sites(sites, selector="default"):
             f"pass sites= explicitly, e.g. 'all'. Available: {_summarise(names)}"
         )
     return [s for s in sites if s.name in chosen]
+
+
+def _matches(name, pattern):
+    """Shell-style match of a site name; a wildcard kind pattern starting with
+    ``attn`` (``"*.attn*"``) also covers the fusion kinds ``self_attn_out``
+    and ``cross_attn_out``."""
+    if fnmatch.fnmatchcase(name, pattern):
+        return True
+    head, _, kind_pattern = pattern.rpartition(".")
+    if "*" in kind_pattern and kind_pattern.startswith("attn"):
+        stream_layer, _, kind = name.rpartition(".")
+        for prefix in ("self_", "cross_"):
+            if kind.startswith(prefix) and fnmatch.fnmatchcase(
+                f"{stream_layer}.{kind[len(prefix):]}", pattern
+            ):
+                return True
+    return False
 
 
 def _summarise(names, limit=12):
