@@ -1,0 +1,566 @@
+"""Voxelwise general linear model with given regressors (atoms or units).
+
+:class:`VoxelGLM` fits every voxel's time series on a design made of the
+regressors of interest (the time courses of :class:`~nilearn_vlm.SparseAtoms`
+atoms, or any unit time series) plus drift and intercept terms, with AR(1)
+prewhitening computed the way nilearn's first-level models compute it:
+
+1. ordinary least squares, one fit for all voxels;
+2. the lag-1 Yule-Walker coefficient of each voxel's OLS residuals;
+3. coefficients truncated to ``1 / bins`` steps (nilearn's rounding:
+   ``int(rho * bins) / bins``), so voxels that share a value share one
+   whitened design;
+4. generalized least squares per bin: row ``t`` of a run becomes
+   ``x_t - rho x_{t-1}``, the first scan of each run is kept unchanged (as in
+   :class:`nilearn.glm.regression.ARModel`); the dispersion is the whitened
+   residual sum of squares over ``n_scans - n_columns``.
+
+A regressor's t-value is its coefficient over its standard error; voxels whose
+two-sided p-value survives the height control (Benjamini-Hochberg FDR per
+regressor map by default) form the regressor's positive (t > 0) and negative
+(t < 0) sets of voxels, the paper's positive and negative biological neurons.
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["VoxelGLM", "prewhitened_ols"]
+
+_DRIFTS = (None, "cosine", "polynomial")
+_HEIGHT = (None, "fdr", "bonferroni", "fpr")
+
+
+# --------------------------------------------------------------------- math
+def _run_bounds(runs, n_scans):
+    """Start indices of each run (runs are contiguous blocks)."""
+    if runs is None:
+        return np.array([0]), np.array([n_scans])
+    runs = np.asarray(runs)
+    if runs.shape != (n_scans,):
+        raise ValueError(
+            f"runs has shape {runs.shape}; it needs one label per scan "
+            f"({n_scans},)."
+        )
+    change = np.flatnonzero(runs[1:] != runs[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [n_scans]])
+    labels = runs[starts]
+    if len(np.unique(labels)) != len(labels):
+        raise ValueError(
+            "each run's scans must be contiguous in runs; sort the scans by "
+            "run (runs are concatenated in time)."
+        )
+    return starts, stops
+
+
+def _whiten(A, rho, starts):
+    """AR(1) whitening along axis 0; first scan of every run is kept."""
+    W = A.copy()
+    rho = np.asarray(rho)
+    for s, e in zip(starts, np.append(starts[1:], len(A))):
+        W[s + 1 : e] -= rho * A[s : e - 1]
+    return W
+
+
+def ar1_yule_walker(residuals, runs=None):
+    """Lag-1 Yule-Walker coefficient of each column of ``residuals``.
+
+    The estimate of :func:`nilearn.glm.first_level.run_glm` for one run:
+    ``r1 / r0`` with ``r0 = sum(e_t^2) / n`` and
+    ``r1 = sum(e_t e_{t+1}) / (n - 1)``, the residuals centred per column.
+    With several runs the lag products stay within runs (``n - n_runs``).
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (n_scans, n_voxels)
+        Residuals of an ordinary least-squares fit.
+    runs : array-like of shape (n_scans,), default=None
+        Run label of each scan (contiguous runs).
+
+    Returns
+    -------
+    ndarray of shape (n_voxels,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.random.default_rng(0).standard_normal((2000, 3))
+    >>> bool(np.all(np.abs(ar1_yule_walker(e)) < 0.1))
+    True
+    """
+    e = np.asarray(residuals, dtype=np.float64)
+    e = e - e.mean(axis=0)
+    n = e.shape[0]
+    starts, stops = _run_bounds(runs, n)
+    r0 = np.einsum("ij,ij->j", e, e) / n
+    r1 = np.zeros(e.shape[1])
+    for s, t in zip(starts, stops):
+        r1 += np.einsum("ij,ij->j", e[s : t - 1], e[s + 1 : t])
+    r1 /= n - len(starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.where(r0 > 0, r1 / r0, 0.0)
+    return rho
+
+
+def prewhitened_ols(design, Y, rho, runs=None):
+    """Generalized least squares at one AR(1) coefficient for many voxels.
+
+    Parameters
+    ----------
+    design : ndarray of shape (n_scans, n_columns)
+    Y : ndarray of shape (n_scans, n_voxels)
+    rho : float
+        AR(1) coefficient shared by the voxels of ``Y``.
+    runs : array-like of shape (n_scans,), default=None
+        Run labels; whitening restarts at each run.
+
+    Returns
+    -------
+    beta : ndarray of shape (n_columns, n_voxels)
+    se : ndarray of shape (n_columns, n_voxels)
+        Standard errors: ``sqrt(dispersion * diag(pinv(Xw) pinv(Xw)^T))``
+        with ``dispersion = |Yw - Xw beta|^2 / (n_scans - n_columns)``.
+    dispersion : ndarray of shape (n_voxels,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.c_[rng.standard_normal(100), np.ones(100)]
+    >>> beta, se, _ = prewhitened_ols(X, X @ [[2.0], [1.0]], 0.3)
+    >>> np.round(beta.ravel(), 6).tolist()
+    [2.0, 1.0]
+    """
+    X = np.asarray(design, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    starts, _ = _run_bounds(runs, X.shape[0])
+    Xw = _whiten(X, rho, starts) if rho != 0 else X
+    Yw = _whiten(Y, rho, starts) if rho != 0 else Y
+    pinv = np.linalg.pinv(Xw)
+    beta = pinv @ Yw
+    resid = Yw - Xw @ beta
+    dispersion = np.einsum("ij,ij->j", resid, resid) / (X.shape[0] - X.shape[1])
+    var = np.einsum("ij,ij->i", pinv, pinv)
+    se = np.sqrt(np.maximum(np.outer(var, dispersion), 1e-300))
+    return beta, se, dispersion
+
+
+def _bin_ar(rho, bins):
+    """nilearn's AR(1) rounding: truncation towards zero to 1/bins steps."""
+    if bins is None:
+        return rho
+    return np.trunc(rho * bins) / bins
+
+
+def _glm_fit(design, Y, runs, noise_model, bins, ar_coef, verbose=0):
+    """Fit the GLM on arrays; returns beta, se, ar1 per voxel."""
+    n_voxels = Y.shape[1]
+    if noise_model == "ols" and ar_coef is None:
+        beta, se, _ = prewhitened_ols(design, Y, 0.0, runs)
+        return beta, se, np.zeros(n_voxels)
+    if ar_coef is not None:
+        rho = np.full(n_voxels, float(ar_coef))
+    else:
+        beta0 = np.linalg.lstsq(design, Y, rcond=None)[0]
+        rho = _bin_ar(ar1_yule_walker(Y - design @ beta0, runs), bins)
+    beta = np.empty((design.shape[1], n_voxels))
+    se = np.empty_like(beta)
+    values, inverse = np.unique(rho, return_inverse=True)
+    groups = range(len(values))
+    if verbose and len(values) > 1:
+        from tqdm.auto import tqdm
+
+        groups = tqdm(groups, desc="AR(1) bins")
+    for g in groups:
+        idx = np.flatnonzero(inverse == g)
+        b, s, _ = prewhitened_ols(design, Y[:, idx], values[g], runs)
+        beta[:, idx] = b
+        se[:, idx] = s
+    return beta, se, rho
+
+
+def _height_threshold(p, alpha, height_control):
+    """Boolean mask of significant entries of p (one map)."""
+    if height_control is None:
+        return np.ones_like(p, dtype=bool)
+    if height_control == "fpr":
+        return p <= alpha
+    if height_control == "bonferroni":
+        return p <= alpha / p.size
+    q = stats.false_discovery_control(p, method="bh")
+    return q <= alpha
+
+
+# --------------------------------------------------------------- estimator
+class VoxelGLM(BaseEstimator):
+    """Voxelwise GLM with AR(1) prewhitening and signed significant voxels.
+
+    Parameters
+    ----------
+    t_r : float or None, default=None
+        Repetition time in seconds; required for drift terms.
+    drift_model : {"cosine", "polynomial", None}, default="cosine"
+        Drift terms added per run, made by nilearn's
+        :func:`~nilearn.glm.first_level.make_first_level_design_matrix`.
+    high_pass : float, default=0.01
+        Cut-off frequency (Hz) of the cosine drift basis.
+    drift_order : int, default=1
+        Order of the polynomial drift.
+    noise_model : {"ar1", "ols"}, default="ar1"
+        Temporal noise model, as nilearn's ``noise_model``.
+    bins : int or None, default=100
+        AR(1) coefficients are truncated to ``1 / bins`` steps as nilearn does;
+        ``None`` whitens each voxel at its own coefficient (slower).
+    ar_coef : float or None, default=None
+        A fixed AR(1) coefficient for every voxel instead of estimating it.
+    height_control : {"fdr", "bonferroni", "fpr", None}, default="fdr"
+        Correction of the two-sided p-values of each regressor's t-map
+        (FDR: Benjamini-Hochberg, :func:`scipy.stats.false_discovery_control`).
+    alpha : float, default=0.05
+        Level of the height control.
+    fdr_scope : {"map", "all"}, default="map"
+        Correct each regressor's map separately (as nilearn thresholds one
+        contrast at a time) or all maps together.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_voxels, n_features)
+        Coefficients of the regressors of interest.
+    intercept_ : ndarray of shape (n_voxels,)
+        Coefficient of the (first run's) constant.
+    t_ : ndarray of shape (n_voxels, n_features)
+        t-values of the regressors of interest.
+    p_ : ndarray of shape (n_voxels, n_features)
+        Two-sided p-values.
+    signed_ : ndarray of int8, shape (n_voxels, n_features)
+        +1 where the voxel is a significant positive voxel of the regressor,
+        -1 a negative one, 0 elsewhere.
+    ar1_ : ndarray of shape (n_voxels,)
+        AR(1) coefficient used for each voxel (after binning).
+    dof_ : int
+        Residual degrees of freedom (n_scans - n_design_columns).
+    design_ : pandas.DataFrame
+        The full design (regressors, confounds, drifts and constants).
+    feature_names_in_ : ndarray of str
+        Names of the regressors of interest.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nilearn_vlm import VoxelGLM
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 2))
+    >>> Y = X @ [[1.0, 0.0, -1.0], [0.0, 0.0, 0.0]]
+    >>> Y = Y + rng.standard_normal((200, 3))
+    >>> glm = VoxelGLM(t_r=1.0).fit(X, Y)
+    >>> glm.signed_[:, 0].tolist()
+    [1, 0, -1]
+    """
+
+    def __init__(
+        self,
+        t_r=None,
+        drift_model="cosine",
+        high_pass=0.01,
+        drift_order=1,
+        noise_model="ar1",
+        bins=100,
+        ar_coef=None,
+        height_control="fdr",
+        alpha=0.05,
+        fdr_scope="map",
+        verbose=0,
+    ):
+        self.t_r = t_r
+        self.drift_model = drift_model
+        self.high_pass = high_pass
+        self.drift_order = drift_order
+        self.noise_model = noise_model
+        self.bins = bins
+        self.ar_coef = ar_coef
+        self.height_control = height_control
+        self.alpha = alpha
+        self.fdr_scope = fdr_scope
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ checks
+    def _check_params(self):
+        if self.drift_model not in _DRIFTS:
+            raise ValueError(
+                f"drift_model={self.drift_model!r} is not supported; use one "
+                f"of {_DRIFTS}."
+            )
+        if self.noise_model not in ("ar1", "ols"):
+            raise ValueError(
+                f"noise_model={self.noise_model!r} is not supported; use "
+                "'ar1' or 'ols'."
+            )
+        if self.drift_model is not None and self.t_r is None:
+            raise ValueError(
+                f"t_r is needed for drift_model={self.drift_model!r}; pass "
+                "VoxelGLM(t_r=<seconds>) or drift_model=None."
+            )
+        if self.t_r is not None and not (
+            isinstance(self.t_r, numbers.Real) and self.t_r > 0
+        ):
+            raise ValueError(f"t_r must be a positive number, got {self.t_r!r}.")
+        if self.bins is not None and not (
+            isinstance(self.bins, numbers.Integral) and self.bins > 0
+        ):
+            raise ValueError(
+                f"bins must be a positive integer or None, got {self.bins!r}."
+            )
+        if self.ar_coef is not None and not -1 < self.ar_coef < 1:
+            raise ValueError(
+                f"ar_coef must lie in (-1, 1) or be None, got {self.ar_coef!r}."
+            )
+        if self.height_control not in _HEIGHT:
+            raise ValueError(
+                f"height_control={self.height_control!r} is not supported; use "
+                f"one of {_HEIGHT}."
+            )
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha!r}.")
+        if self.fdr_scope not in ("map", "all"):
+            raise ValueError(
+                f"fdr_scope={self.fdr_scope!r} is not supported; use 'map' or "
+                "'all'."
+            )
+
+    @staticmethod
+    def _feature_names(X, n_features):
+        if hasattr(X, "columns"):
+            return np.asarray([str(c) for c in X.columns], dtype=object)
+        return np.asarray([f"x{i}" for i in range(n_features)], dtype=object)
+
+    # ------------------------------------------------------------ design
+    def make_design(self, X, runs=None, confounds=None):
+        """Build the full design: regressors, confounds, drifts, constants.
+
+        Drift and constant columns are made per run by nilearn's
+        :func:`~nilearn.glm.first_level.make_first_level_design_matrix`
+        (suffixed ``_run<k>`` when there are several runs).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_scans, n_features)
+            Regressors of interest.
+        runs : array-like of shape (n_scans,), default=None
+            Run label of each scan.
+        confounds : array-like or DataFrame of shape (n_scans, n_confounds)
+
+        Returns
+        -------
+        pandas.DataFrame of shape (n_scans, n_columns)
+            Regressors of interest come first, in order.
+        """
+        from nilearn.glm.first_level import make_first_level_design_matrix
+
+        self._check_params()
+        names = list(self._feature_names(X, np.shape(X)[1]))
+        X = np.asarray(X, dtype=np.float64)
+        n = X.shape[0]
+        starts, stops = _run_bounds(runs, n)
+        cols = [pd.DataFrame(X, columns=names)]
+        if confounds is not None:
+            C = np.asarray(confounds, dtype=np.float64).reshape(n, -1)
+            cnames = (
+                [str(c) for c in confounds.columns]
+                if hasattr(confounds, "columns")
+                else [f"confound{i}" for i in range(C.shape[1])]
+            )
+            cols.append(pd.DataFrame(C, columns=cnames))
+        t_r = 1.0 if self.t_r is None else float(self.t_r)
+        blocks = []
+        for k, (s, e) in enumerate(zip(starts, stops)):
+            dm = make_first_level_design_matrix(
+                np.arange(e - s) * t_r,
+                events=None,
+                drift_model=self.drift_model,
+                high_pass=self.high_pass,
+                drift_order=self.drift_order,
+            )
+            full = np.zeros((n, dm.shape[1]))
+            full[s:e] = dm.to_numpy()
+            suffix = f"_run{k}" if len(starts) > 1 else ""
+            blocks.append(
+                pd.DataFrame(full, columns=[f"{c}{suffix}" for c in dm.columns])
+            )
+        design = pd.concat(cols + blocks, axis=1)
+        if design.columns.duplicated().any():
+            dup = list(design.columns[design.columns.duplicated()])
+            raise ValueError(
+                f"design column names collide: {dup}; rename the regressors "
+                "or confounds."
+            )
+        return design
+
+    # --------------------------------------------------------------- fit
+    def _fit_arrays(self, X, Y, runs=None, confounds=None):
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.ndim != 2:
+            raise ValueError(
+                f"y must be 2D (n_scans, n_voxels) or an image; got shape "
+                f"{Y.shape}."
+            )
+        if np.shape(X)[0] != Y.shape[0]:
+            raise ValueError(
+                f"X has {np.shape(X)[0]} scans but y has {Y.shape[0]}; give "
+                "one regressor row per scan."
+            )
+        names = self._feature_names(X, np.shape(X)[1])
+        design = self.make_design(X, runs=runs, confounds=confounds)
+        D = design.to_numpy()
+        if not np.all(np.isfinite(D)) or not np.all(np.isfinite(Y)):
+            raise ValueError("X, y and confounds must be finite (no NaN/inf).")
+        rank = np.linalg.matrix_rank(D)
+        if rank < D.shape[1]:
+            raise ValueError(
+                f"the design is rank deficient (rank {rank} < {D.shape[1]} "
+                "columns); drop collinear regressors or confounds."
+            )
+        if D.shape[0] <= D.shape[1]:
+            raise ValueError(
+                f"{D.shape[0]} scans are too few for {D.shape[1]} design "
+                "columns."
+            )
+        beta, se, rho = _glm_fit(
+            D, Y, runs, self.noise_model, self.bins, self.ar_coef, self.verbose
+        )
+        k = len(names)
+        self.design_ = design
+        self.feature_names_in_ = names
+        self.n_features_in_ = k
+        self.dof_ = D.shape[0] - D.shape[1]
+        self.runs_ = None if runs is None else np.asarray(runs)
+        const = [i for i, c in enumerate(design.columns) if c.startswith("constant")]
+        self.intercept_ = beta[const[0]] if const else np.zeros(Y.shape[1])
+        self.coef_ = beta[:k].T.copy()
+        self.t_ = (beta[:k] / se[:k]).T.copy()
+        self.p_ = 2 * stats.t.sf(np.abs(self.t_), self.dof_)
+        self.ar1_ = rho
+        self.signed_ = self._signed(self.t_, self.p_)
+        return self
+
+    def _signed(self, t, p):
+        if self.fdr_scope == "all":
+            sig = _height_threshold(
+                p.ravel(), self.alpha, self.height_control
+            ).reshape(p.shape)
+        else:
+            sig = np.column_stack(
+                [
+                    _height_threshold(p[:, j], self.alpha, self.height_control)
+                    for j in range(p.shape[1])
+                ]
+            ).reshape(p.shape)
+        return (np.sign(t) * sig).astype(np.int8)
+
+    def fit(self, X, y, runs=None, confounds=None):
+        """Fit the GLM of every voxel.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_scans, n_features)
+            Regressors of interest (atom time courses, unit time series).
+        y : array-like of shape (n_scans, n_voxels)
+            BOLD signal.
+        runs : array-like of shape (n_scans,), default=None
+            Run label of each scan; drift terms, constants and the whitening
+            restart at each run.
+        confounds : array-like or DataFrame of shape (n_scans, n_confounds)
+            Nuisance regressors.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_arrays(X, y, runs=runs, confounds=confounds)
+
+    # ----------------------------------------------------------- outputs
+    def voxel_sets(self):
+        """Positive and negative significant voxels of each regressor.
+
+        Returns
+        -------
+        dict
+            ``{feature_name: (positive_indices, negative_indices)}``.
+        """
+        check_is_fitted(self)
+        return {
+            name: (
+                np.flatnonzero(self.signed_[:, j] > 0),
+                np.flatnonzero(self.signed_[:, j] < 0),
+            )
+            for j, name in enumerate(self.feature_names_in_)
+        }
+
+    def summary_table(self):
+        """Counts of significant positive and negative voxels per regressor.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``feature, n_positive, n_negative, max_t, min_t``.
+        """
+        check_is_fitted(self)
+        return pd.DataFrame(
+            {
+                "feature": self.feature_names_in_,
+                "n_positive": (self.signed_ > 0).sum(0),
+                "n_negative": (self.signed_ < 0).sum(0),
+                "max_t": self.t_.max(0),
+                "min_t": self.t_.min(0),
+            }
+        )
+
+    def to_first_level_model(self, **kwargs):
+        """Export the fitted design to a nilearn ``FirstLevelModel``.
+
+        The model is configured with the same ``t_r``, noise model and AR
+        binning, no signal scaling and the design given explicitly; fit it
+        with ``flm.fit(run_imgs, design_matrices=designs)``. With several runs
+        nilearn fits each run separately and combines contrasts by fixed
+        effects, whereas this class fits the concatenated runs at once.
+
+        Parameters
+        ----------
+        **kwargs
+            Overrides of :class:`~nilearn.glm.first_level.FirstLevelModel`
+            parameters (for example ``mask_img``).
+
+        Returns
+        -------
+        flm : nilearn.glm.first_level.FirstLevelModel
+        designs : list of pandas.DataFrame
+            One design matrix per run (the run's rows; other runs' drift and
+            constant columns dropped).
+        """
+        from nilearn.glm.first_level import FirstLevelModel
+
+        check_is_fitted(self)
+        params = dict(
+            noise_model="ols" if self.noise_model == "ols" else "ar1",
+            signal_scaling=False,
+            drift_model=None,
+            minimize_memory=False,
+        )
+        masker = getattr(self, "masker_", None)
+        if masker is not None:
+            params["mask_img"] = masker
+        params.update(kwargs)
+        flm = FirstLevelModel(**params)
+        starts, stops = _run_bounds(self.runs_, len(self.design_))
+        designs = []
+        for s, e in zip(starts, stops):
+            block = self.design_.iloc[s:e]
+            keep = block.columns[(block.abs().sum(0) > 0).to_numpy()]
+            designs.append(block[keep].reset_index(drop=True))
+        return flm, designs

@@ -1,0 +1,169 @@
+"""Tests of VoxelGLM against closed forms and nilearn's FirstLevelModel."""
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from nilearn_vlm.glm import VoxelGLM, ar1_yule_walker
+
+
+def _ar1_noise(rng, n, v, rho):
+    e = rng.standard_normal((n, v))
+    out = np.empty_like(e)
+    out[0] = e[0]
+    for t in range(1, n):
+        out[t] = rho * out[t - 1] + e[t]
+    return out
+
+
+def _data(seed=0, n=160, k=3, v=40, rho=0.4):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, k))
+    B = rng.standard_normal((k, v)) * (rng.random((k, v)) < 0.5)
+    Y = X @ B + 5.0 + _ar1_noise(rng, n, v, rho)
+    return X, Y
+
+
+def _closed_form_t(D, y, rho):
+    """Prewhitened OLS written out: W = I - rho * L with W[0] = e_0."""
+    n = D.shape[0]
+    W = np.eye(n) - rho * np.eye(n, k=-1)
+    Dw, yw = W @ D, W @ y
+    XtX_inv = np.linalg.inv(Dw.T @ Dw)
+    beta = XtX_inv @ Dw.T @ yw
+    resid = yw - Dw @ beta
+    sigma2 = resid @ resid / (n - D.shape[1])
+    return beta / np.sqrt(sigma2 * np.diag(XtX_inv))
+
+
+def test_t_values_equal_closed_form_at_fixed_ar1():
+    X, Y = _data()
+    glm = VoxelGLM(t_r=2.0, ar_coef=0.37).fit(X, Y)
+    D = glm.design_.to_numpy()
+    for v in range(Y.shape[1]):
+        t = _closed_form_t(D, Y[:, v], 0.37)[: X.shape[1]]
+        np.testing.assert_allclose(glm.t_[v], t, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(glm.ar1_, 0.37)
+
+
+def test_ols_equals_statsmodels_free_closed_form():
+    X, Y = _data(seed=1)
+    glm = VoxelGLM(drift_model=None, noise_model="ols").fit(X, Y)
+    D = np.c_[X, np.ones(len(X))]
+    beta = np.linalg.lstsq(D, Y, rcond=None)[0]
+    np.testing.assert_allclose(glm.coef_, beta[:3].T, atol=1e-10)
+    np.testing.assert_allclose(glm.intercept_, beta[3], atol=1e-10)
+    t0 = _closed_form_t(D, Y[:, 0], 0.0)[:3]
+    np.testing.assert_allclose(glm.t_[0], t0, atol=1e-8)
+    p0 = 2 * stats.t.sf(np.abs(t0), len(X) - 4)
+    np.testing.assert_allclose(glm.p_[0], p0, rtol=1e-8)
+
+
+def test_yule_walker_matches_nilearn():
+    from nilearn.glm.first_level.first_level import _yule_walker
+
+    rng = np.random.default_rng(2)
+    e = _ar1_noise(rng, 300, 20, 0.5)
+    e -= e.mean(0)
+    np.testing.assert_allclose(
+        ar1_yule_walker(e), _yule_walker(e.T, 1)[:, 0], atol=1e-12
+    )
+
+
+def _fit_nilearn(glm, Y):
+    mask = np.ones((Y.shape[1], 1, 1), dtype=np.int8)
+    affine = np.eye(4)
+    img = nib.Nifti1Image(Y.T.reshape(Y.shape[1], 1, 1, -1), affine)
+    flm, designs = glm.to_first_level_model(
+        mask_img=nib.Nifti1Image(mask, affine)
+    )
+    flm.fit(img, design_matrices=designs)
+    t = np.column_stack(
+        [
+            flm.compute_contrast(name, output_type="stat").get_fdata().ravel()
+            for name in glm.feature_names_in_
+        ]
+    )
+    return flm, t
+
+
+def test_agrees_with_nilearn_first_level_model():
+    X, Y = _data(seed=3, n=200, v=60, rho=0.5)
+    X = pd.DataFrame(X, columns=["a", "b", "c"])
+    glm = VoxelGLM(t_r=1.5, high_pass=0.02).fit(X, Y)
+    flm, t = _fit_nilearn(glm, Y)
+    # same design, same AR(1) binning (bins=100): equal to 1e-6
+    np.testing.assert_allclose(glm.t_, t, atol=1e-6)
+    # exact per-voxel AR(1) differs from nilearn only by the binning
+    exact = VoxelGLM(t_r=1.5, high_pass=0.02, bins=None).fit(X, Y)
+    assert not np.allclose(exact.t_, t, atol=1e-6)
+    # rho moves by < 1 / bins = 0.01: |delta t| <= 0.02 |t| + 0.05
+    np.testing.assert_allclose(exact.t_, t, rtol=0.02, atol=0.05)
+
+
+def test_runs_restart_drift_and_whitening():
+    X, Y = _data(seed=4, n=180)
+    runs = np.repeat([0, 1], 90)
+    glm = VoxelGLM(t_r=1.0, ar_coef=0.3).fit(X, Y, runs=runs)
+    D = glm.design_.to_numpy()
+    assert {"constant_run0", "constant_run1"} <= set(glm.design_.columns)
+    W = np.eye(180) - 0.3 * np.eye(180, k=-1)
+    W[90, 89] = 0.0  # whitening restarts at the run boundary
+    Dw, yw = W @ D, W @ Y[:, 5]
+    inv = np.linalg.inv(Dw.T @ Dw)
+    beta = inv @ Dw.T @ yw
+    r = yw - Dw @ beta
+    t = beta / np.sqrt(r @ r / (180 - D.shape[1]) * np.diag(inv))
+    np.testing.assert_allclose(glm.t_[5], t[:3], atol=1e-6)
+    flm, designs = glm.to_first_level_model()
+    assert len(designs) == 2 and all(len(d) == 90 for d in designs)
+    assert "constant_run1" not in designs[0].columns
+
+
+def test_signed_sets_follow_fdr():
+    rng = np.random.default_rng(5)
+    n = 300
+    X = rng.standard_normal((n, 2))
+    B = np.zeros((2, 30))
+    B[0, :10], B[0, 10:20] = 0.8, -0.8
+    Y = X @ B + rng.standard_normal((n, 30))
+    glm = VoxelGLM(drift_model=None, noise_model="ols").fit(X, Y)
+    q = stats.false_discovery_control(glm.p_[:, 0])
+    expected = np.sign(glm.t_[:, 0]) * (q <= 0.05)
+    np.testing.assert_array_equal(glm.signed_[:, 0], expected)
+    pos, neg = glm.voxel_sets()["x0"]
+    np.testing.assert_array_equal(pos, np.arange(10))
+    np.testing.assert_array_equal(neg, np.arange(10, 20))
+    table = glm.summary_table()
+    assert table.loc[0, "n_positive"] == 10 and table.loc[0, "n_negative"] == 10
+    bonf = VoxelGLM(drift_model=None, height_control="bonferroni").fit(X, Y)
+    assert np.all(np.abs(bonf.signed_) <= np.abs(glm.signed_) + 0)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(drift_model="cosine"), "t_r is needed"),
+        (dict(t_r=1.0, drift_model="spline"), "drift_model='spline'"),
+        (dict(drift_model=None, noise_model="ar2"), "noise_model='ar2'"),
+        (dict(drift_model=None, ar_coef=1.5), "ar_coef must lie"),
+        (dict(drift_model=None, height_control="holm"), "height_control"),
+        (dict(drift_model=None, bins=0), "bins must be"),
+    ],
+)
+def test_bad_params(params, match):
+    X, Y = _data(n=50, v=3)
+    with pytest.raises(ValueError, match=match):
+        VoxelGLM(**params).fit(X, Y)
+
+
+def test_bad_inputs():
+    X, Y = _data(n=50, v=3)
+    with pytest.raises(ValueError, match="X has 49 scans but y has 50"):
+        VoxelGLM(drift_model=None).fit(X[:-1], Y)
+    with pytest.raises(ValueError, match="rank deficient"):
+        VoxelGLM(drift_model=None).fit(np.c_[X, X[:, :1]], Y)
+    with pytest.raises(ValueError, match="contiguous"):
+        VoxelGLM(drift_model=None).fit(X, Y, runs=np.tile([0, 1], 25))
