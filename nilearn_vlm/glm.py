@@ -26,8 +26,9 @@ import numbers
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+
+from nilearn_vlm.encoding._base import BaseVoxelEstimator
 
 __all__ = ["VoxelGLM", "prewhitened_ols"]
 
@@ -197,11 +198,18 @@ def _height_threshold(p, alpha, height_control):
 
 
 # --------------------------------------------------------------- estimator
-class VoxelGLM(BaseEstimator):
+class VoxelGLM(BaseVoxelEstimator):
     """Voxelwise GLM with AR(1) prewhitening and signed significant voxels.
+
+    Images in and out are those of :class:`~nilearn_vlm.VoxelEncoder` (the
+    shared :class:`~nilearn_vlm.encoding._base.BaseVoxelEstimator`): ``y`` may
+    be a 2D array, a 4D Nifti image, a SurfaceImage, a CIFTI dtseries or a
+    list of runs; :meth:`maps` returns results in the same kind.
 
     Parameters
     ----------
+    mask : Niimg-like, SurfaceImage, nilearn masker or None, default=None
+        Mask image or masker for image targets (see ``VoxelEncoder``).
     t_r : float or None, default=None
         Repetition time in seconds; required for drift terms.
     drift_model : {"cosine", "polynomial", None}, default="cosine"
@@ -226,7 +234,11 @@ class VoxelGLM(BaseEstimator):
     fdr_scope : {"map", "all"}, default="map"
         Correct each regressor's map separately (as nilearn thresholds one
         contrast at a time) or all maps together.
+    memory : None, str or joblib.Memory, default=None
+        Cache of the masker.
     verbose : int, default=0
+    n_jobs : int, default=1
+        Unused (kept for the shared image I/O base).
 
     Attributes
     ----------
@@ -250,6 +262,8 @@ class VoxelGLM(BaseEstimator):
     feature_names_in_ : ndarray of str
         Names of the regressors of interest.
     n_features_in_ : int
+    masker_, input_kind_, n_voxels_
+        Image I/O state (see :class:`~nilearn_vlm.VoxelEncoder`).
 
     Examples
     --------
@@ -266,6 +280,7 @@ class VoxelGLM(BaseEstimator):
 
     def __init__(
         self,
+        mask=None,
         t_r=None,
         drift_model="cosine",
         high_pass=0.01,
@@ -276,8 +291,11 @@ class VoxelGLM(BaseEstimator):
         height_control="fdr",
         alpha=0.05,
         fdr_scope="map",
+        memory=None,
         verbose=0,
+        n_jobs=1,
     ):
+        self.mask = mask
         self.t_r = t_r
         self.drift_model = drift_model
         self.high_pass = high_pass
@@ -288,7 +306,9 @@ class VoxelGLM(BaseEstimator):
         self.height_control = height_control
         self.alpha = alpha
         self.fdr_scope = fdr_scope
+        self.memory = memory
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------ checks
     def _check_params(self):
@@ -403,23 +423,44 @@ class VoxelGLM(BaseEstimator):
         return design
 
     # --------------------------------------------------------------- fit
-    def _fit_arrays(self, X, Y, runs=None, confounds=None):
-        Y = np.asarray(Y, dtype=np.float64)
-        if Y.ndim != 2:
+    def fit(self, X, y, confounds=None, groups=None):
+        """Fit the GLM of every voxel.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_scans, n_features)
+            Regressors of interest (atom time courses, unit time series).
+        y : array, 4D Niimg, SurfaceImage, CIFTI dtseries, or list of runs
+            BOLD signal, ``(n_scans, n_voxels)`` for arrays.
+        confounds : array-like or DataFrame of shape (n_scans, n_confounds)
+            Nuisance regressors (a list of them for a list of runs).
+        groups : array-like of shape (n_scans,), default=None
+            Run label of each scan (the runs of a list of images otherwise);
+            drift terms, constants and the whitening restart at each run.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        targets = self._load_targets(y, confounds=confounds, groups=groups)
+        Y, runs = targets.Y, targets.runs
+        n_x = np.shape(X)[0]
+        if np.ndim(X) != 2:
             raise ValueError(
-                f"y must be 2D (n_scans, n_voxels) or an image; got shape "
-                f"{Y.shape}."
+                f"X must be 2D (n_scans, n_features); got {np.ndim(X)}D. "
+                "Reshape one regressor with X.reshape(-1, 1)."
             )
-        if np.shape(X)[0] != Y.shape[0]:
+        if n_x != Y.shape[0]:
             raise ValueError(
-                f"X has {np.shape(X)[0]} scans but y has {Y.shape[0]}; give "
-                "one regressor row per scan."
+                f"X has {n_x} scans but y has {Y.shape[0]}; give one regressor "
+                "row per scan."
             )
         names = self._feature_names(X, np.shape(X)[1])
-        design = self.make_design(X, runs=runs, confounds=confounds)
+        design = self.make_design(X, runs=runs, confounds=targets.confounds)
         D = design.to_numpy()
-        if not np.all(np.isfinite(D)) or not np.all(np.isfinite(Y)):
-            raise ValueError("X, y and confounds must be finite (no NaN/inf).")
+        if not np.all(np.isfinite(D)):
+            raise ValueError("X and confounds must be finite (no NaN/inf).")
         rank = np.linalg.matrix_rank(D)
         if rank < D.shape[1]:
             raise ValueError(
@@ -431,21 +472,32 @@ class VoxelGLM(BaseEstimator):
                 f"{D.shape[0]} scans are too few for {D.shape[1]} design "
                 "columns."
             )
+        valid = self._valid_voxels(Y)
+        Yv = np.asarray(Y[:, valid], dtype=np.float64)
         beta, se, rho = _glm_fit(
-            D, Y, runs, self.noise_model, self.bins, self.ar_coef, self.verbose
+            D, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.verbose
         )
-        k = len(names)
+        k, n_vox = len(names), Y.shape[1]
+
+        def full(a, fill):
+            out = np.full((n_vox,) + a.shape[1:], fill, dtype=np.float64)
+            out[valid] = a
+            return out
+
         self.design_ = design
         self.feature_names_in_ = names
         self.n_features_in_ = k
         self.dof_ = D.shape[0] - D.shape[1]
         self.runs_ = None if runs is None else np.asarray(runs)
-        const = [i for i, c in enumerate(design.columns) if c.startswith("constant")]
-        self.intercept_ = beta[const[0]] if const else np.zeros(Y.shape[1])
-        self.coef_ = beta[:k].T.copy()
-        self.t_ = (beta[:k] / se[:k]).T.copy()
-        self.p_ = 2 * stats.t.sf(np.abs(self.t_), self.dof_)
-        self.ar1_ = rho
+        const = [
+            i for i, c in enumerate(design.columns) if str(c).startswith("constant")
+        ]
+        self.intercept_ = full(beta[const[0]] if const else np.zeros(Yv.shape[1]), 0)
+        t = (beta[:k] / se[:k]).T
+        self.coef_ = full(beta[:k].T, 0.0)
+        self.t_ = full(t, 0.0)
+        self.p_ = full(2 * stats.t.sf(np.abs(t), self.dof_), 1.0)
+        self.ar1_ = full(rho, np.nan)
         self.signed_ = self._signed(self.t_, self.p_)
         return self
 
@@ -463,26 +515,28 @@ class VoxelGLM(BaseEstimator):
             ).reshape(p.shape)
         return (np.sign(t) * sig).astype(np.int8)
 
-    def fit(self, X, y, runs=None, confounds=None):
-        """Fit the GLM of every voxel.
+    def maps(self, stat="t"):
+        """One map per regressor of interest, in the kind ``y`` was given.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_scans, n_features)
-            Regressors of interest (atom time courses, unit time series).
-        y : array-like of shape (n_scans, n_voxels)
-            BOLD signal.
-        runs : array-like of shape (n_scans,), default=None
-            Run label of each scan; drift terms, constants and the whitening
-            restart at each run.
-        confounds : array-like or DataFrame of shape (n_scans, n_confounds)
-            Nuisance regressors.
+        stat : {"t", "coef", "p", "signed"}, default="t"
+            t-values, coefficients, two-sided p-values, or the signed
+            significant voxels (+1, -1, 0).
 
         Returns
         -------
-        self
+        ndarray (n_features, n_voxels), 4D Niimg, SurfaceImage or CIFTI
+            With one volume (map) per regressor.
         """
-        return self._fit_arrays(X, y, runs=runs, confounds=confounds)
+        check_is_fitted(self)
+        arrays = {"t": self.t_, "coef": self.coef_, "p": self.p_,
+                  "signed": self.signed_}
+        if stat not in arrays:
+            raise ValueError(
+                f"stat={stat!r} is not one of {sorted(arrays)}."
+            )
+        return self._to_output(np.asarray(arrays[stat], dtype=np.float32).T)
 
     # ----------------------------------------------------------- outputs
     def voxel_sets(self):

@@ -106,7 +106,7 @@ def test_agrees_with_nilearn_first_level_model():
 def test_runs_restart_drift_and_whitening():
     X, Y = _data(seed=4, n=180)
     runs = np.repeat([0, 1], 90)
-    glm = VoxelGLM(t_r=1.0, ar_coef=0.3).fit(X, Y, runs=runs)
+    glm = VoxelGLM(t_r=1.0, ar_coef=0.3).fit(X, Y, groups=runs)
     D = glm.design_.to_numpy()
     assert {"constant_run0", "constant_run1"} <= set(glm.design_.columns)
     W = np.eye(180) - 0.3 * np.eye(180, k=-1)
@@ -166,4 +166,37 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="rank deficient"):
         VoxelGLM(drift_model=None).fit(np.c_[X, X[:, :1]], Y)
     with pytest.raises(ValueError, match="contiguous"):
-        VoxelGLM(drift_model=None).fit(X, Y, runs=np.tile([0, 1], 25))
+        VoxelGLM(drift_model=None).fit(X, Y, groups=np.tile([0, 1], 25))
+
+
+def test_nifti_in_maps_out_and_export_with_masker():
+    X, Y = _data(seed=6, n=120, v=24, rho=0.3)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    img = nib.Nifti1Image(Y.T.reshape(2, 3, 4, -1), affine)
+    mask = nib.Nifti1Image(np.ones((2, 3, 4), np.int8), affine)
+    glm = VoxelGLM(mask=mask, t_r=1.0).fit(X, img)
+    t_img = glm.maps("t")
+    assert t_img.shape == (2, 3, 4, 3)
+    np.testing.assert_allclose(
+        t_img.get_fdata()[..., 1], glm.t_[:, 1].reshape(2, 3, 4), rtol=1e-5
+    )
+    flm, designs = glm.to_first_level_model()
+    assert flm.mask_img is glm.masker_
+    flm.fit(img, design_matrices=designs)
+    t_nl = flm.compute_contrast("x1", output_type="stat").get_fdata()
+    np.testing.assert_allclose(t_nl, t_img.get_fdata()[..., 1], atol=1e-4)
+    with pytest.raises(ValueError, match="stat='z'"):
+        glm.maps("z")
+
+
+def test_list_of_runs_and_constant_voxel():
+    X, Y = _data(seed=7, n=100, v=5)
+    Y[:, 2] = 1.0
+    with pytest.warns(UserWarning, match="constant voxel"):
+        glm = VoxelGLM(t_r=1.0).fit(X, [Y[:50], Y[50:]])
+    np.testing.assert_array_equal(glm.runs_, np.repeat([0, 1], 50))
+    assert glm.t_[2].tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(glm.ar1_[2]) and np.all(np.isfinite(glm.t_))
+    ref = VoxelGLM(t_r=1.0).fit(X, np.delete(Y, 2, axis=1),
+                                groups=np.repeat([0, 1], 50))
+    np.testing.assert_allclose(np.delete(glm.t_, 2, axis=0), ref.t_, atol=1e-10)
