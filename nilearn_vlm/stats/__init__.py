@@ -1,0 +1,56 @@
+"""Statistics that respect fMRI time series.
+
+Permutation nulls that keep autocorrelation (circular shifts, block
+permutation, phase randomisation), FDR and max-statistic FWE corrections,
+cluster-level inference on volumes and surfaces, noise ceilings from repeated
+runs, bootstrap intervals over runs or subjects, and group-level sign-flip
+tests. NumPy, SciPy, MNE and nilearn only.
+
+Typical use (encoding scores of a held-out run)::
+
+    from nilearn_vlm import stats
+    res = stats.permutation_null(prediction, bold, method="shift", runs=runs)
+    significant = res.significant(0.05, correction="fwe")
+"""
+
+from nilearn_vlm.stats._ceiling import (
+    BootstrapCI,
+    bootstrap_ci,
+    noise_ceiling,
+    normalized_correlation,
+    signal_power,
+)
+from nilearn_vlm.stats._clusters import (
+    ClusterResult,
+    cluster_test,
+    find_clusters,
+    grid_adjacency,
+    mesh_adjacency,
+)
+from nilearn_vlm.stats._corrections import fdr, fwe_max
+from nilearn_vlm.stats._group import GroupResult, group_sign_flip
+from nilearn_vlm.stats._nulls import PermutationResult, pearson_r, permutation_null
+from nilearn_vlm.stats._resampling import NULL_METHODS, block_indices, default_block_length
+
+__all__ = [
+    "NULL_METHODS",
+    "BootstrapCI",
+    "ClusterResult",
+    "GroupResult",
+    "PermutationResult",
+    "block_indices",
+    "bootstrap_ci",
+    "cluster_test",
+    "default_block_length",
+    "fdr",
+    "find_clusters",
+    "fwe_max",
+    "grid_adjacency",
+    "group_sign_flip",
+    "mesh_adjacency",
+    "noise_ceiling",
+    "normalized_correlation",
+    "pearson_r",
+    "permutation_null",
+    "signal_power",
+]

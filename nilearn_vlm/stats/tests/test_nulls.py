@@ -1,0 +1,170 @@
+import numpy as np
+import pytest
+from scipy import stats as sstats
+from scipy.signal import lfilter
+
+from nilearn_vlm.stats import block_indices, default_block_length, pearson_r, permutation_null
+
+
+def _ar1(rng, shape, phi=0.5, burn=100):
+    e = rng.standard_normal((shape[0] + burn, *shape[1:]))
+    return lfilter([1.0], [1.0, -phi], e, axis=0)[burn:]
+
+
+def _resampled(x, runs, res, k):
+    """Rebuild the k-th resampled regressor by hand from the documented draws."""
+    x2 = x[:, None] if x.ndim == 1 else x
+    out = np.empty_like(x2)
+    for r, lab in enumerate(np.unique(runs)):
+        idx = np.flatnonzero(runs == lab)
+        xr, n = x2[idx], idx.size
+        d = res.draws[r]
+        if res.method == "shift":
+            out[idx] = np.roll(xr, d[k], axis=0)
+        elif res.method == "block":
+            out[idx] = xr[block_indices(n, res.block_length[r], d[0][k], d[1][k])]
+        elif res.method == "phase":
+            spec = np.fft.rfft(xr, axis=0) * np.exp(1j * d[k])[:, None]
+            out[idx] = np.fft.irfft(spec, n=n, axis=0)
+        else:
+            out[idx] = xr[d[k]]
+    return out
+
+
+@pytest.mark.parametrize("method", ["shift", "block", "phase", "iid"])
+@pytest.mark.parametrize("paired", [False, True])
+@pytest.mark.parametrize("statistic", ["r", "r2"])
+def test_null_equals_brute_force(method, paired, statistic):
+    rng = np.random.default_rng(0)
+    n, v = 90, 7
+    runs = np.repeat([0, 1], [53, 37])
+    y = rng.standard_normal((n, v)) + 0.3
+    x = rng.standard_normal((n, v) if paired else n)
+    res = permutation_null(
+        x, y, method=method, runs=runs, statistic=statistic, n_permutations=25,
+        block_length=6, min_shift=4, n_offsets=3, return_null=True, dtype=np.float64,
+        random_state=3,
+    )
+    for k in range(res.n_permutations):
+        xp = _resampled(x, runs, res, k)
+        xp = np.broadcast_to(xp, y.shape)
+        if statistic == "r":
+            ref = np.array([np.corrcoef(xp[:, j], y[:, j])[0, 1] for j in range(v)])
+        else:  # R2 = 1 - SSE / SST, written out
+            ref = 1 - ((y - xp) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+        np.testing.assert_allclose(res.null[k], ref, atol=1e-10)
+
+
+def test_shift_draws_stay_in_runs_and_avoid_small_shifts():
+    rng = np.random.default_rng(1)
+    runs = np.repeat([5, 2, 9], [40, 30, 50])
+    res = permutation_null(rng.standard_normal(120), rng.standard_normal((120, 3)), runs=runs,
+                           n_permutations=200, min_shift=7, random_state=0)
+    for d, n in zip(res.draws, [40, 30, 50]):
+        assert d.min() >= 7 and d.max() <= n - 7
+
+
+def test_single_run_shift_enumerates_all_allowed_shifts():
+    rng = np.random.default_rng(2)
+    res = permutation_null(rng.standard_normal(50), rng.standard_normal((50, 4)),
+                           n_permutations=1000, min_shift=5)
+    assert res.n_permutations == 41
+    np.testing.assert_array_equal(np.sort(res.draws[0]), np.arange(5, 46))
+
+
+def test_observed_and_pvalue_formula():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal(60), rng.standard_normal((60, 20))
+    res = permutation_null(x, y, method="phase", n_permutations=99, return_null=True,
+                           alternative="two-sided", dtype=np.float64, random_state=0)
+    ref = np.array([sstats.pearsonr(x, y[:, j])[0] for j in range(20)])
+    np.testing.assert_allclose(res.statistic, ref, atol=1e-12)
+    np.testing.assert_allclose(pearson_r(x, y), ref, atol=1e-12)
+    count = (np.abs(res.null) >= np.abs(ref) - 1e-9).sum(0)
+    np.testing.assert_allclose(res.pvalues, (1 + count) / 100)
+    nmax = np.abs(res.null).max(1)
+    np.testing.assert_allclose(res.null_max, nmax)
+    fwe = [(1 + (nmax >= abs(r) - 1e-9).sum()) / 100 for r in ref]
+    np.testing.assert_allclose(res.pvalues_fwe, fwe)
+
+
+def test_chunking_does_not_change_result():
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((80, 300)), rng.standard_normal((80, 300))
+    kw = dict(method="block", n_permutations=40, random_state=0, return_null=True)
+    a = permutation_null(x, y, **kw)
+    b = permutation_null(x, y, working_memory=0.05, **kw)  # many small chunks
+    np.testing.assert_allclose(a.null, b.null, atol=1e-6)
+    np.testing.assert_array_equal(a.pvalues, b.pvalues)
+
+
+def test_calibration_ar1_noise_and_naive_permutation_is_anticonservative():
+    """AR(1) noise (phi=0.5) and an AR(1) regressor: valid nulls keep 5 % false positives."""
+    rng = np.random.default_rng(0)
+    n, v = 400, 2000
+    y = _ar1(rng, (n, v))
+    x = _ar1(rng, (n,))
+    p_pred = _ar1(rng, (n, v))  # per-voxel predictions unrelated to y
+    fpr = {}
+    for label, reg in (("shared", x), ("paired", p_pred)):
+        for method in ("shift", "block", "phase", "iid"):
+            res = permutation_null(reg, y, method=method, n_permutations=500,
+                                   alternative="two-sided", random_state=1)
+            fpr[label, method] = np.mean(res.pvalues <= 0.05)
+    for label in ("shared", "paired"):
+        for method in ("shift", "block", "phase"):
+            assert 0.03 <= fpr[label, method] <= 0.07, (label, method, fpr)
+        assert fpr[label, "iid"] > 0.09, fpr  # theory here: about 0.12-0.13
+
+
+def test_power_planted_effect():
+    """Realistic SNR: true correlation about 0.2 over 400 AR(1) scans."""
+    rng = np.random.default_rng(5)
+    n, v, k = 400, 500, 50
+    x = _ar1(rng, (n,))
+    y = _ar1(rng, (n, v))
+    y[:, :k] += 0.25 * x[:, None] / x.std() * y[:, :k].std(0)
+    for method in ("shift", "block", "phase"):
+        res = permutation_null(x, y, method=method, n_permutations=1000, random_state=0)
+        hits = res.pvalues[:k] <= 0.05
+        assert hits.mean() > 0.8, (method, hits.mean())
+        assert np.mean(res.pvalues[k:] <= 0.05) < 0.08
+        assert res.significant(0.05, "fdr")[:k].mean() > 0.5
+
+
+def test_runs_and_block_length_defaults():
+    assert default_block_length(300) == 18
+    rng = np.random.default_rng(6)
+    runs = np.repeat([0, 1], [100, 200])
+    res = permutation_null(rng.standard_normal(300), rng.standard_normal((300, 2)), runs=runs,
+                           method="block", n_permutations=5)
+    assert res.block_length == [10, 15]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="bogus"), "method must be one of"),
+        (dict(statistic="auc"), "statistic must be one of"),
+        (dict(alternative="up"), "alternative must be one of"),
+        (dict(n_permutations=0), "positive integer"),
+        (dict(method="block", block_length=40), "fewer than 2 blocks"),
+        (dict(runs=np.zeros(10)), "one run label per time point"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    rng = np.random.default_rng(7)
+    with pytest.raises(ValueError, match=match):
+        permutation_null(rng.standard_normal(60), rng.standard_normal((60, 3)), **kwargs)
+
+
+def test_bad_shapes():
+    rng = np.random.default_rng(8)
+    with pytest.raises(ValueError, match="same scans"):
+        permutation_null(rng.standard_normal(50), rng.standard_normal((60, 3)))
+    with pytest.raises(ValueError, match="one prediction per voxel"):
+        permutation_null(rng.standard_normal((60, 2)), rng.standard_normal((60, 3)))
+    y = rng.standard_normal((60, 3))
+    y[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        permutation_null(rng.standard_normal(60), y)
