@@ -303,6 +303,24 @@ class HFAdapterBase(BaseAdapter):
                 )
         return self._default_image_processor()
 
+    @property
+    def model(self):
+        """The loaded ``torch.nn.Module`` (eval mode)."""
+        self.ensure_loaded()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        """The tokenizer in use (None for image-only models)."""
+        self.ensure_loaded()
+        return self._tokenizer
+
+    @property
+    def image_processor(self):
+        """The image processor in use (None for text-only models)."""
+        self.ensure_loaded()
+        return self._image_processor
+
     # -- sites -----------------------------------------------------------
     def sites(self):
         """Every :class:`~nilearn_vlm.adapters.Site`, in model order."""

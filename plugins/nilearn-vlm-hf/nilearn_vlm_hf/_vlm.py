@@ -89,10 +89,10 @@ class BridgeTowerAdapter(HFAdapterBase):
     modality needs an explicit filler (``missing_text=``/``missing_image=``)
     or raises ValueError. Fillers also replace None entries of a batch.
 
-    The default ``attn_implementation`` is ``"eager"``: in transformers 5 the
-    fusion self-attention is built causal, which the SDPA kernel applies to
-    the image fusion stream (it has no mask); eager attention keeps it
-    bidirectional, as in METER and the released weights.
+    Attention is ``"eager"``, the only kernel transformers 5 offers for
+    BridgeTower. Its fusion self-attention is built with a causal flag that
+    eager attention ignores, so the image fusion stream (which has no mask)
+    stays bidirectional, as in METER; a test guards this.
 """
         + _PARAMS_DOC.replace(
             "{config}", "A dict holds ``BridgeTowerConfig`` arguments (``text_config``, ``vision_config``, ...)."
