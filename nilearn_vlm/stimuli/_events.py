@@ -138,10 +138,14 @@ def check_events(
             _check_overlap(df, tol)
     if base_dir is not None:
         base = Path(base_dir)
-        df["image"] = [
-            str(base / v) if isinstance(v, (str, os.PathLike)) and not Path(v).is_absolute() else v
-            for v in df["image"]
-        ]
+        df["image"] = pd.Series(
+            [
+                str(base / v) if isinstance(v, (str, os.PathLike)) and not Path(v).is_absolute() else v
+                for v in df["image"]
+            ],
+            index=df.index,
+            dtype=object,
+        )
     if check_images:
         _check_image_files(df)
     first = [c for c in EVENT_COLUMNS if c in df.columns]

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nilearn_vlm.stimuli._events import check_events
+
 #: Run number -> key in WordNetFeatures.hdf5.
 HCP_MOVIE_RUNS = {1: "MOVIE1_CC1", 2: "MOVIE2_HO1", 3: "MOVIE3_CC2", 4: "MOVIE4_HO2"}
 
@@ -194,22 +196,23 @@ def hcp_movie_events(wordnet, run, *, text="words", video=None, clips=None, vide
         retest = retest_tab
     clip = np.where(rest, "rest", clip)
     clip[retest] = "testretest"
-    events = pd.DataFrame(
-        {
-            "onset": onset,
-            "duration": 1.0,
-            "image": None,
-            "text": texts,
-            "run": f"MOVIE{number}",
-            "clip": clip,
-            "rest": rest,
-            "testretest": retest,
-        }
-    )
+    images = [None] * n
     if video is not None:
         from nilearn_vlm.stimuli._video import events_from_video
 
         frames = events_from_video(video, None, rate=1.0, run=f"MOVIE{number}", **(video_kwargs or {}))
         by_onset = dict(zip(np.round(frames["onset"].to_numpy(), 6), frames["image"]))
-        events["image"] = [by_onset.get(round(t, 6)) for t in onset]
-    return events
+        images = [by_onset.get(round(t, 6)) for t in onset]
+    events = pd.DataFrame(
+        {
+            "onset": onset,
+            "duration": 1.0,
+            "image": pd.Series(images, dtype=object),
+            "text": pd.Series(texts, dtype=object),
+            "run": f"MOVIE{number}",
+            "clip": pd.Series(clip, dtype=object),
+            "rest": rest,
+            "testretest": retest,
+        }
+    )
+    return check_events(events)
