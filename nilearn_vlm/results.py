@@ -1,0 +1,504 @@
+"""The results of one model on one subject, saved to and loaded from a folder.
+
+:class:`Results` is what the pipeline hands the analyses (redundancy,
+polarity, architecture comparison): plain NumPy arrays and pandas tables with
+documented shapes, plus the :class:`ImageSpace` that rebuilds images of the
+input's kind (NIfTI, GIfTI, CIFTI). Every field but ``model`` is optional.
+
+Folder layout written by :meth:`Results.save` (no pickle)::
+
+    results.json          model, subject, settings, provenance, meta, index
+    arrays.npz            every array field (allow_pickle=False on load)
+    units.tsv             unit_name, site
+    tables/<name>.tsv     one per table (n/a for missing values)
+    networks/<atlas>.tsv  lookup table of each atlas in network_labels
+    space/                space.json + mask.nii.gz | mesh/mask GIfTIs | CIFTI axis
+    images/               glm_t, glm_sign_sets, glm_beta, encoder_scores,
+                          layer_scores as images of the input's kind (for
+                          viewers; arrays.npz is what load reads)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nilearn_vlm._imagespace import ImageSpace
+from nilearn_vlm.networks._base import AtlasLabels
+
+__all__ = ["ImageSpace", "Results", "collect_provenance", "file_digest"]
+
+FORMAT_VERSION = 1
+_NA = "n/a"
+# array fields saved in arrays.npz, with their documented layout
+_ARRAYS = (
+    "atom_loadings",
+    "atom_timecourses",
+    "glm_beta",
+    "glm_t",
+    "glm_sign_sets",
+    "encoder_scores",
+    "encoder_alpha",
+)
+_IMAGES = ("glm_t", "glm_sign_sets", "glm_beta", "encoder_scores")
+_PACKAGES = ("nilearn_vlm", "numpy", "scipy", "scikit-learn", "nilearn", "nibabel", "pandas", "torch")
+
+
+def collect_provenance(seeds=None, weight_digests=None, packages=_PACKAGES):
+    """Package versions, platform, seeds and weight digests.
+
+    Parameters
+    ----------
+    seeds : dict or None
+        Named random seeds used by the run.
+    weight_digests : dict or None
+        Model name to a digest of its weights (see :func:`file_digest`).
+    packages : sequence of str
+        Distributions whose version is recorded (absent ones are skipped;
+        torch is only looked up, never imported).
+
+    Returns
+    -------
+    dict
+    """
+    from importlib import metadata
+
+    versions = {}
+    for pkg in packages:
+        try:
+            versions[pkg] = metadata.version(pkg.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "packages": versions,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "seeds": dict(seeds or {}),
+        "weight_digests": dict(weight_digests or {}),
+    }
+
+
+def file_digest(path, algorithm="sha256", chunk=1 << 20):
+    """Hex digest of a file (model weights), read in chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+def _site_of(unit):
+    return unit.rsplit(".", 1)[0] if "." in unit else unit
+
+
+@dataclass
+class Results:
+    """What the pipeline produced for one model and one subject.
+
+    Shapes use ``n_units`` (model units), ``n_atoms`` (dictionary atoms),
+    ``n_regressors`` (GLM regressors of interest: the atoms, or units),
+    ``n_scans`` (TRs) and ``n_voxels`` (voxels, vertices or grayordinates of
+    ``space``).
+
+    Attributes
+    ----------
+    model : str
+        Model (adapter) name, e.g. ``"clip"``.
+    subject : str
+        Subject label.
+    space : ImageSpace or None
+        The data's voxels and how to rebuild images (required to save images).
+    unit_names : list of str or None
+        ``stream.layer.kind.index`` per unit, length ``n_units``.
+    unit_sites : list of str or None
+        Site (``stream.layer.kind``) per unit; derived from ``unit_names``
+        when not given.
+    atom_names : list of str or None
+        Length ``n_atoms``; default ``atom0``, ``atom1``, ...
+    atom_loadings : ndarray (n_atoms, n_units) or None
+        Sparse codes of :class:`~nilearn_vlm.SparseAtoms` (``loadings_``).
+    atom_timecourses : ndarray (n_scans, n_atoms) or None
+        The atoms as TR time courses (the GLM's regressors).
+    regressor_names : list of str or None
+        Rows of the GLM maps; default ``atom_names`` when the counts match.
+    glm_beta, glm_t : ndarray (n_regressors, n_voxels) or None
+        GLM coefficients and t-values (:class:`~nilearn_vlm.VoxelGLM`
+        ``coef_``/``t_`` transposed).
+    glm_sign_sets : ndarray of int8 (n_regressors, n_voxels) or None
+        +1 / -1 for significantly positive / negative voxels ("positive /
+        negative BNs"), 0 elsewhere.
+    encoder_scores : ndarray (n_voxels,) or None
+        Out-of-fold score of the encoder per voxel (``cv_scores_``).
+    encoder_alpha : ndarray (n_voxels,) or None
+        Ridge penalty chosen per voxel.
+    unit_voxel_topk : dict or None
+        ``{"index": int (k, n_voxels), "value": float (k, n_voxels)}``: the k
+        units of strongest signed association per voxel (indices into
+        ``unit_names``).
+    network_labels : dict of str to AtlasLabels
+        Atlas labels on ``space``'s voxels, by atlas name.
+    layer_scores : dict of str to ndarray (n_voxels,)
+        A per-voxel score per layer or site (for layer-preference maps).
+    tables : dict of str to pandas.DataFrame
+        Per-network tables, key-neuron tables, unit sign counts, ...
+    settings : dict
+        JSON-able settings of the run (estimator parameters, thresholds).
+    provenance : dict
+        :func:`collect_provenance` output (package versions, weight digests,
+        seeds); filled on creation when empty.
+    meta : dict
+        Anything else JSON-able.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = Results("toy", glm_t=np.zeros((2, 5)), atom_names=["a", "b"])
+    >>> res.n_voxels, res.regressor_names
+    (5, ['a', 'b'])
+    """
+
+    model: str
+    subject: str = ""
+    space: ImageSpace | None = None
+    unit_names: list | None = None
+    unit_sites: list | None = None
+    atom_names: list | None = None
+    atom_loadings: np.ndarray | None = None
+    atom_timecourses: np.ndarray | None = None
+    regressor_names: list | None = None
+    glm_beta: np.ndarray | None = None
+    glm_t: np.ndarray | None = None
+    glm_sign_sets: np.ndarray | None = None
+    encoder_scores: np.ndarray | None = None
+    encoder_alpha: np.ndarray | None = None
+    unit_voxel_topk: dict | None = None
+    network_labels: dict = field(default_factory=dict)
+    layer_scores: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in _ARRAYS:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, np.asarray(value))
+        if self.glm_sign_sets is not None:
+            self.glm_sign_sets = self.glm_sign_sets.astype(np.int8)
+        if self.unit_names is not None:
+            self.unit_names = [str(u) for u in self.unit_names]
+            if self.unit_sites is None:
+                self.unit_sites = [_site_of(u) for u in self.unit_names]
+        if self.atom_names is None and self.n_atoms is not None:
+            self.atom_names = [f"atom{i}" for i in range(self.n_atoms)]
+        if self.regressor_names is None and self._n_regressors() is not None:
+            n = self._n_regressors()
+            if self.atom_names is not None and len(self.atom_names) == n:
+                self.regressor_names = list(self.atom_names)
+            else:
+                self.regressor_names = [f"regressor{i}" for i in range(n)]
+        self.layer_scores = {str(k): np.asarray(v, dtype=float).ravel() for k, v in self.layer_scores.items()}
+        if not self.provenance:
+            self.provenance = collect_provenance()
+        self.validate()
+
+    # ------------------------------------------------------------ sizes
+    @property
+    def n_units(self):
+        """Number of units (None when unknown)."""
+        if self.unit_names is not None:
+            return len(self.unit_names)
+        return None if self.atom_loadings is None else int(self.atom_loadings.shape[1])
+
+    @property
+    def n_atoms(self):
+        """Number of atoms (None when there are none)."""
+        if self.atom_loadings is not None:
+            return int(self.atom_loadings.shape[0])
+        if self.atom_timecourses is not None:
+            return int(self.atom_timecourses.shape[1])
+        return None if self.atom_names is None else len(self.atom_names)
+
+    def _n_regressors(self):
+        for name in ("glm_t", "glm_beta", "glm_sign_sets"):
+            value = getattr(self, name)
+            if value is not None:
+                return int(np.atleast_2d(value).shape[0])
+        return None
+
+    @property
+    def n_voxels(self):
+        """Number of voxels of the maps (None when there are no maps)."""
+        if self.space is not None:
+            return self.space.n_voxels
+        for arr in self._voxel_arrays().values():
+            return int(arr.shape[-1])
+        return None
+
+    @property
+    def sites(self):
+        """Unique unit sites, in order of first appearance."""
+        return list(dict.fromkeys(self.unit_sites or []))
+
+    def _voxel_arrays(self):
+        out = {n: getattr(self, n) for n in ("glm_beta", "glm_t", "glm_sign_sets", "encoder_scores", "encoder_alpha")}
+        out = {k: v for k, v in out.items() if v is not None}
+        for k, v in (self.unit_voxel_topk or {}).items():
+            out[f"unit_voxel_topk[{k}]"] = np.asarray(v)
+        for k, v in self.layer_scores.items():
+            out[f"layer_scores[{k}]"] = v
+        for k, v in self.network_labels.items():
+            out[f"network_labels[{k}]"] = v.labels
+        return out
+
+    # ------------------------------------------------------------ checks
+    def validate(self):
+        """Check that shapes agree; raise ValueError naming the field.
+
+        Returns
+        -------
+        self
+        """
+        n_vox = {k: int(np.shape(v)[-1]) for k, v in self._voxel_arrays().items()}
+        if self.space is not None:
+            n_vox = {"space": self.space.n_voxels, **n_vox}
+        if len(set(n_vox.values())) > 1:
+            raise ValueError(f"the per-voxel fields disagree on the number of voxels: {n_vox}")
+        if self.unit_names is not None:
+            if len(self.unit_sites) != len(self.unit_names):
+                raise ValueError(f"{len(self.unit_sites)} unit_sites for {len(self.unit_names)} unit_names")
+            if self.atom_loadings is not None and self.atom_loadings.shape[1] != len(self.unit_names):
+                raise ValueError(
+                    f"atom_loadings has {self.atom_loadings.shape[1]} units but unit_names "
+                    f"{len(self.unit_names)}; loadings are (n_atoms, n_units)"
+                )
+        if self.atom_loadings is not None and self.atom_timecourses is not None:
+            if self.atom_loadings.shape[0] != self.atom_timecourses.shape[1]:
+                raise ValueError(
+                    f"atom_loadings has {self.atom_loadings.shape[0]} atoms but atom_timecourses "
+                    f"{self.atom_timecourses.shape[1]}; time courses are (n_scans, n_atoms)"
+                )
+        if self.atom_names is not None and self.n_atoms is not None and len(self.atom_names) != self.n_atoms:
+            raise ValueError(f"{len(self.atom_names)} atom_names for {self.n_atoms} atoms")
+        rows = {
+            n: np.atleast_2d(getattr(self, n)).shape[0]
+            for n in ("glm_beta", "glm_t", "glm_sign_sets")
+            if getattr(self, n) is not None
+        }
+        if len(set(rows.values())) > 1:
+            raise ValueError(f"the GLM maps disagree on the number of regressors: {rows}")
+        if rows and self.regressor_names is not None and len(self.regressor_names) != next(iter(rows.values())):
+            raise ValueError(f"{len(self.regressor_names)} regressor_names for GLM maps with rows {rows}")
+        if self.glm_sign_sets is not None and not np.isin(self.glm_sign_sets, (-1, 0, 1)).all():
+            raise ValueError("glm_sign_sets must hold only -1, 0 and 1")
+        if self.unit_voxel_topk is not None:
+            if set(self.unit_voxel_topk) != {"index", "value"}:
+                raise ValueError("unit_voxel_topk must be {'index': (k, n_voxels), 'value': (k, n_voxels)}")
+            if np.shape(self.unit_voxel_topk["index"]) != np.shape(self.unit_voxel_topk["value"]):
+                raise ValueError("unit_voxel_topk 'index' and 'value' must have the same shape")
+        for name, table in self.tables.items():
+            if not isinstance(table, pd.DataFrame):
+                raise TypeError(f"tables[{name!r}] must be a pandas DataFrame, got {type(table).__name__}")
+        for name, labels in self.network_labels.items():
+            if not isinstance(labels, AtlasLabels):
+                raise TypeError(f"network_labels[{name!r}] must be an AtlasLabels (atlas.load(space))")
+        return self
+
+    # ------------------------------------------------------------ images
+    def to_img(self, name):
+        """Image of an array field in the input's kind.
+
+        Parameters
+        ----------
+        name : str
+            ``"glm_t"``, ``"glm_beta"``, ``"glm_sign_sets"``,
+            ``"encoder_scores"``, ``"encoder_alpha"`` or ``"layer_scores"``
+            (one map per layer).
+        """
+        if self.space is None:
+            raise ValueError("this Results has no space: give space=ImageSpace.from_masker(...)")
+        if name == "layer_scores":
+            names = list(self.layer_scores)
+            return self.space.inverse_transform(np.vstack([self.layer_scores[k] for k in names]), names=names)
+        value = getattr(self, name, None)
+        if value is None:
+            raise ValueError(f"Results.{name} is empty")
+        names = self.regressor_names if name.startswith("glm") else None
+        return self.space.inverse_transform(value, names=names)
+
+    def add_network_tables(self, atlases, level="canonical"):
+        """Load atlases on ``space`` and tabulate ``glm_sign_sets`` per network.
+
+        Stores ``network_labels[atlas]``, ``tables["network_counts"]`` and
+        ``tables["network_dice"]`` (see :func:`nilearn_vlm.networks.network_table`).
+
+        Returns
+        -------
+        self
+        """
+        from nilearn_vlm.networks import load_atlases, network_table
+
+        if self.space is None or self.glm_sign_sets is None:
+            raise ValueError("add_network_tables needs space and glm_sign_sets")
+        labels = load_atlases(atlases, self.space)
+        for lab in labels:
+            self.network_labels[lab.atlas] = lab
+        kw = {"target": self.space, "level": level, "map_names": self.regressor_names}
+        self.tables["network_counts"] = network_table(self.glm_sign_sets, labels, **kw)
+        self.tables["network_dice"] = network_table(self.glm_sign_sets, labels, kind="dice", **kw)
+        return self
+
+    # ------------------------------------------------------------ disk
+    def save(self, folder):
+        """Write the results to ``folder`` (created; existing files are replaced).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        self.validate()
+        folder = Path(folder)
+        for sub in ("tables", "networks", "images"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        arrays = {n: getattr(self, n) for n in _ARRAYS if getattr(self, n) is not None}
+        for k in ("index", "value"):
+            if self.unit_voxel_topk is not None:
+                arrays[f"unit_voxel_topk__{k}"] = np.asarray(self.unit_voxel_topk[k])
+        layer_names = list(self.layer_scores)
+        for i, k in enumerate(layer_names):
+            arrays[f"layer_scores__{i}"] = self.layer_scores[k]
+        atlases = {}
+        for i, (k, lab) in enumerate(self.network_labels.items()):
+            arrays[f"network_labels__{i}"] = lab.labels
+            lab.lookup.to_csv(folder / "networks" / f"{i}.tsv", sep="\t", index=False, na_rep=_NA)
+            atlases[k] = {"file": f"{i}.tsv", "atlas": lab.atlas, "space": lab.space, "description": lab.description}
+        np.savez_compressed(folder / "arrays.npz", **arrays)
+        if self.unit_names is not None:
+            pd.DataFrame({"unit_name": self.unit_names, "site": self.unit_sites}).to_csv(
+                folder / "units.tsv", sep="\t", index=False
+            )
+        tables = {}
+        for i, (k, table) in enumerate(self.tables.items()):
+            plain = isinstance(table.index, pd.RangeIndex) and table.index.name is None
+            out = table if plain else table.reset_index()
+            out.to_csv(folder / "tables" / f"{i}.tsv", sep="\t", index=False, na_rep=_NA)
+            tables[k] = {"file": f"{i}.tsv", "index": None if plain else [str(c) for c in table.index.names]}
+        images = {}
+        if self.space is not None:
+            self.space.save(folder / "space")
+            for name in _IMAGES:
+                if getattr(self, name) is not None:
+                    images[name] = self.space.save_img(
+                        getattr(self, name), folder / "images", name,
+                        names=self.regressor_names if name.startswith("glm") else None,
+                    )
+            if layer_names:
+                images["layer_scores"] = self.space.save_img(
+                    np.vstack([self.layer_scores[k] for k in layer_names]), folder / "images",
+                    "layer_scores", names=layer_names,
+                )
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "model": self.model,
+            "subject": self.subject,
+            "atom_names": self.atom_names,
+            "regressor_names": self.regressor_names,
+            "layer_names": layer_names,
+            "network_labels": atlases,
+            "tables": tables,
+            "images": images,
+            "has_units": self.unit_names is not None,
+            "has_space": self.space is not None,
+            "settings": self.settings,
+            "provenance": self.provenance,
+            "meta": self.meta,
+        }
+        (folder / "results.json").write_text(json.dumps(doc, indent=1, default=_json_default))
+        return folder
+
+    @classmethod
+    def load(cls, folder):
+        """Read a folder written by :meth:`save`.
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np
+        >>> res = Results("toy", glm_sign_sets=np.array([[1, 0, -1]]))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     back = Results.load(res.save(d))
+        >>> back.glm_sign_sets.tolist()
+        [[1, 0, -1]]
+        """
+        folder = Path(folder)
+        if not (folder / "results.json").exists():
+            raise FileNotFoundError(f"{folder} holds no results.json: not a folder written by Results.save")
+        doc = json.loads((folder / "results.json").read_text())
+        if doc.get("format_version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"{folder} was written by a newer nilearn_vlm (format {doc['format_version']}); upgrade"
+            )
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        kw = {n: arrays.get(n) for n in _ARRAYS}
+        if "unit_voxel_topk__index" in arrays:
+            kw["unit_voxel_topk"] = {k: arrays[f"unit_voxel_topk__{k}"] for k in ("index", "value")}
+        kw["layer_scores"] = {k: arrays[f"layer_scores__{i}"] for i, k in enumerate(doc["layer_names"])}
+        labels = {}
+        for i, (k, info) in enumerate(doc["network_labels"].items()):
+            lookup = _read_tsv(folder / "networks" / info["file"])
+            lookup["canonical"] = lookup["canonical"].astype(str)
+            labels[k] = AtlasLabels(
+                info["atlas"], info["space"], arrays[f"network_labels__{i}"], lookup, info["description"]
+            )
+        tables = {}
+        for k, info in doc["tables"].items():
+            table = _read_tsv(folder / "tables" / info["file"])
+            tables[k] = table.set_index(info["index"]) if info["index"] else table
+        if doc["has_units"]:
+            units = pd.read_csv(folder / "units.tsv", sep="\t", dtype=str, keep_default_na=False)
+            kw["unit_names"], kw["unit_sites"] = units["unit_name"].tolist(), units["site"].tolist()
+        space = ImageSpace.load(folder / "space") if doc["has_space"] else None
+        return cls(
+            doc["model"], doc["subject"], space=space, atom_names=doc["atom_names"],
+            regressor_names=doc["regressor_names"], network_labels=labels, tables=tables,
+            settings=doc["settings"], provenance=doc["provenance"], meta=doc["meta"], **kw,
+        )
+
+    def __repr__(self):
+        parts = [f"model={self.model!r}", f"subject={self.subject!r}"]
+        for f in fields(self):
+            if f.name in ("model", "subject", "settings", "provenance", "meta"):
+                continue
+            v = getattr(self, f.name)
+            if v is None or (isinstance(v, dict) and not v):
+                continue
+            if isinstance(v, np.ndarray):
+                parts.append(f"{f.name}={v.shape}")
+            elif isinstance(v, dict):
+                parts.append(f"{f.name}=[{', '.join(map(str, v))}]")
+            elif isinstance(v, list):
+                parts.append(f"{f.name}=<{len(v)}>")
+            else:
+                parts.append(f"{f.name}={v!r}")
+        return f"Results({', '.join(parts)})"
+
+
+def _read_tsv(path):
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[_NA])
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"settings/provenance/meta must be JSON-able; {type(obj).__name__} is not")

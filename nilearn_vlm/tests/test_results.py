@@ -1,0 +1,202 @@
+"""Results: save/load round trips with array, NIfTI, CIFTI and surface data."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from nilearn_vlm.networks import AtlasLabels
+from nilearn_vlm.networks._base import make_lookup
+from nilearn_vlm.results import ImageSpace, Results, collect_provenance, file_digest
+
+
+def _fields(n_vox, rng, n_units=6, n_atoms=3, n_scans=20):
+    units = [f"vision.{layer}.attn_out.{i}" for layer in (0, 1) for i in range(n_units // 2)]
+    t = rng.normal(size=(n_atoms, n_vox))
+    signs = (np.sign(t) * (np.abs(t) > 1)).astype(np.int8)
+    table = pd.DataFrame(
+        {"map": ["atom0", "atom1"], "network": ["vision", ""], "n_pos": [3, 0], "frac": [0.5, np.nan]}
+    )
+    return {
+        "unit_names": units,
+        "atom_loadings": rng.normal(size=(n_atoms, n_units)),
+        "atom_timecourses": rng.normal(size=(n_scans, n_atoms)).astype(np.float32),
+        "glm_beta": rng.normal(size=(n_atoms, n_vox)),
+        "glm_t": t,
+        "glm_sign_sets": signs,
+        "encoder_scores": rng.uniform(-0.1, 0.5, size=n_vox),
+        "encoder_alpha": 10.0 ** rng.integers(-2, 4, size=n_vox),
+        "unit_voxel_topk": {"index": rng.integers(0, n_units, size=(2, n_vox)), "value": rng.normal(size=(2, n_vox))},
+        "layer_scores": {"vision.0.attn_out": rng.normal(size=n_vox), "vision.1.attn_out": rng.normal(size=n_vox)},
+        "tables": {"counts": table, "indexed": table.set_index(["map", "network"])},
+        "network_labels": {
+            "toy": AtlasLabels(
+                "toy", "MNI152", rng.integers(0, 3, n_vox), make_lookup([1, 2], ["Visual", "Region"]), "a toy"
+            )
+        },
+        "settings": {"alpha": 0.05, "n_atoms": n_atoms, "sites": ["vision.*.attn_out"]},
+        "provenance": collect_provenance(seeds={"atoms": 0}, weight_digests={"clip": "sha256:00"}),
+        "meta": {"note": "test"},
+    }
+
+
+def _assert_same(a, b):
+    assert a.model == b.model and a.subject == b.subject
+    for name in ("atom_loadings", "atom_timecourses", "glm_beta", "glm_t", "glm_sign_sets",
+                 "encoder_scores", "encoder_alpha"):
+        x, y = getattr(a, name), getattr(b, name)
+        np.testing.assert_array_equal(x, y, err_msg=name)
+        assert x.dtype == y.dtype, name
+    assert a.unit_names == b.unit_names and a.unit_sites == b.unit_sites
+    assert a.atom_names == b.atom_names and a.regressor_names == b.regressor_names
+    for k in ("index", "value"):
+        np.testing.assert_array_equal(a.unit_voxel_topk[k], b.unit_voxel_topk[k])
+    assert list(a.layer_scores) == list(b.layer_scores)
+    for k in a.layer_scores:
+        np.testing.assert_array_equal(a.layer_scores[k], b.layer_scores[k])
+    for k, t in a.tables.items():
+        pd.testing.assert_frame_equal(t, b.tables[k], check_dtype=False)
+    for k, lab in a.network_labels.items():
+        np.testing.assert_array_equal(lab.labels, b.network_labels[k].labels)
+        pd.testing.assert_frame_equal(lab.lookup, b.network_labels[k].lookup)
+        assert lab.description == b.network_labels[k].description
+    assert a.settings == b.settings and a.provenance == b.provenance and a.meta == b.meta
+
+
+def test_round_trip_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    res = Results("clip", "sub-01", space=ImageSpace.from_array(40), **_fields(40, rng))
+    assert res.unit_sites[0] == "vision.0.attn_out" and res.sites == ["vision.0.attn_out", "vision.1.attn_out"]
+    assert res.regressor_names == ["atom0", "atom1", "atom2"] and res.n_voxels == 40
+    res.save(tmp_path / "r")
+    back = Results.load(tmp_path / "r")
+    _assert_same(res, back)
+    assert back.space.kind == "array" and back.space.n_voxels == 40
+    assert not any((tmp_path / "r" / "images").iterdir())  # arrays make no images
+    # nothing pickled: npz loads with allow_pickle=False, json is plain
+    with np.load(tmp_path / "r" / "arrays.npz", allow_pickle=False) as npz:
+        assert npz["glm_sign_sets"].dtype == np.int8
+    doc = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert doc["provenance"]["packages"]["numpy"] == np.__version__
+    assert doc["provenance"]["seeds"] == {"atoms": 0}
+
+
+def test_round_trip_nifti_and_images(tmp_path):
+    from nilearn.maskers import NiftiMasker
+
+    rng = np.random.default_rng(1)
+    mask = np.zeros((5, 6, 4), np.int8)
+    mask[1:4, 1:5, 1:3] = 1
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    affine[:3, 3] = [-10, -12, -8]
+    masker = NiftiMasker(mask_img=nib.Nifti1Image(mask, affine), standardize=None).fit()
+    n = int(mask.sum())
+    res = Results("meter", "sub-02", space=ImageSpace.from_masker(masker), **_fields(n, rng))
+    folder = res.save(tmp_path / "r")
+    back = Results.load(folder)
+    _assert_same(res, back)
+    assert back.space.kind == "nifti" and back.space.space == "MNI152"
+    np.testing.assert_array_equal(np.asarray(back.space.masker.mask_img_.dataobj) != 0, mask != 0)
+    # the saved images hold the arrays (read back through the loaded masker)
+    img = nib.load(folder / "images" / "glm_t.nii.gz")
+    assert img.shape == (5, 6, 4, 3)
+    np.testing.assert_allclose(back.space.transform(img), res.glm_t.astype(np.float32))
+    np.testing.assert_array_equal(
+        back.space.transform(folder / "images" / "glm_sign_sets.nii.gz"), res.glm_sign_sets
+    )
+    # to_img gives images of the input's kind
+    t_img = back.to_img("glm_t")
+    np.testing.assert_array_equal(np.asarray(t_img.dataobj)[mask != 0], res.glm_t.T.astype(np.float32))
+    assert back.to_img("layer_scores").shape == (5, 6, 4, 2)
+
+
+def test_round_trip_cifti(tmp_path):
+    rng = np.random.default_rng(2)
+    axis = nib.cifti2.BrainModelAxis.from_mask(np.ones(30, bool), name="CortexLeft") + \
+        nib.cifti2.BrainModelAxis.from_mask(np.ones(20, bool), name="CortexRight")
+    res = Results("clip", "sub-03", space=ImageSpace.from_cifti(axis), **_fields(50, rng))
+    folder = res.save(tmp_path / "r")
+    back = Results.load(folder)
+    _assert_same(res, back)
+    assert back.space.brain_models == axis
+    img = nib.load(folder / "images" / "glm_t.dscalar.nii")
+    assert list(img.header.get_axis(0).name) == ["atom0", "atom1", "atom2"]
+    np.testing.assert_allclose(img.get_fdata(), res.glm_t.astype(np.float32))
+
+
+def test_round_trip_surface(tmp_path):
+    from nilearn.maskers import SurfaceMasker
+    from nilearn.surface import InMemoryMesh, PolyMesh, SurfaceImage
+
+    rng = np.random.default_rng(3)
+    coords = rng.normal(size=(6, 3))
+    faces = np.array([[0, 1, 2], [1, 2, 3], [3, 4, 5]])
+    mesh = PolyMesh(left=InMemoryMesh(coords, faces), right=InMemoryMesh(coords + 5, faces))
+    mask = SurfaceImage(mesh, {"left": np.array([1, 1, 0, 1, 1, 1], bool), "right": np.ones(6, bool)})
+    masker = SurfaceMasker(mask_img=mask, standardize=None).fit()
+    res = Results("clip", "sub-04", space=ImageSpace.from_masker(masker), **_fields(11, rng))
+    folder = res.save(tmp_path / "r")
+    back = Results.load(folder)
+    _assert_same(res, back)
+    assert back.space.kind == "surface" and back.space.n_voxels == 11
+    img = SurfaceImage(
+        back.space.masker.mask_img_.mesh,
+        {h: str(folder / "images" / f"glm_t_hemi-{s}.func.gii") for h, s in (("left", "L"), ("right", "R"))},
+    )
+    np.testing.assert_allclose(back.space.transform(img), res.glm_t.astype(np.float32))
+
+
+def test_optional_fields_and_errors(tmp_path):
+    res = Results("clip")
+    assert res.n_voxels is None and res.n_atoms is None and res.regressor_names is None
+    back = Results.load(res.save(tmp_path / "empty"))
+    assert back.glm_t is None and back.unit_names is None and back.space is None
+    with pytest.raises(ValueError, match="disagree on the number of voxels"):
+        Results("clip", glm_t=np.zeros((2, 5)), encoder_scores=np.zeros(4))
+    with pytest.raises(ValueError, match="loadings are .n_atoms, n_units."):
+        Results("clip", unit_names=["a.0", "a.1"], atom_loadings=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="must hold only -1, 0 and 1"):
+        Results("clip", glm_sign_sets=np.array([[2, 0]]))
+    with pytest.raises(ValueError, match="disagree on the number of regressors"):
+        Results("clip", glm_t=np.zeros((2, 5)), glm_beta=np.zeros((3, 5)))
+    with pytest.raises(TypeError, match="must be a pandas DataFrame"):
+        Results("clip", tables={"x": [1, 2]})
+    with pytest.raises(FileNotFoundError, match="not a folder written by Results.save"):
+        Results.load(tmp_path)
+    with pytest.raises(ValueError, match="has no space"):
+        Results("clip", glm_t=np.zeros((1, 3))).to_img("glm_t")
+    with pytest.raises(TypeError, match="JSON-able"):
+        Results("clip", settings={"x": object()}).save(tmp_path / "bad")
+
+
+def test_add_network_tables_on_grayordinates(tmp_path):
+    from nilearn_vlm import get_atlas
+
+    yeo = get_atlas("yeo7").load(91282)
+    vis = yeo.labels == yeo.lookup.loc[yeo.lookup["name"] == "Visual", "index"].item()
+    signs = np.zeros((2, 91282), np.int8)
+    signs[0, vis] = 1
+    signs[1, vis] = -1
+    res = Results("clip", glm_sign_sets=signs, space=ImageSpace.from_array(91282, space="hcp_grayordinates"))
+    res.add_network_tables(["yeo7", "language_hcp"])
+    counts = res.tables["network_counts"].set_index(["atlas", "map", "network"])
+    assert counts.loc[("yeo7", "regressor0", "vision"), "n_pos"] == vis.sum()
+    assert counts.loc[("yeo7", "regressor1", "vision"), "n_neg"] == vis.sum()
+    dice = res.tables["network_dice"].set_index(["atlas", "map", "sign", "network"])["dice"]
+    assert dice[("yeo7", "regressor0", "pos", "vision")] == pytest.approx(1.0)
+    back = Results.load(res.save(tmp_path / "r"))
+    assert set(back.network_labels) == {"yeo7", "language_hcp"}
+    np.testing.assert_array_equal(back.network_labels["yeo7"].labels, yeo.labels)
+    pd.testing.assert_frame_equal(back.tables["network_dice"], res.tables["network_dice"])
+    with pytest.raises(Exception, match="defined in MNI152 but the data are in fsLR_91k"):
+        res.add_network_tables("seitzman2018")
+
+
+def test_file_digest(tmp_path):
+    import hashlib
+
+    p = tmp_path / "w.bin"
+    p.write_bytes(b"weights" * 1000)
+    assert file_digest(p) == "sha256:" + hashlib.sha256(b"weights" * 1000).hexdigest()
