@@ -66,7 +66,39 @@ def register_atlases(register):
     Parameters
     ----------
     register : callable
-        ``register(atlas, name=None)``. ``atlas`` is an object with a ``name``
-        attribute and a ``load()`` method (see :mod:`nilearn_vlm.networks`);
-        users reach it with :func:`nilearn_vlm.get_atlas`.
+        ``register(atlas, name=None)``; users reach the atlas with
+        :func:`nilearn_vlm.get_atlas`. ``atlas`` is an object (an instance,
+        not a class) with
+
+        ``name`` : str
+            the registered name (used when ``name`` is None);
+        ``space`` : str
+            its space family: ``"MNI152"`` (volumes), ``"fsLR_91k"`` (HCP
+            grayordinates, 91,282) or ``"fsaverage5"``;
+        ``networks`` : list of str
+            names of its networks (or regions), background excluded;
+        ``load(target=None)``
+            an :class:`nilearn_vlm.networks.AtlasLabels` on the data's grid:
+            ``labels`` (int per voxel, 0 = background) and ``lookup`` (a
+            DataFrame with ``index``, ``name`` and ``canonical``: see
+            :func:`nilearn_vlm.networks.canonical_network`). ``target`` is
+            None (the atlas's default grid), a space name, a mask image, a
+            nilearn masker, a CIFTI image, a grayordinate count or an
+            :class:`nilearn_vlm.results.ImageSpace`. Labels are resampled
+            only within the atlas's space family; another family raises
+            :class:`nilearn_vlm.networks.SpaceMismatchError`.
+
+        Subclassing :class:`nilearn_vlm.networks.BaseAtlas` (implement
+        ``_names()`` and ``_load(target)``) gives target resolution and the
+        space check. The core registers its own atlases (Seitzman 2018,
+        Harvard-Oxford, Yeo 7/17, Cole-Anticevic, HCP-MMP1, language) the same
+        way, through its ``atlases`` entry point.
+
+    Examples
+    --------
+    >>> from nilearn_vlm import hookimpl
+    >>> @hookimpl
+    ... def register_atlases(register):
+    ...     from my_package.atlas import MyAtlas  # doctest: +SKIP
+    ...     register(MyAtlas(resolution=2))  # doctest: +SKIP
     """

@@ -159,3 +159,38 @@ def test_cross_space_requests_raise(mask4):
         get_atlas("yeo7").load(1234)
     with pytest.raises(TypeError, match="cannot read a data space from dict"):
         get_atlas("yeo7").load({})
+
+
+def test_third_party_atlas_through_the_hook(mask4):
+    from nilearn_vlm import hookimpl
+    from nilearn_vlm.networks import AtlasLabels, BaseAtlas, network_table
+    from nilearn_vlm.networks._base import make_lookup
+    from nilearn_vlm.plugins import register_plugin, unregister_plugin
+
+    class HalfAtlas(BaseAtlas):
+        name = "fs5-halves"
+        space = "fsaverage5"
+
+        def _names(self):
+            return ["Visual", "Default"]
+
+        def _load(self, target):
+            labels = np.repeat([1, 2], target.n // 2)
+            return AtlasLabels(self.name, self.space, labels, make_lookup([1, 2], self._names()))
+
+    class Plugin:
+        @hookimpl
+        def register_atlases(self, register):
+            register(HalfAtlas())
+
+    register_plugin(Plugin(), "half-plugin")
+    try:
+        atlas = get_atlas("fs5-halves")
+        maps = np.zeros(20484)
+        maps[:100] = 1
+        t = network_table(maps, "fs5-halves", target=20484, level="canonical")
+        assert t.set_index("network").loc["vision", "n_pos"] == 100
+        with pytest.raises(SpaceMismatchError, match="fs5-halves.*fsaverage5 but the data are in MNI152"):
+            atlas.load(mask4)
+    finally:
+        unregister_plugin("half-plugin")
