@@ -9,7 +9,19 @@ import pytest
 
 from nilearn_vlm.networks import AtlasLabels
 from nilearn_vlm.networks._base import make_lookup
+from nilearn_vlm.plugins import ALLOW_ENV, reset_plugins
 from nilearn_vlm.results import ImageSpace, Results, collect_provenance, file_digest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _only_core_atlases():
+    # model plugins may import torch when loaded; these tests need atlases only
+    mp = pytest.MonkeyPatch()
+    mp.setenv(ALLOW_ENV, "atlases")
+    reset_plugins()
+    yield
+    mp.undo()
+    reset_plugins()
 
 
 def _fields(n_vox, rng, n_units=6, n_atoms=3, n_scans=20):
