@@ -1,4 +1,10 @@
-"""Voxelwise encoding: image input/output base and the ridge encoder."""
+"""Voxelwise encoding: the ridge encoder and the image input/output base.
+
+:class:`VoxelEncoder` fits a ridge model per voxel with a cross-validated
+alpha per voxel (exact multi-alpha solver, :mod:`._solver`);
+:class:`BaseVoxelEstimator` is the image input/output base it shares with
+``VoxelGLM``.
+"""
 
 from nilearn_vlm.encoding._base import (
     BaseVoxelEstimator,
@@ -6,5 +12,19 @@ from nilearn_vlm.encoding._base import (
     clean_signals,
     nuisance_design,
 )
+from nilearn_vlm.encoding._encoder import VoxelEncoder, make_folds
+from nilearn_vlm.encoding._metrics import explainable_variance, pearson_per_voxel
+from nilearn_vlm.encoding._solver import count_flops, ridge_cv_path
 
-__all__ = ["BaseVoxelEstimator", "Targets", "clean_signals", "nuisance_design"]
+__all__ = [
+    "BaseVoxelEstimator",
+    "Targets",
+    "VoxelEncoder",
+    "clean_signals",
+    "count_flops",
+    "explainable_variance",
+    "make_folds",
+    "nuisance_design",
+    "pearson_per_voxel",
+    "ridge_cv_path",
+]

@@ -21,9 +21,10 @@ Supported target kinds (``input_kind_``):
 
 Interface for subclasses (stable):
 
-- ``self._load_targets(y, confounds=None, groups=None)`` -> :class:`Targets`
-  ``(Y, runs, confounds)``; sets ``masker_``, ``input_kind_``,
-  ``n_voxels_``.
+- ``self._load_targets(y, confounds=None, groups=None, reset=True)`` ->
+  :class:`Targets` ``(Y, runs, confounds)``; sets ``masker_``,
+  ``input_kind_``, ``n_voxels_`` (``reset=False``: reuse them, e.g. in
+  ``score``).
 - ``self._valid_voxels(Y)`` -> boolean mask of usable voxels (warns about NaN
   or constant voxels, which are excluded from fitting).
 - ``self._to_output(array)`` -> the input's kind for ``(n, n_voxels)`` or
@@ -308,10 +309,12 @@ class BaseVoxelEstimator(BaseEstimator):
             )
 
     # -------------------------------------------------------------- inputs
-    def _load_targets(self, y, confounds=None, groups=None):
+    def _load_targets(self, y, confounds=None, groups=None, reset=True):
         """Load targets of any supported kind into a 2D array.
 
-        Sets ``masker_``, ``input_kind_`` and ``n_voxels_``.
+        With ``reset=True`` (in ``fit``) sets ``masker_``, ``input_kind_``
+        and ``n_voxels_``; with ``reset=False`` (in ``score``) uses the
+        fitted masker and checks that kind and voxel count match the fit.
 
         Parameters
         ----------
@@ -319,6 +322,8 @@ class BaseVoxelEstimator(BaseEstimator):
         confounds : array, DataFrame, or list of them (one per run), optional
         groups : array-like (n_scans,), optional
             Run labels; override the runs of a list of images.
+        reset : bool, default=True
+            Fit the masker and remember the input kind (True), or reuse them.
 
         Returns
         -------
@@ -339,10 +344,19 @@ class BaseVoxelEstimator(BaseEstimator):
             )
         kind = kind_set.pop()
         objs = [o for _, o in kinds]
-        self.input_kind_ = kind
-        self._y_ndim = 2
-        self.masker_ = self._make_masker(kind, objs[0])
-        if self.masker_ is not None and not hasattr(self.masker_, "mask_img_"):
+        if not reset:
+            if kind != self.input_kind_:
+                raise ValueError(
+                    f"y is {kind} data but the estimator was fitted on "
+                    f"{self.input_kind_} data: give targets of the same kind."
+                )
+            y_ndim = self._y_ndim
+        else:
+            self.input_kind_ = kind
+            self._y_ndim = 2
+            self.masker_ = self._make_masker(kind, objs[0])
+        if reset and self.masker_ is not None and \
+                not hasattr(self.masker_, "mask_img_"):
             with _quiet():
                 if getattr(self.masker_, "mask_img", None) is not None:
                     self.masker_.fit()
@@ -366,13 +380,29 @@ class BaseVoxelEstimator(BaseEstimator):
                     f"{Y.shape[0]} scans: give one run label per scan."
                 )
             runs = groups
-        self.n_voxels_ = Y.shape[1]
+        if reset:
+            self.n_voxels_ = Y.shape[1]
+        else:
+            self._y_ndim = y_ndim
+            if Y.shape[1] != self.n_voxels_:
+                raise ValueError(
+                    f"y has {Y.shape[1]} voxels but the estimator was fitted "
+                    f"on {self.n_voxels_}: use the same mask and space."
+                )
         C = self._check_confounds(confounds, Y.shape[0])
         return Targets(Y, runs, C)
 
     def _targets_to_array(self, kind, obj):
         if kind == "array":
             arr = np.asarray(obj)
+            if arr.dtype.kind == "O":
+                try:
+                    arr = arr.astype(np.float64)
+                except (TypeError, ValueError) as err:
+                    raise ValueError(
+                        "y must hold numbers (Unknown label type: non-numeric "
+                        "objects)."
+                    ) from err
             if arr.dtype.kind not in "fiub":
                 raise ValueError(f"y must be numeric; got dtype {arr.dtype}.")
             if arr.ndim == 1:

@@ -1,0 +1,422 @@
+"""VoxelEncoder: ridge encoding of voxels with one alpha per voxel."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from nilearn_vlm.encoding._base import BaseVoxelEstimator, clean_signals
+from nilearn_vlm.encoding._metrics import explainable_variance, pearson_per_voxel
+from nilearn_vlm.encoding._solver import SOLVERS, parse_memory, ridge_cv_path
+
+__all__ = ["VoxelEncoder", "make_folds"]
+
+DEFAULT_ALPHAS = np.logspace(-2, 5, 15)
+
+
+def make_folds(cv, n_scans, runs=None):
+    """Cross-validation folds that never shuffle time.
+
+    Parameters
+    ----------
+    cv : None, int, splitter or iterable of (train, test)
+        None: leave-one-run-out when at least 2 runs are given, else 5
+        contiguous blocks. int k: ``GroupKFold(k)`` over runs when runs are
+        given (whole runs are held out), else ``k`` contiguous blocks. A
+        splitter (its ``split(X, groups=runs)`` is used) or an iterable of
+        index pairs is used as given.
+    n_scans : int
+    runs : array-like of int (n_scans,), optional
+
+    Returns
+    -------
+    list of (train, test) index arrays
+
+    Examples
+    --------
+    >>> [len(te) for _, te in make_folds(None, 10)]
+    [2, 2, 2, 2, 2]
+    >>> [te.tolist() for _, te in make_folds(None, 4, runs=[0, 0, 1, 1])]
+    [[0, 1], [2, 3]]
+    """
+    dummy = np.empty((n_scans, 0))
+    n_runs = 0 if runs is None else len(np.unique(runs))
+    if cv is None or isinstance(cv, Integral):
+        if runs is not None and n_runs >= 2:
+            if cv is None or cv == n_runs:
+                splitter = LeaveOneGroupOut()
+            elif cv > n_runs:
+                raise ValueError(
+                    f"cv={cv} folds but only {n_runs} runs: use cv=None "
+                    f"(leave-one-run-out) or at most {n_runs} folds."
+                )
+            else:
+                splitter = GroupKFold(cv)
+            _, counts = np.unique(runs, return_counts=True)
+            if counts.min() < 2:
+                raise ValueError(
+                    f"A run has only {counts.min()} scan(s): each run must "
+                    f"have at least 2 scans to be held out as a fold."
+                )
+        else:
+            k = 5 if cv is None else int(cv)
+            if k < 2:
+                raise ValueError(f"cv must be at least 2 folds; got {k}.")
+            if n_scans < 2 * k:
+                raise ValueError(
+                    f"{n_scans} scans are too few for {k} contiguous folds "
+                    f"(at least 2 scans per fold): pass a smaller cv, or "
+                    f"runs through groups."
+                )
+            splitter = KFold(k, shuffle=False)
+        return [(tr, te) for tr, te in splitter.split(dummy, groups=runs)]
+    splitter = check_cv(cv)
+    folds = [(np.asarray(tr), np.asarray(te))
+             for tr, te in splitter.split(dummy, groups=runs)]
+    for tr, te in folds:
+        if len(tr) < 2 or len(te) < 1:
+            raise ValueError("Each fold needs at least 2 training scans and 1 "
+                             "test scan; check cv.")
+    return folds
+
+
+class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
+    """Voxelwise ridge encoder with a cross-validated alpha per voxel.
+
+    Fits ``y_v = X w_v + b_v`` for every voxel ``v`` with ridge penalty
+    ``alpha_v`` chosen among ``alphas`` by the mean cross-validated R^2 over
+    folds that never shuffle time (as himalaya's ``RidgeCV`` does with
+    ``score_func=r2_score``; ties go to the larger alpha), then refits on all
+    scans. The solver is exact: one eigendecomposition of the smaller Gram
+    matrix per fold (LAPACK ``syevd``), all alphas for all voxels as matrix
+    products, voxels in chunks under ``max_memory``.
+
+    Parameters
+    ----------
+    mask : Niimg-like, SurfaceImage, nilearn masker or None, default=None
+        Mask image or masker for image targets (see
+        :class:`~nilearn_vlm.encoding.BaseVoxelEstimator`).
+    alphas : array-like of float or None, default=None
+        Candidate penalties; None means ``np.logspace(-2, 5, 15)``.
+    cv : None, int, splitter or iterable, default=None
+        Folds (see :func:`make_folds`): leave-one-run-out with runs, else 5
+        contiguous blocks.
+    standardize : bool, default=False
+        z-score features with the statistics of all fit scans (folds share
+        them). ``coef_`` is expressed for the unscaled features.
+    fit_intercept : bool, default=True
+        Centre features and targets with training means in every fold.
+    detrend : bool, default=False
+        Remove a linear trend per run from features and BOLD alike.
+    high_pass : float or None, default=None
+        Cosine high-pass cutoff (Hz) applied to features and BOLD alike;
+        needs ``t_r``.
+    t_r : float or None, default=None
+        Repetition time in seconds.
+    solver : {"auto", "primal", "dual", "svd"}, default="auto"
+        ``auto`` diagonalises the smaller Gram matrix (``X^T X`` when
+        features <= training scans, else the kernel ``X X^T``); ``svd`` uses
+        a full SVD (slower).
+    dtype : {"float32", "float64"}, default="float32"
+        Working precision.
+    max_memory : str or int, default="2GB"
+        Working-memory budget of the solver, beyond X, y and ``coef_``.
+    n_threads : int or None, default=None
+        BLAS threads during fit/predict (threadpoolctl); None leaves them.
+    nested_cv : bool, default=False
+        Also run nested cross-validation (alpha chosen inside each outer
+        training set) and store unbiased out-of-sample R^2 in
+        ``nested_scores_``; costs about one extra fit per outer fold.
+    memory : None, str or joblib.Memory, default=None
+        Cache for the masker.
+    verbose : int, default=0
+        0: silent; 1: progress bar over voxel chunks.
+    n_jobs : int, default=1
+        Outer folds of nested CV run in parallel threads.
+
+    Attributes
+    ----------
+    alpha_ : ndarray (n_voxels,) or float
+        Chosen alpha per voxel (NaN for excluded voxels).
+    coef_ : ndarray (n_voxels, n_features) or (n_features,)
+        Weights for the (cleaned) features; 0 for excluded voxels.
+    intercept_ : ndarray (n_voxels,) or float
+    cv_scores_ : ndarray (n_voxels,) or float
+        Mean out-of-fold R^2 at the chosen alpha (NaN for excluded voxels).
+        It is the maximum over alphas, so slightly optimistic: use
+        ``nested_cv=True`` for unbiased figures.
+    nested_scores_ : ndarray (n_voxels,)
+        Only with ``nested_cv``: mean outer-fold R^2.
+    explainable_variance_ : ndarray (n_voxels,)
+        Only when ``repeats`` are given to fit: see
+        :func:`~nilearn_vlm.encoding.explainable_variance`.
+    valid_voxels_ : ndarray of bool (n_voxels,)
+        Voxels used in the fit (finite and not constant).
+    masker_, input_kind_, n_voxels_, n_features_in_
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nilearn_vlm import VoxelEncoder
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 5))
+    >>> y = X @ rng.standard_normal((5, 3)) + rng.standard_normal((100, 3))
+    >>> enc = VoxelEncoder().fit(X, y)
+    >>> enc.alpha_.shape, enc.predict(X).shape
+    ((3,), (100, 3))
+    >>> enc.score(X, y) > 0.8
+    True
+    """
+
+    _parameter_constraints = {
+        "mask": "no_validation",
+        "alphas": ["array-like", None],
+        "cv": ["cv_object", "array-like"],
+        "standardize": ["boolean"],
+        "fit_intercept": ["boolean"],
+        "detrend": ["boolean"],
+        "high_pass": [Interval(Real, 0, None, closed="neither"), None],
+        "t_r": [Interval(Real, 0, None, closed="neither"), None],
+        "solver": [StrOptions(set(SOLVERS))],
+        "dtype": [StrOptions({"float32", "float64"}), type],
+        "max_memory": [Interval(Real, 0, None, closed="neither"), str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "nested_cv": ["boolean"],
+        "memory": "no_validation",
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, mask=None, alphas=None, cv=None, standardize=False,
+                 fit_intercept=True, detrend=False, high_pass=None, t_r=None,
+                 solver="auto", dtype="float32", max_memory="2GB",
+                 n_threads=None, nested_cv=False, memory=None, verbose=0,
+                 n_jobs=1):
+        self.mask = mask
+        self.alphas = alphas
+        self.cv = cv
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+        self.detrend = detrend
+        self.high_pass = high_pass
+        self.t_r = t_r
+        self.solver = solver
+        self.dtype = dtype
+        self.max_memory = max_memory
+        self.n_threads = n_threads
+        self.nested_cv = nested_cv
+        self.memory = memory
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def _check_alphas(self):
+        alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
+        alphas = np.sort(np.atleast_1d(np.asarray(alphas, dtype=np.float64)))
+        if alphas.size == 0 or not np.all(np.isfinite(alphas)) or \
+                np.any(alphas <= 0):
+            raise ValueError(
+                f"alphas must be positive finite numbers; got {self.alphas!r}."
+            )
+        return alphas
+
+    def _check_X(self, X, reset):
+        runs = None
+        if isinstance(X, (list, tuple)) and len(X) and np.ndim(X[0]) == 2:
+            runs = np.repeat(np.arange(len(X)), [len(x) for x in X])
+            X = np.concatenate([np.asarray(x) for x in X])
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                          ensure_min_samples=2 if reset else 1)
+        return X, runs
+
+    def _transform_X(self, X):
+        X, _ = self._check_X(X, reset=False)
+        X, _ = clean_signals(X, None, detrend=self.detrend,
+                             high_pass=self.high_pass, t_r=self.t_r)
+        return X
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, groups=None, confounds=None, repeats=None):
+        """Fit the encoder.
+
+        Parameters
+        ----------
+        X : array-like (n_scans, n_features) or list of per-run arrays
+            Features aligned to the scans (e.g. from
+            :class:`~nilearn_vlm.TRAligner`).
+        y : 4D Niimg, list of run images, SurfaceImage, CIFTI dtseries, path,
+            or array (n_scans, n_voxels)
+            BOLD. NaN or constant voxels are excluded with a warning.
+        groups : array-like of int (n_scans,), optional
+            Run labels (folds hold out whole runs). A list of runs as ``X``
+            or ``y`` gives them too.
+        confounds : array, DataFrame or list of them (one per run), optional
+            Regressed out of features and BOLD alike (with the drifts).
+        repeats : list of targets, optional
+            Repeated presentations of one stimulus sequence (each of y's
+            kind, same mask); sets ``explainable_variance_``.
+
+        Returns
+        -------
+        self
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the "
+                f"target y is None."
+            )
+        X, x_runs = self._check_X(X, reset=True)
+        Y, runs, conf = self._load_targets(y, confounds, groups)
+        self._check_n_samples(X, Y)
+        if runs is None:
+            runs = x_runs
+        alphas = self._check_alphas()
+        dtype = np.dtype(self.dtype)
+        budget = parse_memory(self.max_memory)
+        if self.high_pass is not None and self.t_r is None:
+            raise ValueError("high_pass needs the repetition time: pass t_r.")
+        X, Y = self._clean(X, Y, runs, conf)
+        valid = self._valid_voxels(Y)
+        self.valid_voxels_ = valid
+        cols = None if valid.all() else np.flatnonzero(valid)
+        folds = make_folds(self.cv, X.shape[0], runs)
+
+        self._x_mean, self._x_scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        if self.standardize:
+            self._x_mean = X.mean(0)
+            std = X.std(0)
+            self._x_scale = np.where(std > 0, std, 1.0)
+            X = (X - self._x_mean) / self._x_scale
+
+        kw = dict(fit_intercept=self.fit_intercept, solver=self.solver,
+                  dtype=dtype, max_memory=budget)
+        with threadpool_limits(limits=self.n_threads, user_api="blas"):
+            res = ridge_cv_path(X, Y, alphas, folds, cols=cols, refit=True,
+                                progress=self.verbose > 0, **kw)
+            if self.nested_cv:
+                self.nested_scores_ = self._nested(X, Y, runs, alphas, cols,
+                                                   valid, kw)
+        n_vox, p = Y.shape[1], X.shape[1]
+        coef = np.zeros((p, n_vox), dtype)
+        coef[:, valid] = res["coef"] / self._x_scale[:, None].astype(dtype)
+        intercept = np.zeros(n_vox, dtype)
+        intercept[valid] = res["intercept"] - (self._x_mean / self._x_scale) \
+            @ res["coef"]
+        const = ~valid & np.all(np.isfinite(Y), axis=0)
+        intercept[const] = Y[0, const]
+        self.alpha_ = np.full(n_vox, np.nan)
+        self.alpha_[valid] = res["alpha"]
+        self.cv_scores_ = np.full(n_vox, np.nan)
+        self.cv_scores_[valid] = res["cv_score"]
+        self.coef_ = coef.T
+        self.intercept_ = intercept
+        if self._y_ndim == 1:
+            self.alpha_, self.cv_scores_ = self.alpha_[0], self.cv_scores_[0]
+            self.coef_, self.intercept_ = self.coef_[0], self.intercept_[0]
+        if repeats is not None:
+            reps = [self._load_targets(r, reset=False).Y for r in repeats]
+            self.explainable_variance_ = explainable_variance(reps)
+        return self
+
+    def _nested(self, X, Y, runs, alphas, cols, valid, kw):
+        outer = make_folds(self.cv if not hasattr(self.cv, "__iter__") else None,
+                           X.shape[0], runs)
+        inner_cv = self.cv if (self.cv is None or isinstance(self.cv, Integral)) \
+            else None
+
+        def one(tr, te):
+            inner = make_folds(inner_cv, len(tr),
+                               None if runs is None else np.asarray(runs)[tr])
+            return ridge_cv_path(X, Y, alphas, inner, cols=cols, rows=tr,
+                                 eval_rows=te, refit=True, **kw)["eval_score"]
+
+        scores = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(one)(tr, te) for tr, te in outer)
+        out = np.full(Y.shape[1], np.nan)
+        out[valid] = np.mean(scores, axis=0)
+        return out
+
+    def _predict_array(self, X):
+        check_is_fitted(self)
+        X = self._transform_X(X)
+        coef = np.atleast_2d(self.coef_)
+        return X.astype(coef.dtype, copy=False) @ coef.T + self.intercept_
+
+    def predict(self, X):
+        """Predict BOLD from features.
+
+        Features get the same detrending/high-pass as in fit (as one run;
+        confounds are not applied: clean test features yourself if needed).
+
+        Parameters
+        ----------
+        X : array-like (n_scans, n_features)
+
+        Returns
+        -------
+        Image of the fitted kind (4D Niimg, SurfaceImage, CIFTI dtseries) or
+        array (n_scans, n_voxels) ((n_scans,) for a 1D fit target).
+        """
+        return self._to_output(self._predict_array(X))
+
+    def _scores(self, X, y):
+        check_is_fitted(self)
+        Y = self._load_targets(y, reset=False).Y
+        pred = self._predict_array(X)
+        self._check_n_samples(pred, Y)
+        _, Y = clean_signals(pred, Y, detrend=self.detrend,
+                             high_pass=self.high_pass, t_r=self.t_r)
+        r = np.full(Y.shape[1], np.nan)
+        valid = self.valid_voxels_
+        r[valid] = pearson_per_voxel(Y[:, valid], pred.reshape(len(Y), -1)[:, valid])
+        return r
+
+    def score(self, X, y, sample_weight=None):
+        """Mean Pearson correlation over voxels between predictions and y.
+
+        Excluded voxels (NaN/constant in fit) are left out of the mean; a
+        constant prediction counts as r = 0. This is not R^2: use
+        ``cv_scores_``/``nested_scores_`` for R^2.
+
+        Parameters
+        ----------
+        X : array-like (n_scans, n_features)
+        y : targets of the fitted kind
+        sample_weight : None
+            Not supported (must be None).
+
+        Returns
+        -------
+        float
+        """
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported by score.")
+        return float(np.nanmean(self._scores(X, y)))
+
+    def score_img(self, X, y):
+        """Per-voxel Pearson r between predictions and y, as a map.
+
+        Parameters
+        ----------
+        X : array-like (n_scans, n_features)
+        y : targets of the fitted kind
+
+        Returns
+        -------
+        Image of the fitted kind (3D Niimg, SurfaceImage, CIFTI dscalar) or
+        array (n_voxels,); NaN for excluded voxels.
+        """
+        r = self._scores(X, y)
+        if self.input_kind_ == "array":
+            return r
+        return self._to_output(r)
