@@ -429,8 +429,11 @@ class HFAdapterBase(BaseAdapter):
                 masks[spec.name] = text_mask if spec.mask_of == "text" else None
         return inputs, masks
 
-    def _complete(self, batch):
-        """Hook for paired adapters to fill missing modalities."""
+    def _complete(self, batch, streams=None):
+        """Hook for paired adapters to fill missing modalities.
+
+        ``streams`` are the streams an extraction needs (None: token masks only).
+        """
         return batch
 
     def token_masks(self, batch):
@@ -461,7 +464,7 @@ class HFAdapterBase(BaseAdapter):
                     f"stream {stream!r}; use 'cls', 'mean' or 'max' there (a dict pooling "
                     "{'vision': 'cls', 'text': 'eot'} sets one rule per stream)"
                 )
-        batch = self._complete(batch)
+        batch = self._complete(batch, {s.stream for s in chosen})
         inputs, masks = self._prepare(batch)
         store = {}
         handles = []

@@ -85,9 +85,12 @@ class BridgeTowerAdapter(HFAdapterBase):
       attending to the image, and the other way round).
 
     Only the uni-modal layers the model runs are listed. BridgeTower is
-    paired: every stimulus needs an image and a text, so a batch without one
-    modality needs an explicit filler (``missing_text=``/``missing_image=``)
-    or raises ValueError. Fillers also replace None entries of a batch.
+    paired: the fusion sites need an image and a text for every stimulus, so
+    a batch without one modality needs an explicit filler
+    (``missing_text=``/``missing_image=``) or raises ValueError; fillers also
+    replace None entries of a batch. Uni-modal sites (``vision.*``,
+    ``text.*``) only need their own modality: when no fusion site is asked
+    for, the towers run alone (the same layers, as the full model runs them).
 
     Attention is ``"eager"``, the only kernel transformers 5 offers for
     BridgeTower. Its fusion self-attention is built with a causal flag that
@@ -179,35 +182,67 @@ class BridgeTowerAdapter(HFAdapterBase):
             size={"shortest_edge": h}, crop_size={"shortest_edge": h}, do_center_crop=True, do_pad=False
         )
 
-    def _complete(self, batch):
-        """Fill missing images/texts with the fillers, or raise."""
+    def _complete(self, batch, streams=None):
+        """Fill missing images/texts with the fillers, or raise.
+
+        Fusion streams need both modalities for every stimulus; uni-modal
+        streams only their own (their towers then run alone, as in the full
+        model). ``streams=None`` (token masks) fills what it can.
+        """
         p = self.model_params
         n = len(batch)
         images = batch.images if batch.images is not None else [None] * n
         texts = batch.texts if batch.texts is not None else [None] * n
-        if any(t is None for t in texts):
+        if streams is None:
+            need = {m for m in ("image", "text") if m in batch.modalities}
+        else:
+            need = set()
+            for stream in streams:
+                need.update(self._stream_specs[stream].modalities)
+        if "text" in need and any(t is None for t in texts):
             if p["missing_text"] is None:
-                raise ValueError(
-                    "BridgeTower is a paired model and this batch lacks text for some stimuli; "
-                    "pass missing_text= (for example '') to fill them"
-                )
+                if streams is None:
+                    need.discard("text")
+                else:
+                    raise ValueError(
+                        "BridgeTower is a paired model and this batch lacks text for some stimuli; "
+                        "pass missing_text= (for example '') to fill them, or ask for image sites only"
+                    )
             texts = [p["missing_text"] if t is None else t for t in texts]
-        if any(im is None for im in images):
+        if "image" in need and any(im is None for im in images):
             filler = p["missing_image"]
             if filler is None:
-                raise ValueError(
-                    "BridgeTower is a paired model and this batch lacks an image for some "
-                    "stimuli; pass missing_image= ('gray', 'black', 'white' or a PIL image) to fill them"
-                )
-            if isinstance(filler, str):
+                if streams is None:
+                    need.discard("image")
+                else:
+                    raise ValueError(
+                        "BridgeTower is a paired model and this batch lacks an image for some "
+                        "stimuli; pass missing_image= ('gray', 'black', 'white' or a PIL image) to "
+                        "fill them, or ask for text sites only"
+                    )
+            elif isinstance(filler, str):
                 from PIL import Image
 
                 h, w = self._image_size()
                 value = {"gray": 128, "black": 0, "white": 255}[filler]
                 filler = Image.fromarray(np.full((h, w, 3), value, dtype=np.uint8))
             images = [filler if im is None else im for im in images]
-        return Batch(images=images, texts=texts)
+        if not need:
+            return batch
+        return Batch(images=images if "image" in need else None, texts=texts if "text" in need else None)
 
     def _run(self, inputs, streams):
-        text = inputs["text"]
-        self._model(input_ids=text["input_ids"], attention_mask=text["attention_mask"], pixel_values=inputs["pixel_values"])
+        if streams & {"cross_text", "cross_image"}:
+            text = inputs["text"]
+            self._model(
+                input_ids=text["input_ids"], attention_mask=text["attention_mask"], pixel_values=inputs["pixel_values"]
+            )
+            return
+        if "text" in streams:  # the text tower alone: the same layers the full model runs
+            text = inputs["text"]
+            self._model.text_model(input_ids=text["input_ids"], attention_mask=text["attention_mask"])
+        if "vision" in streams:  # the vision tower alone, as BridgeTowerModel.forward runs it
+            visual = self._model.vision_model.visual
+            x = visual.forward_pre(inputs["pixel_values"])
+            for block in list(visual.transformer.resblocks)[: len(self._stream_specs["vision"].layers)]:
+                x = block(x)

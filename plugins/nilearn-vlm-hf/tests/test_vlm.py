@@ -142,12 +142,26 @@ def test_bridgetower_image_fusion_layer_equals_recomputation(bridgetower, bridge
 
 def test_bridgetower_paired_errors(bridgetower):
     with pytest.raises(ValueError, match="missing_image="):
-        bridgetower.extract(Batch(texts=TEXTS), ["text.0.ffn"])
+        bridgetower.extract(Batch(texts=TEXTS), ["cross_text.0.ffn"])
     with pytest.raises(ValueError, match="missing_text="):
-        bridgetower.extract(Batch(images=make_images(3)), ["vision.0.ffn"])
+        bridgetower.extract(Batch(images=make_images(3)), ["cross_image.0.ffn", "vision.0.ffn"])
+    with pytest.raises(ValueError, match="missing_image="):
+        bridgetower.extract(Batch(texts=TEXTS), ["vision.0.ffn"])
     assert bridgetower.active_hooks() == 0
     with pytest.raises(ValueError, match="missing_image='purple' is not supported"):
         BridgeTowerAdapter(config={}, missing_image="purple").ensure_loaded()
+
+
+def test_bridgetower_unimodal_sites_need_only_their_modality(bridgetower):
+    # a tower run alone gives the units the full paired forward gives
+    images = make_images(3)
+    full = bridgetower.extract(Batch(images=images, texts=TEXTS),
+                               ["text.2.resid", "vision.2.resid", "cross_text.1.ffn"])
+    text = bridgetower.extract(Batch(texts=TEXTS), ["text.2.resid"])
+    vision = bridgetower.extract(Batch(images=images), ["vision.2.resid"])
+    np.testing.assert_allclose(text["text.2.resid"], full["text.2.resid"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(vision["vision.2.resid"], full["vision.2.resid"], rtol=1e-5, atol=1e-5)
+    assert set(bridgetower.token_masks(Batch(texts=TEXTS))) == {"text"}
 
 
 def test_bridgetower_fillers(bridgetower_config, roberta_tokenizer):
