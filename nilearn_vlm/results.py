@@ -258,6 +258,61 @@ class Results:
             out[f"network_labels[{k}]"] = v.labels
         return out
 
+    @classmethod
+    def from_estimators(cls, model, subject="", atoms=None, glm=None, encoder=None, unit_names=None,
+                        seeds=None, weight_digests=None, **fields_):
+        """Collect the fitted pipeline's outputs.
+
+        Parameters
+        ----------
+        model, subject : str
+        atoms : fitted :class:`~nilearn_vlm.SparseAtoms` or None
+            Gives ``atom_loadings`` (``loadings_``), ``atom_timecourses``
+            (``atoms_`` transposed), ``atom_names``, the unit names
+            (``feature_names_in_``) and ``tables["key_neurons"]``.
+        glm : fitted :class:`~nilearn_vlm.VoxelGLM` or None
+            Gives ``glm_t``, ``glm_beta``, ``glm_sign_sets`` (``t_``,
+            ``coef_``, ``signed_`` transposed to regressors x voxels),
+            ``regressor_names`` and the ``space``.
+        encoder : fitted :class:`~nilearn_vlm.VoxelEncoder` or None
+            Gives ``encoder_scores`` (``cv_scores_``) and ``encoder_alpha``.
+        unit_names : list of str or None
+            Overrides the unit names.
+        seeds, weight_digests : dict or None
+            Recorded in ``provenance``.
+        **fields_
+            Any other :class:`Results` field (``layer_scores``, ``tables``, ...).
+
+        Returns
+        -------
+        Results
+        """
+        kw = dict(fields_)
+        settings = dict(kw.pop("settings", {}))
+        if atoms is not None:
+            kw["atom_loadings"] = np.asarray(atoms.loadings_)
+            kw["atom_timecourses"] = np.asarray(atoms.atoms_).T
+            kw["atom_names"] = [str(a) for a in atoms.atom_names_]
+            names = getattr(atoms, "feature_names_in_", None)
+            if unit_names is None and names is not None:
+                unit_names = [str(u) for u in names]
+            if hasattr(atoms, "key_neuron_table"):
+                kw.setdefault("tables", {})["key_neurons"] = atoms.key_neuron_table()
+            settings["atoms"] = _json_params(atoms)
+        if glm is not None:
+            kw["glm_t"], kw["glm_beta"] = np.asarray(glm.t_).T, np.asarray(glm.coef_).T
+            kw["glm_sign_sets"] = np.asarray(glm.signed_).T
+            kw["regressor_names"] = [str(n) for n in glm.feature_names_in_]
+            kw.setdefault("space", ImageSpace.from_estimator(glm))
+            settings["glm"] = _json_params(glm)
+        if encoder is not None:
+            kw["encoder_scores"] = np.asarray(encoder.cv_scores_)
+            kw["encoder_alpha"] = np.asarray(encoder.alpha_)
+            kw.setdefault("space", ImageSpace.from_estimator(encoder))
+            settings["encoder"] = _json_params(encoder)
+        kw.setdefault("provenance", collect_provenance(seeds=seeds, weight_digests=weight_digests))
+        return cls(model, subject, unit_names=unit_names, settings=settings, **kw)
+
     # ------------------------------------------------------------ checks
     def validate(self):
         """Check that shapes agree; raise ValueError naming the field.
@@ -488,6 +543,18 @@ class Results:
             else:
                 parts.append(f"{f.name}={v!r}")
         return f"Results({', '.join(parts)})"
+
+
+def _json_params(estimator):
+    """``get_params(deep=False)`` with non-JSON values replaced by their repr."""
+    out = {}
+    for k, v in estimator.get_params(deep=False).items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = repr(v)
+    return out
 
 
 def _read_tsv(path):

@@ -212,3 +212,28 @@ def test_file_digest(tmp_path):
     p = tmp_path / "w.bin"
     p.write_bytes(b"weights" * 1000)
     assert file_digest(p) == "sha256:" + hashlib.sha256(b"weights" * 1000).hexdigest()
+
+
+def test_from_estimators_with_the_real_estimators(tmp_path):
+    from nilearn_vlm import SparseAtoms, VoxelGLM
+
+    rng = np.random.default_rng(4)
+    units = rng.normal(size=(80, 12))
+    atoms = SparseAtoms(n_atoms=3).fit(units)
+    X = atoms.transform(units)
+    y = X @ rng.normal(size=(3, 15)) * 3 + rng.normal(size=(80, 15))
+    glm = VoxelGLM(t_r=1.0).fit(X, y)
+    names = [f"text.{i // 6}.ffn.{i % 6}" for i in range(12)]
+    res = Results.from_estimators("toy", "sub-05", atoms=atoms, glm=glm, unit_names=names, seeds={"atoms": 0})
+    np.testing.assert_array_equal(res.glm_t, glm.t_.T)
+    np.testing.assert_array_equal(res.glm_sign_sets, glm.signed_.T)
+    np.testing.assert_array_equal(res.atom_loadings, atoms.loadings_)
+    assert res.atom_timecourses.shape == (80, 3) and res.n_voxels == 15
+    assert res.regressor_names == list(glm.feature_names_in_)
+    assert res.unit_sites[:2] == ["text.0.ffn", "text.0.ffn"]
+    assert res.settings["glm"]["t_r"] == 1.0 and res.provenance["seeds"] == {"atoms": 0}
+    assert "key_neurons" in res.tables
+    back = Results.load(res.save(tmp_path / "r"))
+    np.testing.assert_array_equal(back.glm_t, res.glm_t)
+    assert back.settings == res.settings
+    pd.testing.assert_frame_equal(back.tables["key_neurons"], res.tables["key_neurons"], check_dtype=False)
