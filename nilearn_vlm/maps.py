@@ -1,0 +1,436 @@
+"""Neuron-level maps: signed unit x voxel associations for all units.
+
+:func:`unit_voxel_maps` computes the Pearson correlation of every unit with
+every voxel, ``R = Xz^T Yz`` with centred, unit-norm columns, block by block
+(a unit chunk times a voxel chunk, one float32 matrix product each) so the
+full ``n_units x n_voxels`` matrix never exists. From each block it keeps
+
+- per voxel, the ``top_k`` units of largest ``|r|`` (with their signed r);
+- per unit, the number of voxels it is significantly positively and
+  negatively correlated with.
+
+Significance: either a given ``r_threshold`` (``|r| >= r_threshold``), or a
+Benjamini-Hochberg FDR over all ``n_units * n_voxels`` tests of the exact
+t-test of a Pearson correlation, ``t = r sqrt(dof / (1 - r^2))`` with
+``dof = n_scans - 2`` by default. The t-test assumes independent scans; fMRI
+noise is autocorrelated, so pass a smaller effective ``dof`` (for example
+``n_scans (1 - rho^2) / (1 + rho^2)`` for AR(1) noise of coefficient ``rho``)
+for calibrated p-values. The FDR threshold is found from histograms of
+``|r|`` kept per unit and sign (bins of width ``r_resolution`` above the
+uncorrected level ``alpha``), so it is resolved to the bin edge at or above
+the exact Benjamini-Hochberg cut: at most one bin more conservative.
+
+:func:`weight_maps` gives the same summaries for a given unit x voxel weight
+matrix (for example an encoding model's coefficients, ``coef_.T``), read in
+blocks (a NumPy memmap works), with a given threshold.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["UnitVoxelMaps", "unit_voxel_maps", "weight_maps"]
+
+
+def _parse_bytes(budget):
+    if isinstance(budget, (int, float)):
+        return int(budget)
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B)?\s*", str(budget), re.IGNORECASE)
+    if not m:
+        raise ValueError(
+            f"memory_budget={budget!r} is not a size; use bytes or a string such "
+            "as '1GiB' or '512MB'."
+        )
+    unit = (m.group(2) or "B").upper().replace("I", "")
+    scale = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}[unit]
+    return int(float(m.group(1)) * scale)
+
+
+@dataclass
+class UnitVoxelMaps:
+    """Summaries of a unit x voxel association.
+
+    Attributes
+    ----------
+    top_units : ndarray of int32, shape (top_k, n_voxels)
+        Per voxel, the units of largest ``|r|``, best first.
+    top_values : ndarray of float32, shape (top_k, n_voxels)
+        Their signed associations.
+    n_positive, n_negative : ndarray of int64, shape (n_units,)
+        Voxels where each unit is significantly positive / negative.
+    threshold : float
+        The ``|r|`` (or ``|weight|``) threshold used; ``inf`` if nothing
+        survived the FDR.
+    n_tests : int
+        Number of unit-voxel pairs.
+    unit_names : list of str or None
+    method : str
+    """
+
+    top_units: np.ndarray
+    top_values: np.ndarray
+    n_positive: np.ndarray
+    n_negative: np.ndarray
+    threshold: float
+    n_tests: int
+    unit_names: list = None
+    method: str = ""
+    info: dict = field(default_factory=dict)
+
+    def unit_table(self):
+        """Significant voxel counts per unit, with stream, layer and kind.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``unit, [name, stream, layer, kind, index,] n_positive,
+            n_negative``.
+        """
+        table = pd.DataFrame({"unit": np.arange(len(self.n_positive))})
+        if self.unit_names is not None:
+            from nilearn_vlm.adapters import parse_unit_name
+
+            table["name"] = self.unit_names
+            try:
+                parts = [parse_unit_name(n) for n in self.unit_names]
+            except ValueError:
+                parts = None
+            if parts is not None:
+                for j, col in enumerate(("stream", "layer", "kind", "index")):
+                    table[col] = [p[j] for p in parts]
+        table["n_positive"] = self.n_positive
+        table["n_negative"] = self.n_negative
+        return table
+
+
+# ---------------------------------------------------------------- helpers
+def _centred_unit_norm(A, out_dtype=np.float32):
+    """Columns centred and scaled to unit l2 norm; constant columns become 0."""
+    A = np.asarray(A, dtype=np.float64)
+    A = A - A.mean(axis=0)
+    norm = np.sqrt(np.einsum("ij,ij->j", A, A))
+    return (A / np.where(norm > 0, norm, 1.0)).astype(out_dtype)
+
+
+def _standardized_units(X, chunk=4096):
+    """(n_units, n_scans) float32 rows of centred unit-norm unit series."""
+    n_scans, n_units = X.shape
+    out = np.empty((n_units, n_scans), dtype=np.float32)
+    for s in range(0, n_units, chunk):
+        out[s : s + chunk] = _centred_unit_norm(X[:, s : s + chunk]).T
+    return out
+
+
+def _chunks(n_units, n_voxels, n_scans, budget, unit_chunk, voxel_chunk):
+    """Block sizes within ``budget`` bytes.
+
+    A block costs about 12 bytes per element (the float32 product, its
+    absolute value, boolean masks) and a voxel chunk 12 bytes per scan and
+    voxel (float64 while standardizing, float32 kept).
+    """
+    if voxel_chunk is None:
+        voxel_chunk = min(n_voxels, 4096)
+    voxel_chunk = int(min(voxel_chunk, n_voxels))
+    left = budget - 12 * n_scans * voxel_chunk
+    if unit_chunk is None:
+        unit_chunk = min(n_units, max(left // (12 * voxel_chunk), 0))
+    unit_chunk = int(min(unit_chunk, n_units))
+    if unit_chunk < min(64, n_units) or 12 * unit_chunk * voxel_chunk > left:
+        raise ValueError(
+            f"memory_budget={budget} bytes is too small for blocks of "
+            f"{unit_chunk} units x {voxel_chunk} voxels over {n_scans} scans "
+            "(about 12 bytes per block element and per voxel-chunk value); "
+            "raise memory_budget or lower unit_chunk / voxel_chunk."
+        )
+    return unit_chunk, voxel_chunk
+
+
+class _TopK:
+    """Running top-k by |value| per column for one voxel chunk."""
+
+    def __init__(self, k, n_cols):
+        self.k = k
+        self.units = np.full((k, n_cols), -1, dtype=np.int64)
+        self.values = np.zeros((k, n_cols), dtype=np.float32)
+        self.absval = np.full((k, n_cols), -np.inf, dtype=np.float32)
+        self.floor = np.full(n_cols, -np.inf, dtype=np.float32)
+
+    def update(self, block, absblock, unit0):
+        k = self.k
+        n_cols = block.shape[1]
+        if not np.isfinite(self.floor).all() and block.shape[0] > k:
+            # first block: reduce each column to its own top-k first
+            rows = np.argpartition(absblock, -k, axis=0)[-k:].ravel()
+            cols = np.broadcast_to(np.arange(n_cols), (k, n_cols)).ravel()
+        else:
+            rows, cols = np.nonzero(absblock > self.floor)
+        if rows.size == 0:
+            return
+        cur_cols = np.broadcast_to(np.arange(n_cols), (k, n_cols)).ravel()
+        all_cols = np.concatenate([cur_cols, cols])
+        all_abs = np.concatenate([self.absval.ravel(), absblock[rows, cols]])
+        all_val = np.concatenate([self.values.ravel(), block[rows, cols]])
+        all_unit = np.concatenate([self.units.ravel(), rows + unit0])
+        order = np.lexsort((all_unit, -all_abs, all_cols))
+        all_cols = all_cols[order]
+        starts = np.searchsorted(all_cols, np.arange(n_cols))
+        take = (starts[:, None] + np.arange(k)[None, :]).T  # (k, n_cols)
+        # every column holds at least k entries (its current top-k)
+        take = order[take]
+        self.absval = all_abs[take]
+        self.values = all_val[take]
+        self.units = all_unit[take]
+        self.floor = self.absval[-1].copy()
+
+
+def _pearson_p(r, dof):
+    r = np.clip(np.abs(r), 0, 1 - 1e-12)
+    t = r * np.sqrt(dof / (1 - r**2))
+    return 2 * stats.t.sf(t, dof)
+
+
+def _r_at_p(p, dof):
+    t = stats.t.isf(p / 2, dof)
+    return float(t / np.sqrt(dof + t**2))
+
+
+def _progress(iterable, total, verbose, desc):
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc)
+
+
+# --------------------------------------------------------------- drivers
+def _run_blocks(block_fn, n_units, n_voxels, unit_chunk, voxel_chunk, top_k,
+                counter, voxel_block=None, verbose=0):
+    """Loop over voxel chunks (outer) and unit chunks (inner)."""
+    top_units = np.empty((top_k, n_voxels), dtype=np.int32)
+    top_values = np.empty((top_k, n_voxels), dtype=np.float32)
+    absbuf = np.empty((unit_chunk, voxel_chunk), dtype=np.float32)
+    starts = range(0, n_voxels, voxel_chunk)
+    for v0 in _progress(starts, len(starts), verbose, "voxel chunks"):
+        v1 = min(v0 + voxel_chunk, n_voxels)
+        ctx = voxel_block(v0, v1) if voxel_block is not None else None
+        top = _TopK(top_k, v1 - v0)
+        for u0 in range(0, n_units, unit_chunk):
+            u1 = min(u0 + unit_chunk, n_units)
+            block = block_fn(u0, u1, v0, v1, ctx)
+            absb = np.abs(block, out=absbuf[: u1 - u0, : v1 - v0])
+            top.update(block, absb, u0)
+            counter(block, absb, u0, u1)
+        top_units[:, v0:v1] = top.units
+        top_values[:, v0:v1] = top.values
+    return top_units, top_values
+
+
+class _ThresholdCounter:
+    def __init__(self, n_units, threshold):
+        self.threshold = np.float32(threshold)
+        self.pos = np.zeros(n_units, dtype=np.int64)
+        self.neg = np.zeros(n_units, dtype=np.int64)
+
+    def __call__(self, block, absb, u0, u1):
+        sig = absb >= self.threshold
+        self.pos[u0:u1] += np.count_nonzero(sig & (block > 0), axis=1)
+        self.neg[u0:u1] += np.count_nonzero(sig & (block < 0), axis=1)
+
+
+class _HistogramCounter:
+    """Per unit and sign histograms of |r| above a floor, in bins of width w."""
+
+    def __init__(self, n_units, floor, width, cap=1.0):
+        self.floor, self.width = np.float32(floor), float(width)
+        self.n_bins = int(np.ceil((cap - floor) / width)) + 1
+        self.hist = np.zeros((n_units, self.n_bins, 2), dtype=np.int32)
+
+    def __call__(self, block, absb, u0, u1):
+        rows, cols = np.nonzero(absb >= self.floor)
+        if rows.size == 0:
+            return
+        a = absb[rows, cols]
+        b = np.minimum(((a - self.floor) / self.width).astype(np.int64),
+                       self.n_bins - 1)
+        neg = (block[rows, cols] < 0).astype(np.int64)
+        flat = (rows * self.n_bins + b) * 2 + neg
+        counts = np.bincount(flat, minlength=(u1 - u0) * self.n_bins * 2)
+        self.hist[u0:u1] += counts.reshape(u1 - u0, self.n_bins, 2).astype(np.int32)
+
+    def edges(self):
+        return self.floor + self.width * np.arange(self.n_bins)
+
+
+def _fdr_from_histogram(counter, n_tests, alpha, dof):
+    """Smallest bin edge e with p(e) <= alpha * N(|r| >= e) / n_tests."""
+    edges = counter.edges()
+    total = counter.hist.sum(axis=(0, 2)).astype(np.float64)
+    n_above = np.cumsum(total[::-1])[::-1]
+    p_edge = _pearson_p(edges, dof)
+    ok = (p_edge <= alpha * n_above / n_tests) & (n_above > 0)
+    if not ok.any():
+        return np.inf, np.zeros(len(counter.hist), np.int64), np.zeros(
+            len(counter.hist), np.int64)
+    i = int(np.argmax(ok))
+    counts = counter.hist[:, i:, :].sum(axis=1, dtype=np.int64)
+    return float(edges[i]), counts[:, 0], counts[:, 1]
+
+
+def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
+                    r_resolution=1e-3, memory_budget="1GiB", unit_chunk=None,
+                    voxel_chunk=None, unit_names=None, verbose=0):
+    """Signed unit x voxel Pearson correlations, summarized out of core.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_scans, n_units)
+        Unit time series (a memmap works; it is read once, in chunks).
+    Y : array-like of shape (n_scans, n_voxels)
+        BOLD (masked), a memmap works.
+    top_k : int, default=10
+        Units kept per voxel.
+    threshold : "fdr" or float, default="fdr"
+        ``"fdr"``: Benjamini-Hochberg at level ``alpha`` over all pairs;
+        a float: ``|r| >= threshold``.
+    alpha : float, default=0.05
+        FDR level.
+    dof : int or None, default=None
+        Degrees of freedom of the correlation t-test (``n_scans - 2``).
+    r_resolution : float, default=1e-3
+        Bin width in ``|r|`` of the FDR histograms.
+    memory_budget : int or str, default="1GiB"
+        Working memory for the blocks (on top of the standardized units,
+        ``4 * n_units * n_scans`` bytes, and per-unit histograms for FDR,
+        ``8 * n_units / r_resolution`` bytes at most).
+    unit_chunk, voxel_chunk : int or None
+        Block sizes (derived from ``memory_budget`` by default).
+    unit_names : list of str or None
+        Unit names (default: the DataFrame's columns).
+    verbose : int, default=0
+
+    Returns
+    -------
+    UnitVoxelMaps
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.standard_normal((100, 30)), rng.standard_normal((100, 5))
+    >>> maps = unit_voxel_maps(X, Y, top_k=3)
+    >>> maps.top_units.shape, maps.n_positive.shape
+    ((3, 5), (30,))
+    """
+    if unit_names is None and hasattr(X, "columns"):
+        unit_names = [str(c) for c in X.columns]
+    X = X.to_numpy() if hasattr(X, "to_numpy") else X
+    Y = Y.to_numpy() if hasattr(Y, "to_numpy") else Y
+    if np.ndim(X) != 2 or np.ndim(Y) != 2:
+        raise ValueError(
+            f"X and Y must be 2D (n_scans, n_units) and (n_scans, n_voxels); got "
+            f"{np.ndim(X)}D and {np.ndim(Y)}D."
+        )
+    n_scans, n_units = X.shape
+    if Y.shape[0] != n_scans:
+        raise ValueError(
+            f"X has {n_scans} scans but Y has {Y.shape[0]}; align them to the "
+            "same scans first."
+        )
+    if n_scans < 3:
+        raise ValueError(f"need at least 3 scans for correlations, got {n_scans}.")
+    n_voxels = Y.shape[1]
+    top_k = _check_top_k(top_k, n_units)
+    dof = n_scans - 2 if dof is None else dof
+    if not 0 < dof <= n_scans - 2:
+        raise ValueError(f"dof must lie in (0, n_scans - 2 = {n_scans - 2}], got {dof}.")
+    budget = _parse_bytes(memory_budget)
+    uc, vc = _chunks(n_units, n_voxels, n_scans, budget, unit_chunk, voxel_chunk)
+    Xz = _standardized_units(X)
+    out = np.empty((uc, vc), dtype=np.float32)
+
+    def voxel_block(v0, v1):
+        return _centred_unit_norm(Y[:, v0:v1])
+
+    def block_fn(u0, u1, v0, v1, Yz):
+        return np.matmul(Xz[u0:u1], Yz, out=out[: u1 - u0, : v1 - v0])
+
+    if isinstance(threshold, str):
+        if threshold != "fdr":
+            raise ValueError(
+                f"threshold={threshold!r} is not supported; use 'fdr' or a "
+                "number (an |r| threshold)."
+            )
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}.")
+        counter = _HistogramCounter(n_units, _r_at_p(alpha, dof), r_resolution)
+    else:
+        counter = _ThresholdCounter(n_units, float(threshold))
+    top_units, top_values = _run_blocks(
+        block_fn, n_units, n_voxels, uc, vc, top_k, counter, voxel_block, verbose
+    )
+    n_tests = n_units * n_voxels
+    if isinstance(counter, _HistogramCounter):
+        thr, pos, neg = _fdr_from_histogram(counter, n_tests, alpha, dof)
+        method = f"pearson, BH-FDR q={alpha}, dof={dof}"
+    else:
+        thr, pos, neg = float(threshold), counter.pos, counter.neg
+        method = f"pearson, |r| >= {thr}"
+    return UnitVoxelMaps(top_units, top_values, pos, neg, thr, n_tests,
+                         unit_names, method,
+                         {"unit_chunk": uc, "voxel_chunk": vc, "dof": dof})
+
+
+def _check_top_k(top_k, n_units):
+    if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
+    if top_k > n_units:
+        raise ValueError(f"top_k={top_k} exceeds the number of units ({n_units}).")
+    return int(top_k)
+
+
+def weight_maps(W, threshold, *, top_k=10, memory_budget="1GiB", unit_chunk=None,
+                voxel_chunk=None, unit_names=None, verbose=0):
+    """Top units per voxel and signed counts per unit from given weights.
+
+    Parameters
+    ----------
+    W : array-like of shape (n_units, n_voxels)
+        Unit x voxel weights (e.g. an encoder's ``coef_.T``); a memmap works.
+    threshold : float
+        A weight counts as significant when ``|w| >= threshold``.
+    top_k, memory_budget, unit_chunk, voxel_chunk, unit_names, verbose
+        As in :func:`unit_voxel_maps`.
+
+    Returns
+    -------
+    UnitVoxelMaps
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[1.0, -2.0], [0.5, 3.0]])
+    >>> maps = weight_maps(W, threshold=1.0, top_k=1)
+    >>> maps.top_units.tolist(), maps.n_negative.tolist()
+    ([[0, 1]], [1, 0])
+    """
+    if np.ndim(W) != 2:
+        raise ValueError(f"W must be 2D (n_units, n_voxels); got {np.ndim(W)}D.")
+    n_units, n_voxels = W.shape
+    top_k = _check_top_k(top_k, n_units)
+    uc, vc = _chunks(n_units, n_voxels, 0, _parse_bytes(memory_budget),
+                     unit_chunk, voxel_chunk)
+    counter = _ThresholdCounter(n_units, float(threshold))
+
+    def block_fn(u0, u1, v0, v1, _):
+        return np.asarray(W[u0:u1, v0:v1], dtype=np.float32)
+
+    top_units, top_values = _run_blocks(
+        block_fn, n_units, n_voxels, uc, vc, top_k, counter, None, verbose
+    )
+    return UnitVoxelMaps(top_units, top_values, counter.pos, counter.neg,
+                         float(threshold), n_units * n_voxels, unit_names,
+                         f"weights, |w| >= {threshold}",
+                         {"unit_chunk": uc, "voxel_chunk": vc})
