@@ -210,3 +210,27 @@ def test_pipeline_neuron_activations_traligner_ridge():
     Z = TRAligner(events=stimuli, n_scans=n_scans, t_r=2.0, hrf_model="spm").fit_transform(
         NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="*.ffn").fit_transform(stimuli))
     np.testing.assert_allclose(pred, Ridge(alpha=10.0).fit(Z, y).predict(Z), rtol=1e-4, atol=1e-5)
+
+
+def test_pipeline_with_voxel_encoder():
+    try:
+        from nilearn_vlm import VoxelEncoder
+    except Exception as exc:  # the encoder lives in another module of the package
+        pytest.skip(f"nilearn_vlm.encoding does not import: {exc}")
+    rng = np.random.default_rng(0)
+    n = 40
+    stimuli = pd.DataFrame({"onset": 2.0 * (np.arange(n) % 20), "duration": 2.0,
+                            "run": np.repeat([1, 2], n // 2), "image": _images(n, seed=2),
+                            "text": [TEXTS[i % 5] for i in range(n)]})
+    units = NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="*.ffn")
+    align = TRAligner(events=stimuli, n_scans=[25, 25], t_r=2.0)
+    Z = TRAligner(events=stimuli, n_scans=[25, 25], t_r=2.0).fit_transform(
+        NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="*.ffn").fit_transform(stimuli))
+    weights = rng.standard_normal((Z.shape[1], 6))
+    y = Z @ weights + 0.1 * rng.standard_normal((50, 6))
+    groups = np.repeat([1, 2], 25)
+    pipe = Pipeline([("units", units), ("tr", align), ("enc", VoxelEncoder(alphas=[0.1, 1.0, 10.0]))])
+    pipe.fit(stimuli, y, enc__groups=groups)
+    pred = np.asarray(pipe.predict(stimuli))
+    assert pred.shape == (50, 6)
+    assert pipe.score(stimuli, y) > 0.9  # mean Pearson r over voxels of a near-linear target

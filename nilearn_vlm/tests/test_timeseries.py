@@ -95,6 +95,19 @@ def test_regressor_matrices_are_sparse_and_linear():
     np.testing.assert_allclose(mats[0] @ np.array([2.0, -1.0]), ref[:, 0], atol=1e-12)
 
 
+def test_float32_agrees_with_float64_and_constant_columns():
+    rng = np.random.default_rng(4)
+    events = _events(rng)
+    X = rng.standard_normal((len(events), 5)) * 1e-6  # small scale stays non-constant
+    X[:, 4] = 0.0
+    al = TRAligner(events=events, n_scans=[60, 60], t_r=2.0, hrf_model="glover + derivative")
+    Y64 = al.fit_transform(X)
+    Y32 = al.fit_transform(X.astype(np.float32))
+    assert Y32.dtype == np.float32
+    np.testing.assert_allclose(Y32, Y64, atol=2e-4)
+    assert (Y64[:, [4, 9]] == 0).all() and np.allclose(Y64[:60, 0].std(), 1.0)
+
+
 def test_dtype_and_feature_names():
     events = pd.DataFrame({"onset": [0.0, 3.0], "duration": [1.0, 1.0]})
     al = TRAligner(events=events, n_scans=10, t_r=1.0, hrf_model="fir", fir_delays=[1, 2])
