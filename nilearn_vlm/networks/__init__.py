@@ -73,10 +73,12 @@ from nilearn_vlm.networks._mni import (
 from nilearn_vlm.networks._tables import (
     best_network,
     dice,
+    dominant_group,
     layer_preference,
     layer_preference_counts,
     network_counts,
     network_dice,
+    unit_groups,
 )
 
 
@@ -122,6 +124,7 @@ __all__ = [
     "canonical_network",
     "canonical_space",
     "dice",
+    "dominant_group",
     "layer_preference",
     "layer_preference_counts",
     "layer_preference_img",
@@ -133,4 +136,5 @@ __all__ = [
     "network_dice",
     "network_table",
     "resolve_target",
+    "unit_groups",
 ]

@@ -294,6 +294,10 @@ def resolve_target(target, default_space="MNI152"):
 
     if target is None:
         target = default_space
+    if hasattr(target, "input_kind_"):  # a fitted VoxelEncoder / VoxelGLM
+        from nilearn_vlm._imagespace import ImageSpace
+
+        target = ImageSpace.from_estimator(target)
     space_obj = getattr(target, "atlas_target", None)
     if callable(space_obj):  # ImageSpace and friends
         return resolve_target(space_obj(), default_space)

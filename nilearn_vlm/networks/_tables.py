@@ -288,3 +288,77 @@ def layer_preference_counts(best, layer_names, membership, network_names):
         for k, layer in enumerate(layer_names):
             rows.append((str(net), str(layer), counts[j, k], counts[j, k] / total if total else np.nan))
     return pd.DataFrame(rows, columns=["network", "layer", "n_voxels", "fraction"])
+
+
+_PARTS = {"stream": 1, "layer": 2, "kind": 3, "site": 3}
+
+
+def unit_groups(unit_names, by="layer"):
+    """Group label of each unit from its name ``stream.layer.kind.index``.
+
+    Parameters
+    ----------
+    unit_names : sequence of str
+    by : {"stream", "layer", "kind", "site"}
+        ``"stream"`` gives ``stream``; ``"layer"`` gives ``stream.layer``
+        (layers of different streams stay apart); ``"kind"`` the unit kind
+        (``attn_out``, ``ffn``, ...); ``"site"`` the full site
+        ``stream.layer.kind``.
+
+    Returns
+    -------
+    ndarray of str, shape (n_units,)
+
+    Examples
+    --------
+    >>> unit_groups(["vision.3.attn_out.7", "text.0.ffn.2"], by="layer").tolist()
+    ['vision.3', 'text.0']
+    >>> unit_groups(["vision.3.attn_out.7"], by="stream").tolist()
+    ['vision']
+    """
+    if by not in _PARTS:
+        raise ValueError(f"by must be one of {sorted(_PARTS)}, got {by!r}")
+    out = []
+    for name in unit_names:
+        parts = str(name).split(".")
+        if len(parts) < 4:
+            raise ValueError(
+                f"unit name {name!r} is not 'stream.layer.kind.index'; give groups= explicitly"
+            )
+        if by == "kind":
+            out.append(parts[2])
+        else:
+            out.append(".".join(parts[: _PARTS[by]]))
+    return np.asarray(out, dtype=str)
+
+
+def dominant_group(key_neurons, groups):
+    """The group holding most of each atom's key neurons.
+
+    Parameters
+    ----------
+    key_neurons : array-like, shape (n_atoms, n_units)
+        Non-zero for the key neurons of each atom (``SparseAtoms.key_neurons_``).
+    groups : array-like of str, shape (n_units,)
+        Group of each unit (:func:`unit_groups`).
+
+    Returns
+    -------
+    ndarray of str, shape (n_atoms,)
+        The most frequent group among the atom's key neurons (ties: the
+        first in order of appearance); ``""`` for an atom without key neurons.
+
+    Examples
+    --------
+    >>> dominant_group([[1, 1, 0], [0, 0, -1]], ["v.0", "v.0", "v.1"]).tolist()
+    ['v.0', 'v.1']
+    """
+    key = np.asarray(key_neurons) != 0
+    groups = np.asarray(groups, dtype=str)
+    if key.ndim != 2 or key.shape[1] != groups.shape[0]:
+        raise ValueError(f"key_neurons {key.shape} does not match {groups.shape[0]} unit groups")
+    names = list(dict.fromkeys(groups.tolist()))
+    onehot = np.vstack([groups == g for g in names]).astype(np.float32)  # (n_groups, n_units)
+    counts = key.astype(np.float32) @ onehot.T
+    best = np.argmax(counts, axis=1)
+    return np.where(counts.max(axis=1) > 0, np.asarray(names, dtype=str)[best], "")

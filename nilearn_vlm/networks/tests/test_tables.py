@@ -174,3 +174,25 @@ def test_layer_preference_table_and_image():
     np.testing.assert_array_equal(masker.transform(img).ravel(), np.repeat([1, 2], 32))
     assert names == ["v.0", "v.1"] and n == 64
     assert isinstance(t, pd.DataFrame)
+
+
+def test_counts_per_layer_and_stream_from_unit_names():
+    from nilearn_vlm.networks import dominant_group, unit_groups
+
+    units = ["vision.0.attn_out.0", "vision.1.attn_out.0", "text.0.attn_out.0"]
+    assert unit_groups(units, "layer").tolist() == ["vision.0", "vision.1", "text.0"]
+    assert unit_groups(units, "stream").tolist() == ["vision", "vision", "text"]
+    assert unit_groups(units, "kind").tolist() == ["attn_out"] * 3
+    with pytest.raises(ValueError, match="is not 'stream.layer.kind.index'"):
+        unit_groups(["u7"])
+    # unit-level maps grouped by stream: vision = m0 | m1 (as MAPS rows), text = m2
+    t = network_counts(MAPS, MEMBER, ["A", "B"], groups=unit_groups(units, "stream"))
+    got = t.set_index(["group", "network"])
+    assert tuple(got.loc[("vision", "B"), ["n_pos", "n_neg"]]) == (1, 2)
+    assert tuple(got.loc[("text", "A"), ["n_pos", "n_neg"]]) == (3, 0)
+    # atoms attributed to the layer holding most of their key neurons
+    key = np.array([[1, 1, 0], [0, -1, -1], [0, 0, 0]])
+    layers = unit_groups(["v.0.a.0", "v.0.a.1", "v.1.a.0"], "layer")
+    assert dominant_group(key, layers).tolist() == ["v.0", "v.0", ""]
+    key2 = np.array([[0, 0, 1]])
+    assert dominant_group(key2, layers).tolist() == ["v.1"]
