@@ -472,13 +472,18 @@ class HFAdapterBase(BaseAdapter):
             for site in chosen:
                 spec = self._stream_specs[site.stream]
                 tap = spec.layers[site.layer][site.kind]
-                hook = _capture(store, site.name, masks[site.stream], rules[site.stream], spec.seq_first, tap.pre)
+                hook = _capture(
+                    store, site.name, masks[site.stream], rules[site.stream], spec.seq_first, tap.pre, len(chosen)
+                )
                 if tap.pre:
                     handles.append(tap.module.register_forward_pre_hook(hook))
                 else:
                     handles.append(tap.module.register_forward_hook(hook))
             with torch.inference_mode():
-                self._run(inputs, {s.stream for s in chosen})
+                try:
+                    self._run(inputs, {s.stream for s in chosen})
+                except _AllCaptured:
+                    pass  # every requested site was read: the rest of the forward is skipped
         finally:
             for handle in handles:
                 handle.remove()
@@ -488,13 +493,19 @@ class HFAdapterBase(BaseAdapter):
         return {s.name: store[s.name] for s in chosen}
 
 
-def _capture(store, name, mask, rule, seq_first, pre):
+class _AllCaptured(Exception):
+    """Raised by the hook that reads the last requested site, to stop the forward early."""
+
+
+def _capture(store, name, mask, rule, seq_first, pre, n_sites):
     def read(x):
         if seq_first:
             x = x.transpose(0, 1)
         x = x.detach().float()
         m = None if mask is None else mask.to(x.device)
         store[name] = np.ascontiguousarray(pool(x, m, rule).cpu().numpy(), dtype=np.float32)
+        if len(store) == n_sites:
+            raise _AllCaptured
 
     if pre:
 

@@ -118,3 +118,42 @@ def test_vision_adapter_refuses_text_only_batch(vit_config):
     adapter = HFVisionAdapter(config=vit_config)
     with pytest.raises(ValueError, match="needs image"):
         adapter.extract(Batch(texts=["a cat"]), ["vision.0.ffn"])
+
+
+def test_hooks_removed_when_the_forward_fails(bert_config, bert_tokenizer, monkeypatch):
+    adapter = HFTextAdapter(config=bert_config, tokenizer=bert_tokenizer).ensure_loaded()
+    seen = {}
+
+    def broken_run(inputs, streams):
+        seen["hooks"] = adapter.active_hooks()
+        raise RuntimeError("model failed mid-forward")
+
+    monkeypatch.setattr(adapter, "_run", broken_run)
+    with pytest.raises(RuntimeError, match="mid-forward"):
+        adapter.extract(Batch(texts=["a cat"]), adapter.resolve_sites("all"))
+    assert seen["hooks"] == 4 * bert_config["num_hidden_layers"]  # one hook per site while running
+    assert adapter.active_hooks() == 0
+
+
+def test_bfloat16_weights_give_float32_units_close_to_float32(bert_config, bert_tokenizer):
+    batch = Batch(texts=["a cat sits on the mat.", "coffee"])
+    full = HFTextAdapter(config=bert_config, tokenizer=bert_tokenizer).extract(batch, ["text.1.resid"])
+    half = HFTextAdapter(config=bert_config, tokenizer=bert_tokenizer, dtype="bfloat16").extract(
+        batch, ["text.1.resid"])
+    assert half["text.1.resid"].dtype == np.float32
+    corr = np.corrcoef(full["text.1.resid"].ravel(), half["text.1.resid"].ravel())[0, 1]
+    assert corr > 0.99
+
+
+def test_forward_stops_after_the_last_requested_site(bert_config, bert_tokenizer):
+    adapter = HFTextAdapter(config=bert_config, tokenizer=bert_tokenizer).ensure_loaded()
+    calls = []
+    handle = adapter.model.encoder.layer[1].register_forward_pre_hook(lambda mod, args: calls.append(1))
+    try:
+        early = adapter.extract(Batch(texts=["a cat"]), ["text.0.ffn", "text.0.resid"])
+        assert calls == []  # layer 1 never ran
+        both = adapter.extract(Batch(texts=["a cat"]), ["text.0.ffn", "text.1.ffn"])
+        assert calls == [1]
+    finally:
+        handle.remove()
+    np.testing.assert_array_equal(early["text.0.ffn"], both["text.0.ffn"])
