@@ -392,8 +392,14 @@ class HFAdapterBase(BaseAdapter):
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"text {i} is {type(t).__name__}, expected str")
+        # right padding: token 0 is the first real token (CLS/<s>) whatever the tokenizer's default
         enc = self._tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self._max_length(), return_tensors="pt"
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self._max_length(),
+            padding_side="right",
+            return_tensors="pt",
         )
         device = torch.device(self.model_params["device"])
         enc = {k: v.to(device) for k, v in enc.items()}

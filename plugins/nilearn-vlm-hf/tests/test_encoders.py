@@ -157,3 +157,16 @@ def test_forward_stops_after_the_last_requested_site(bert_config, bert_tokenizer
     finally:
         handle.remove()
     np.testing.assert_array_equal(early["text.0.ffn"], both["text.0.ffn"])
+
+
+def test_left_padding_tokenizer_is_padded_right(bert_config, bert_tokenizer):
+    from transformers import AutoTokenizer
+
+    left = AutoTokenizer.from_pretrained(bert_tokenizer, padding_side="left")
+    batch = Batch(texts=["a cat", "two astronauts float beside the space station"])
+    a = HFTextAdapter(config=bert_config, tokenizer=left)
+    b = HFTextAdapter(config=bert_config, tokenizer=bert_tokenizer)
+    assert a.token_masks(batch)["text"][0, 0]  # token 0 is [CLS], not padding
+    for rule in ("cls", "eot", "mean"):
+        np.testing.assert_allclose(a.extract(batch, ["text.1.ffn"], rule)["text.1.ffn"],
+                                   b.extract(batch, ["text.1.ffn"], rule)["text.1.ffn"], rtol=1e-5, atol=1e-6)
