@@ -15,6 +15,15 @@ def _mne_seed(func, random_state):
     return {key: random_state}
 
 
+def _image_to_array(img, masker):
+    """(n_samples, n_voxels) from one 4-D (or surface) image through a fitted masker."""
+    if not hasattr(masker, "transform"):
+        raise TypeError(f"masker must be a fitted nilearn masker; got {type(masker).__name__}")
+    if isinstance(img, np.ndarray):
+        return img
+    return np.atleast_2d(np.asarray(masker.transform(img), dtype=float))
+
+
 def _maps_to_array(maps, masker):
     """(n_subjects, n_voxels) from a list of images through a fitted masker."""
     if masker is None:

@@ -158,7 +158,8 @@ def pearson_r(x, y):
     Returns
     -------
     ndarray of shape (n_voxels,)
-        Correlation per voxel (0 where a series is constant).
+        Correlation per voxel (0 where a series is constant), computed in
+        float64 by chunks of voxels.
 
     Examples
     --------
@@ -169,11 +170,27 @@ def pearson_r(x, y):
     True
     """
     x, y = _check_xy(x, y)
-    xc = x - x.mean(0)
-    yc = y - y.mean(0)
-    c = np.einsum("tv,tv->v", np.broadcast_to(xc, yc.shape), yc)
-    den = np.sqrt((xc**2).sum(0) * (yc**2).sum(0))
-    return np.divide(c, den, out=np.zeros_like(c, dtype=float), where=den > 0)
+    c, nx, ny, _, _ = _observed(x, y)
+    return _to_stat(c, nx, ny, y.shape[0], 0.0, "r")
+
+
+def _observed(x, y, chunk=4096):
+    """Cross-products, norms and means of the centred series, float64, by voxel chunks."""
+    n_vox = y.shape[1]
+    xm, ym = x.mean(0, dtype=np.float64), y.mean(0, dtype=np.float64)
+    nx, ny, c = np.empty(x.shape[1]), np.empty(n_vox), np.empty(n_vox)
+    x64 = x.astype(np.float64) - xm if x.shape[1] == 1 else None
+    for s0 in range(0, n_vox, chunk):
+        sl = slice(s0, min(s0 + chunk, n_vox))
+        yc = y[:, sl].astype(np.float64) - ym[sl]
+        xc = x64 if x64 is not None else x[:, sl].astype(np.float64) - xm[sl]
+        ny[sl] = np.sqrt((yc**2).sum(0))
+        if x64 is None:
+            nx[sl] = np.sqrt((xc**2).sum(0))
+        c[sl] = (xc * yc).sum(0)
+    if x64 is not None:
+        nx[:] = np.sqrt((x64**2).sum(0))
+    return c, nx, ny, xm, ym
 
 
 def _to_stat(c, nx, ny, n, dmean, statistic):
@@ -207,28 +224,42 @@ def _cross_phase(xr, yr, theta):
     return a @ np.ascontiguousarray(S.real) + b @ np.ascontiguousarray(S.imag)
 
 
+def _transpose(a, tile=256):
+    """C-contiguous transpose of a 2-D array, copied in row tiles (several times
+    faster than ``np.ascontiguousarray(a.T)`` on tall arrays)."""
+    out = np.empty((a.shape[1], a.shape[0]), dtype=a.dtype)
+    for r in range(0, a.shape[0], tile):
+        out[:, r : r + tile] = a[r : r + tile].T
+    return out
+
+
 def _cross_block(xr, yr, length, offsets, orders):
     n, n_vox = yr.shape
     n_blocks = n // length
     n_full = n_blocks * length
     shared = xr.shape[1] == 1
     out = np.empty((offsets.shape[0], n_vox), dtype=yr.dtype)
-    yb = np.ascontiguousarray(yr[:n_full].T).reshape(n_vox, n_blocks, length)
-    indptr = None
+    if shared:  # yj[j, b, v] = y[b * length + j, v]
+        yj = yr[:n_full].reshape(n_blocks, length, n_vox).transpose(1, 0, 2).reshape(length, -1)
+    else:
+        yb = _transpose(yr[:n_full]).reshape(n_vox, n_blocks, length)
     for off in np.unique(offsets):
         sel = np.flatnonzero(offsets == off)
         xrot = np.roll(xr, -int(off), axis=0)  # xrot[t] = x[(t + off) % n]
         tail = (xrot[n_full:] * yr[n_full:]).sum(0)
-        if shared:
-            xb = xrot[:n_full, 0].reshape(n_blocks, length)
-            g = (yb.reshape(n_vox * n_blocks, length) @ xb.T).reshape(n_vox, n_blocks, n_blocks)
-        else:
-            xb = np.ascontiguousarray(xrot[:n_full].T).reshape(n_vox, n_blocks, length)
-            g = np.matmul(yb, xb.transpose(0, 2, 1))  # g[v, b, b'] = <y block b, x block b'>
-        g2 = np.ascontiguousarray(g.reshape(n_vox, n_blocks * n_blocks).T)
-        del g
+        if shared:  # g2[b' * B + b, v] = <y block b, x block b'>: one matrix product
+            xb = np.ascontiguousarray(xrot[:n_full, 0]).reshape(n_blocks, length)
+            g2 = (xb @ yj).reshape(n_blocks * n_blocks, n_vox)
+        else:  # g2[b * B + b', v]
+            xb = _transpose(xrot[:n_full]).reshape(n_vox, n_blocks, length)
+            g = np.matmul(yb, xb.transpose(0, 2, 1))  # g[v, b, b']
+            g2 = _transpose(g.reshape(n_vox, n_blocks * n_blocks))
+            del g
         m = sel.size
-        cols = (np.arange(n_blocks) * n_blocks + orders[sel]).ravel()
+        if shared:
+            cols = (orders[sel] * n_blocks + np.arange(n_blocks)).ravel()
+        else:
+            cols = (np.arange(n_blocks) * n_blocks + orders[sel]).ravel()
         indptr = np.arange(0, m * n_blocks + 1, n_blocks)
         pick = sparse.csr_matrix(
             (np.ones(m * n_blocks, dtype=yr.dtype), cols, indptr), shape=(m, n_blocks * n_blocks)
@@ -270,6 +301,7 @@ def permutation_null(
     block_length=None,
     min_shift=None,
     n_offsets=1,
+    masker=None,
     return_null=False,
     dtype=np.float32,
     working_memory=None,
@@ -335,6 +367,11 @@ def permutation_null(
     n_offsets : int, default=1
         Number of distinct random rotations per run for ``"block"`` (each costs
         one pass of block products).
+    masker : fitted nilearn masker, optional
+        ``NiftiMasker`` or ``SurfaceMasker`` turning ``y`` (a 4-D image or
+        surface image) into ``(n_samples, n_voxels)``, and ``x`` too when it is
+        an image of per-voxel predictions. Map results back with
+        ``masker.inverse_transform(result.statistic)``.
     return_null : bool, default=False
         Keep all null maps (``n_permutations * n_voxels`` values).
     dtype : numpy dtype, default=np.float32
@@ -352,6 +389,21 @@ def permutation_null(
     PermutationResult
         Scores, p-values (with the +1 correction), FWE p-values and the
         null maxima.
+
+    Notes
+    -----
+    The draws depend only on ``random_state``, the run lengths and the
+    method, so calls with the same seed share their resamplings. For a
+    family of maps (e.g. many units against the same voxels), run one call per
+    unit with the same ``random_state``, take the element-wise maximum of the
+    ``null_max`` arrays and correct every unit's map against it with
+    :func:`~nilearn_vlm.stats.fwe_max`: a family-wise correction over units
+    and voxels together.
+
+    Cost per run of ``n`` scans and ``v`` voxels: shifts ``O(v n log n)``
+    plus the gather of the nulls; phases one ``(n_permutations, n) @ (n, v)``
+    product; blocks ``O(v n^2 / L)`` for the block cross-products and
+    ``O(n_permutations v n / L)`` to sum them.
 
     Examples
     --------
@@ -372,6 +424,12 @@ def permutation_null(
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise ValueError(f"n_permutations must be a positive integer; got {n_permutations!r}")
     n_permutations = int(n_permutations)
+    if masker is not None:
+        from nilearn_vlm.stats._group import _image_to_array
+
+        y = _image_to_array(y, masker)
+        if not isinstance(x, np.ndarray) and not isinstance(x, list | tuple):
+            x = _image_to_array(x, masker)
     x, y = _check_xy(x, y)
     n, n_vox = y.shape
     rng = np.random.default_rng(random_state)
@@ -379,12 +437,9 @@ def permutation_null(
     lengths = [r.size for r in run_idx]
     dtype = np.dtype(dtype)
 
-    # centring over all runs, norms and observed scores (float64)
-    xm, ym = x.mean(0), y.mean(0)
-    nx = np.sqrt(((x - xm) ** 2).sum(0))
-    ny = np.sqrt(((y - ym) ** 2).sum(0))
+    # centring over all runs, norms and observed scores, in float64 by chunks
+    c_obs, nx, ny, xm, ym = _observed(x, y)
     dmean = ym - xm
-    c_obs = np.einsum("tv,tv->v", np.broadcast_to(x - xm, y.shape), y - ym)
     stat = _to_stat(c_obs, nx, ny, n, dmean, statistic)
 
     # draws, per run
@@ -421,11 +476,11 @@ def permutation_null(
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=f"{method} null", unit="chunk")
-    xc_all = (x - xm).astype(dtype, copy=False)
+    xc_shared = (x - xm).astype(dtype) if x.shape[1] == 1 else None
     for s0 in starts:
         sl = slice(s0, min(s0 + chunk, n_vox))
         yc = (y[:, sl] - ym[sl]).astype(dtype, copy=False)
-        xc = xc_all if x.shape[1] == 1 else xc_all[:, sl]
+        xc = xc_shared if xc_shared is not None else (x[:, sl] - xm[sl]).astype(dtype, copy=False)
         cross = np.zeros((n_permutations, yc.shape[1]), dtype=dtype)
         for k, idx in enumerate(run_idx):
             xr, yr = xc[idx], yc[idx]

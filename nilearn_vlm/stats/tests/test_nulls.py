@@ -168,3 +168,42 @@ def test_bad_shapes():
     y[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         permutation_null(rng.standard_normal(60), y)
+
+
+def test_constant_voxel_less_alternative_and_masker_input():
+    import nibabel as nib
+    from nilearn.maskers import NiftiMasker
+
+    rng = np.random.default_rng(9)
+    n = 150
+    x = _ar1(rng, (n,))
+    y = rng.standard_normal((n, 4))
+    y[:, 0] = 1.0  # constant voxel: score 0, p-value 1
+    y[:, 1] -= 0.8 * x
+    res = permutation_null(x, y, method="block", alternative="less", random_state=0)
+    assert res.statistic[0] == 0 and res.pvalues[0] == 1.0 and np.all(np.isfinite(res.pvalues))
+    assert res.pvalues[1] < 0.01 and res.statistic[1] < 0
+    # images in, through a fitted masker; same numbers as arrays
+    data = rng.standard_normal((3, 3, 2, n)).astype(np.float32)
+    img = nib.Nifti1Image(data, np.eye(4))
+    masker = NiftiMasker(nib.Nifti1Image(np.ones((3, 3, 2), np.int8), np.eye(4)), standardize=None).fit()
+    a = permutation_null(x, img, masker=masker, random_state=0)
+    b = permutation_null(x, masker.transform(img), random_state=0)
+    np.testing.assert_allclose(a.statistic, b.statistic)
+    assert a.statistic.shape == (18,)
+    pred_img = nib.Nifti1Image(data[::-1].copy(), np.eye(4))
+    c = permutation_null(pred_img, img, masker=masker, random_state=0)
+    np.testing.assert_allclose(c.statistic, pearson_r(masker.transform(pred_img), masker.transform(img)))
+
+
+def test_same_seed_shares_draws_for_joint_fwe_over_units():
+    rng = np.random.default_rng(10)
+    y = rng.standard_normal((120, 30))
+    units = rng.standard_normal((120, 3))
+    res = [permutation_null(u, y, method="phase", n_permutations=50, random_state=7, return_null=True)
+           for u in units.T]
+    for r in res[1:]:
+        np.testing.assert_array_equal(r.draws[0], res[0].draws[0])
+    joint = np.maximum.reduce([r.null_max for r in res])
+    ref = np.stack([r.null for r in res]).max(axis=(0, 2))
+    np.testing.assert_allclose(joint, ref)
