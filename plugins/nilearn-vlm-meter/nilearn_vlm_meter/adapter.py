@@ -239,7 +239,7 @@ fusion_intermediate, num_token_types : int
             del sd
             report.update(info)
             self.load_report_ = report
-            self._ckpt_digest = _file_digest(p["checkpoint"])
+            self._ckpt_digest = None  # computed on first use (hashing 1.4 GB takes seconds)
         self.config_ = cfg
         self.tokenizer_ = load_tokenizer(p["tokenizer"])
         n_tok = len(self.tokenizer_)
@@ -305,7 +305,9 @@ fusion_intermediate, num_token_types : int
     def weights_digest(self):
         """Digest of the checkpoint file, or of the seed and architecture."""
         self.ensure_loaded()
-        if self._ckpt_digest is not None:
+        if self.model_params["checkpoint"] is not None:
+            if self._ckpt_digest is None:
+                self._ckpt_digest = _file_digest(self.model_params["checkpoint"])
             return self._ckpt_digest
         return _digest({"seed": self.model_params["seed"], "config": self.config_.to_dict()})
 
