@@ -162,17 +162,20 @@ class _TopK:
         k = self.k
         n_cols = block.shape[1]
         if not np.isfinite(self.floor).all() and block.shape[0] > k:
-            # first block: reduce each column to its own top-k first
-            rows = np.argpartition(absblock, -k, axis=0)[-k:].ravel()
-            cols = np.broadcast_to(np.arange(n_cols), (k, n_cols)).ravel()
+            # first block: the k-th largest |r| of a row subset is a floor
+            # that the block's own top-k clears (ties included: >=)
+            sub = np.ascontiguousarray(absblock[: max(8 * k, 512)].T)
+            floor = np.partition(sub, sub.shape[1] - k, axis=1)[:, -k]
+            flat = np.flatnonzero(absblock >= floor)
         else:
-            rows, cols = np.nonzero(absblock > self.floor)
-        if rows.size == 0:
+            flat = np.flatnonzero(absblock > self.floor)
+        if flat.size == 0:
             return
+        rows, cols = np.divmod(flat, n_cols)
         cur_cols = np.broadcast_to(np.arange(n_cols), (k, n_cols)).ravel()
         all_cols = np.concatenate([cur_cols, cols])
-        all_abs = np.concatenate([self.absval.ravel(), absblock[rows, cols]])
-        all_val = np.concatenate([self.values.ravel(), block[rows, cols]])
+        all_abs = np.concatenate([self.absval.ravel(), absblock.ravel()[flat]])
+        all_val = np.concatenate([self.values.ravel(), block.ravel()[flat]])
         all_unit = np.concatenate([self.units.ravel(), rows + unit0])
         order = np.lexsort((all_unit, -all_abs, all_cols))
         all_cols = all_cols[order]
@@ -195,6 +198,11 @@ def _pearson_p(r, dof):
 def _r_at_p(p, dof):
     t = stats.t.isf(p / 2, dof)
     return float(t / np.sqrt(dof + t**2))
+
+
+def _view(buffer, n_rows, n_cols):
+    """A C-contiguous (n_rows, n_cols) view on the start of a buffer."""
+    return buffer.reshape(-1)[: n_rows * n_cols].reshape(n_rows, n_cols)
 
 
 def _progress(iterable, total, verbose, desc):
@@ -220,7 +228,7 @@ def _run_blocks(block_fn, n_units, n_voxels, unit_chunk, voxel_chunk, top_k,
         for u0 in range(0, n_units, unit_chunk):
             u1 = min(u0 + unit_chunk, n_units)
             block = block_fn(u0, u1, v0, v1, ctx)
-            absb = np.abs(block, out=absbuf[: u1 - u0, : v1 - v0])
+            absb = np.abs(block, out=_view(absbuf, u1 - u0, v1 - v0))
             top.update(block, absb, u0)
             counter(block, absb, u0, u1)
         top_units[:, v0:v1] = top.units
@@ -249,13 +257,14 @@ class _HistogramCounter:
         self.hist = np.zeros((n_units, self.n_bins, 2), dtype=np.int32)
 
     def __call__(self, block, absb, u0, u1):
-        rows, cols = np.nonzero(absb >= self.floor)
-        if rows.size == 0:
+        flat = np.flatnonzero(absb >= self.floor)
+        if flat.size == 0:
             return
-        a = absb[rows, cols]
+        rows = flat // absb.shape[1]
+        a = absb.ravel()[flat]
         b = np.minimum(((a - self.floor) / self.width).astype(np.int64),
                        self.n_bins - 1)
-        neg = (block[rows, cols] < 0).astype(np.int64)
+        neg = (block.ravel()[flat] < 0).astype(np.int64)
         flat = (rows * self.n_bins + b) * 2 + neg
         counts = np.bincount(flat, minlength=(u1 - u0) * self.n_bins * 2)
         self.hist[u0:u1] += counts.reshape(u1 - u0, self.n_bins, 2).astype(np.int32)
@@ -355,7 +364,7 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
         return _centred_unit_norm(Y[:, v0:v1])
 
     def block_fn(u0, u1, v0, v1, Yz):
-        return np.matmul(Xz[u0:u1], Yz, out=out[: u1 - u0, : v1 - v0])
+        return np.matmul(Xz[u0:u1], Yz, out=_view(out, u1 - u0, v1 - v0))
 
     if isinstance(threshold, str):
         if threshold != "fdr":
@@ -425,7 +434,7 @@ def weight_maps(W, threshold, *, top_k=10, memory_budget="1GiB", unit_chunk=None
     counter = _ThresholdCounter(n_units, float(threshold))
 
     def block_fn(u0, u1, v0, v1, _):
-        return np.asarray(W[u0:u1, v0:v1], dtype=np.float32)
+        return np.ascontiguousarray(W[u0:u1, v0:v1], dtype=np.float32)
 
     top_units, top_values = _run_blocks(
         block_fn, n_units, n_voxels, uc, vc, top_k, counter, None, verbose
