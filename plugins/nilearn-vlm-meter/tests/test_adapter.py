@@ -93,6 +93,8 @@ def test_missing_modality_needs_a_filler(small_params):
         adapter.extract(Batch(images=make_images(2)), ["cross_image.1.ffn"], "mean")
     with pytest.raises(ValueError, match=r"stimuli \[1\] have no text"):
         adapter.extract(Batch(images=make_images(2), texts=["a", None]), ["text.0.ffn"], "mean")
+    with pytest.raises(ValueError, match=r"stimuli \[0\] have no text"):  # pandas' missing value
+        adapter.extract(Batch(images=make_images(2), texts=[float("nan"), "a"]), ["text.0.ffn"], "mean")
     assert adapter.active_hooks() == 0
     # unimodal sites need only their own modality
     out = adapter.extract(Batch(texts=texts), ["text.1.ffn"], "mean")

@@ -224,3 +224,53 @@ def test_text_outputs_do_not_depend_on_padding():
     torch.testing.assert_close(long["text_feats"][:, :5], short["text_feats"], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(long["image_feats"], short["image_feats"], rtol=1e-4, atol=1e-5)
 
+
+
+def _bert_layer_formula(w, h, mask, heads, eps):
+    """A post-LN BERT/RoBERTa encoder layer written out; returns (out, attn_out, ffn)."""
+
+    def dense(name, x):
+        return x @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+
+    attn_out = dense("attention.output.dense", _mha(h, h, w, "attention.self", mask, heads))
+    a = _layer_norm(h + attn_out, w["attention.output.LayerNorm.weight"], w["attention.output.LayerNorm.bias"], eps)
+    inter = dense("intermediate.dense", a)
+    ffn = 0.5 * inter * (1.0 + torch.erf(inter / math.sqrt(2.0)))
+    out = _layer_norm(a + dense("output.dense", ffn), w["output.LayerNorm.weight"], w["output.LayerNorm.bias"], eps)
+    return out, attn_out, ffn
+
+
+def test_text_encoder_matches_meter_formula():
+    """RoBERTa as METER runs it: padding-aware positions from 2, type 0, masks -10000."""
+    model = build_meter(TINY, seed=1).double()
+    _randomise(model.text_transformer, 6)
+    text = model.text_transformer
+    ids = torch.tensor([[0, 5, 9, 11, 2, 1, 1], [0, 7, 2, 1, 1, 1, 1]])
+    mask = (ids != 1).double()
+    sd = text.state_dict()
+    positions = (torch.cumsum(mask, dim=1) * mask).long() + 1  # pads keep padding_idx 1
+    x = (
+        sd["embeddings.word_embeddings.weight"][ids]
+        + sd["embeddings.position_embeddings.weight"][positions]
+        + sd["embeddings.token_type_embeddings.weight"][0]
+    )
+    x = _layer_norm(x, sd["embeddings.LayerNorm.weight"], sd["embeddings.LayerNorm.bias"], 1e-5)
+    expected_sites = []
+    for i in range(TINY.text_layers):
+        w = {k[len(f"encoder.layer.{i}."):]: v for k, v in sd.items() if k.startswith(f"encoder.layer.{i}.")}
+        x, attn_out, ffn = _bert_layer_formula(w, x, mask, TINY.text_heads, 1e-5)
+        expected_sites.append((attn_out, ffn))
+    seen = {}
+    hooks = []
+    for i, layer in enumerate(text.encoder.layer):
+        hooks.append(layer.attention.output.dense.register_forward_hook(lambda m, a, o, i=i: seen.update({(i, "attn"): o})))
+        hooks.append(layer.intermediate.register_forward_hook(lambda m, a, o, i=i: seen.update({(i, "ffn"): o})))
+    with torch.no_grad():
+        got = model.encode_text(ids, mask.long())
+    for h in hooks:
+        h.remove()
+    valid = mask.bool()
+    torch.testing.assert_close(got[valid], x[valid], rtol=1e-9, atol=1e-9)
+    for i, (attn_out, ffn) in enumerate(expected_sites):
+        torch.testing.assert_close(seen[(i, "attn")][valid], attn_out[valid], rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(seen[(i, "ffn")][valid], ffn[valid], rtol=1e-9, atol=1e-9)
