@@ -213,7 +213,7 @@ class ImageSpace:
         if self.kind == "nifti":
             return self.masker
         if self.kind == "cifti":
-            return self.brain_models.__len__()
+            return self.brain_models
         if self.kind == "surface":
             return self.masker
         if self.space is None:

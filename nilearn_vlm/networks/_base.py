@@ -324,8 +324,10 @@ def resolve_target(target, default_space="MNI152"):
         if family == "fsLR_91k":
             return Target(family, n=N_GRAYORDINATES)
         return Target(family, n=N_FSAVERAGE5)
-    if isinstance(target, nib.Cifti2Image):
-        axis = target.header.get_axis(target.ndim - 1)
+    if isinstance(target, (nib.Cifti2Image, nib.cifti2.BrainModelAxis)):
+        axis = target
+        if isinstance(target, nib.Cifti2Image):
+            axis = target.header.get_axis(target.ndim - 1)
         if not isinstance(axis, nib.cifti2.BrainModelAxis):
             raise ValueError("the CIFTI target's last axis is not a brain-model axis")
         n = len(axis)
@@ -334,6 +336,9 @@ def resolve_target(target, default_space="MNI152"):
                 f"the CIFTI target has {n} grayordinates; HCP atlases need the "
                 f"standard {N_GRAYORDINATES} (or its {N_CORTEX_GRAYORDINATES} cortical ones)"
             )
+        from nilearn_vlm.networks._hcp import check_hcp_axis
+
+        check_hcp_axis(axis)
         return Target("fsLR_91k", n=n)
     if isinstance(target, nib.spatialimages.SpatialImage):
         return Target("MNI152", mask_img=_check_mni_mask(target))

