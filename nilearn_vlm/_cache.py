@@ -12,7 +12,9 @@ Layout of one entry, ``<memory>/nilearn_vlm_activations/<key>/``:
 A process killed at any point (SIGKILL included) leaves either the old or the
 new progress record; batches not recorded are recomputed on the next run with
 the same batch plan, so a resumed extraction is bit-identical to an
-uninterrupted one. One writer per entry at a time.
+uninterrupted one. One writer per entry at a time: an exclusive ``flock`` on
+``lock`` (released by the kernel when the process dies) makes a second
+writer fail with a clear error.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class ActivationCache:
             Batches already written.
         """
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock()
         record = self._read_progress()
         if record is None or record.get("n_batches") != self.n_batches or not self._arrays_ok():
             # fresh entry: arrays first, then an empty progress record
@@ -141,6 +144,24 @@ class ActivationCache:
             name: np.load(self._site_path(name), mmap_mode="r+") for name, _ in self.sites
         }
         return set(self.done)
+
+    def _lock(self):
+        """Hold an exclusive lock on the entry (released on close or process death)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover (Windows: no lock)
+            self._lock_fh = None
+            return
+        self._lock_fh = open(self.root / "lock", "a+")
+        try:
+            fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise RuntimeError(
+                f"another process is extracting into the cache entry {str(self.root)!r}; wait "
+                "for it to finish (it will be reused) or give another memory= folder"
+            ) from None
 
     @property
     def complete(self):
@@ -187,4 +208,9 @@ class ActivationCache:
         return out
 
     def close(self):
+        """Drop the memory maps and release the lock."""
         self._arrays = None
+        fh = getattr(self, "_lock_fh", None)
+        if fh is not None:
+            fh.close()
+            self._lock_fh = None

@@ -360,6 +360,14 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
             )
             done = cache.open()
             self.cache_path_ = cache.root
+        try:
+            return self._extract(X, plan, out, cache, done, tqdm)
+        finally:
+            if cache is not None:
+                cache.close()
+
+    def _extract(self, X, plan, out, cache, done, tqdm):
+        n = len(X)
         bar = tqdm(
             total=n,
             unit="stim",
@@ -383,7 +391,6 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
             bar.close()
         if cache is not None:
             cache.read(out, self.site_slices_)
-            cache.close()
         return out
 
     def fit_transform(self, X, y=None):

@@ -194,3 +194,16 @@ def test_corrupt_progress_record_restarts(tmp_path):
     X1, calls, _ = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
     assert calls > 0
     np.testing.assert_array_equal(X0, X1)
+
+
+def test_second_writer_gets_a_clear_error(tmp_path):
+    from nilearn_vlm._cache import ActivationCache
+
+    first = ActivationCache(tmp_path, "k" * 64, [("a.0.ffn", 3)], 4, 2, {})
+    first.open()
+    second = ActivationCache(tmp_path, "k" * 64, [("a.0.ffn", 3)], 4, 2, {})
+    with pytest.raises(RuntimeError, match="another process is extracting into the cache entry"):
+        second.open()
+    first.close()
+    assert second.open() == set()  # free again once the first writer is gone
+    second.close()

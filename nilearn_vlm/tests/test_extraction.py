@@ -8,7 +8,7 @@ from sklearn.pipeline import Pipeline
 
 from nilearn_vlm import NeuronActivations, TRAligner, hookimpl
 from nilearn_vlm.adapters import Batch
-from nilearn_vlm.plugins import register_plugin, unregister_plugin
+from nilearn_vlm.plugins import ALLOW_ENV, register_plugin, reset_plugins, unregister_plugin
 from nilearn_vlm.stimuli import is_missing, load_image
 from nilearn_vlm.testing import ToyAdapter
 
@@ -35,12 +35,16 @@ class _ToyPlugin:
 
 
 @pytest.fixture
-def toy_registered():
+def toy_registered(monkeypatch):
+    # load only the core's own entry point (model plugins would import torch)
+    monkeypatch.setenv(ALLOW_ENV, "nilearn-vlm")
+    reset_plugins()
     register_plugin(_ToyPlugin(), "toy-test-plugin")
     try:
         yield "toy-test"
     finally:
         unregister_plugin("toy-test-plugin")
+        reset_plugins()
 
 
 def _reference(adapter, stimuli, sites):
@@ -87,7 +91,7 @@ def test_instance_and_default_sites_and_batch_size():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_modality_errors():
+def test_modality_errors(toy_registered):
     text_only = pd.DataFrame({"text": TEXTS})
     acts = NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="vision.*.ffn")
     with pytest.raises(ValueError, match=r"site 'vision.0.ffn' needs image input but no stimulus has it"):
@@ -234,3 +238,28 @@ def test_pipeline_with_voxel_encoder():
     pred = np.asarray(pipe.predict(stimuli))
     assert pred.shape == (50, 6)
     assert pipe.score(stimuli, y) > 0.9  # mean Pearson r over voxels of a near-linear target
+
+
+@pytest.mark.parametrize("estimator", [
+    NeuronActivations(model=ToyAdapter(width=8, n_layers=1)),
+    TRAligner(events=pd.DataFrame({"onset": [0.0], "duration": [1.0]}), n_scans=5, t_r=1.0),
+])
+def test_sklearn_parameter_conventions(estimator):
+    from sklearn.base import clone
+    from sklearn.utils.estimator_checks import (
+        check_get_params_invariance,
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_set_params,
+    )
+
+    name = type(estimator).__name__
+    check_no_attributes_set_in_init(name, estimator)
+    check_parameters_default_constructible(name, estimator)
+    check_get_params_invariance(name, estimator)
+    check_set_params(name, estimator)
+    assert clone(estimator).get_params().keys() == estimator.get_params().keys()
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        estimator.transform(pd.DataFrame({"text": ["a"]}) if name == "NeuronActivations" else np.ones((1, 1)))
