@@ -424,6 +424,9 @@ def permutation_null(
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise ValueError(f"n_permutations must be a positive integer; got {n_permutations!r}")
     n_permutations = int(n_permutations)
+    for name, val in (("block_length", block_length), ("min_shift", min_shift), ("n_offsets", n_offsets)):
+        if val is not None and (int(val) != val or val < 1):
+            raise ValueError(f"{name} must be a positive integer (scans) or None for the default; got {val!r}")
     if masker is not None:
         from nilearn_vlm.stats._group import _image_to_array
 
@@ -435,6 +438,8 @@ def permutation_null(
     rng = np.random.default_rng(random_state)
     run_idx = check_runs(runs, n)
     lengths = [r.size for r in run_idx]
+    # contiguous runs as slices: views instead of copies of each chunk
+    run_idx = [slice(r[0], r[-1] + 1) if np.all(np.diff(r) == 1) else r for r in run_idx]
     dtype = np.dtype(dtype)
 
     # centring over all runs, norms and observed scores, in float64 by chunks

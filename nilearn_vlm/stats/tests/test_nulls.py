@@ -15,7 +15,8 @@ def _resampled(x, runs, res, k):
     """Rebuild the k-th resampled regressor by hand from the documented draws."""
     x2 = x[:, None] if x.ndim == 1 else x
     out = np.empty_like(x2)
-    for r, lab in enumerate(np.unique(runs)):
+    labels = runs[np.sort(np.unique(runs, return_index=True)[1])]  # order of first appearance
+    for r, lab in enumerate(labels):
         idx = np.flatnonzero(runs == lab)
         xr, n = x2[idx], idx.size
         d = res.draws[r]
@@ -34,10 +35,13 @@ def _resampled(x, runs, res, k):
 @pytest.mark.parametrize("method", ["shift", "block", "phase", "iid"])
 @pytest.mark.parametrize("paired", [False, True])
 @pytest.mark.parametrize("statistic", ["r", "r2"])
-def test_null_equals_brute_force(method, paired, statistic):
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_null_equals_brute_force(method, paired, statistic, interleaved):
     rng = np.random.default_rng(0)
     n, v = 90, 7
-    runs = np.repeat([0, 1], [53, 37])
+    runs = np.repeat([3, 1], [53, 37])
+    if interleaved:  # runs need not be contiguous: scans of a run keep their order
+        runs = rng.permutation(runs)
     y = rng.standard_normal((n, v)) + 0.3
     x = rng.standard_normal((n, v) if paired else n)
     res = permutation_null(
@@ -149,6 +153,8 @@ def test_runs_and_block_length_defaults():
         (dict(alternative="up"), "alternative must be one of"),
         (dict(n_permutations=0), "positive integer"),
         (dict(method="block", block_length=40), "fewer than 2 blocks"),
+        (dict(method="block", block_length=0), "block_length must be a positive integer"),
+        (dict(min_shift=2.5), "min_shift must be a positive integer"),
         (dict(runs=np.zeros(10)), "one run label per time point"),
     ],
 )
