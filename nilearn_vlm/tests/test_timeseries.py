@@ -71,6 +71,18 @@ def test_fir_is_a_hand_delayer():
         np.testing.assert_allclose(Y[:, b * 3 : (b + 1) * 3], expected, atol=1e-12)
 
 
+def test_fir_events_straddling_trs_split_by_overlap():
+    # FIR delay 0 at scan s = the part of [t_s, t_s + TR) the event covers,
+    # up to the resolution of the oversampled grid (amplitude / oversampling)
+    t_r = 2.0
+    events = pd.DataFrame({"onset": [1.0, 6.5], "duration": [2.0, 3.0]})
+    Y = TRAligner(events=events, n_scans=8, t_r=t_r, hrf_model="fir", fir_delays=[0, 1],
+                  oversampling=1000, standardize=False).fit_transform(np.array([[1.0], [10.0]]))
+    expected0 = np.array([0.5, 0.5, 0.0, 7.5, 7.5, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(Y[:, 0], expected0, atol=10 * 2 / 1000)
+    np.testing.assert_allclose(Y[:, 1], np.r_[0.0, expected0[:-1]], atol=10 * 2 / 1000)
+
+
 def test_hrf_is_a_hand_convolution_on_the_grid():
     # oversampling=1 and unit events on the grid: a plain discrete convolution
     from nilearn.glm.first_level import spm_hrf
