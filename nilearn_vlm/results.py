@@ -273,7 +273,8 @@ class Results:
         glm : fitted :class:`~nilearn_vlm.VoxelGLM` or None
             Gives ``glm_t``, ``glm_beta``, ``glm_sign_sets`` (``t_``,
             ``coef_``, ``signed_`` transposed to regressors x voxels),
-            ``regressor_names`` and the ``space``.
+            ``regressor_names`` (the atom names when the GLM ran on an array
+            of the atoms) and the ``space``.
         encoder : fitted :class:`~nilearn_vlm.VoxelEncoder` or None
             Gives ``encoder_scores`` (``cv_scores_``) and ``encoder_alpha``.
         unit_names : list of str or None
@@ -302,7 +303,11 @@ class Results:
         if glm is not None:
             kw["glm_t"], kw["glm_beta"] = np.asarray(glm.t_).T, np.asarray(glm.coef_).T
             kw["glm_sign_sets"] = np.asarray(glm.signed_).T
-            kw["regressor_names"] = [str(n) for n in glm.feature_names_in_]
+            names = [str(n) for n in glm.feature_names_in_]
+            default = all(n == f"x{i}" for i, n in enumerate(names))
+            if default and atoms is not None and len(names) == len(kw["atom_names"]):
+                names = list(kw["atom_names"])  # the GLM ran on the atoms (an array)
+            kw["regressor_names"] = names
             kw.setdefault("space", ImageSpace.from_estimator(glm))
             settings["glm"] = _json_params(glm)
         if encoder is not None:

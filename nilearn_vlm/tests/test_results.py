@@ -229,7 +229,8 @@ def test_from_estimators_with_the_real_estimators(tmp_path):
     np.testing.assert_array_equal(res.glm_sign_sets, glm.signed_.T)
     np.testing.assert_array_equal(res.atom_loadings, atoms.loadings_)
     assert res.atom_timecourses.shape == (80, 3) and res.n_voxels == 15
-    assert res.regressor_names == list(glm.feature_names_in_)
+    assert list(glm.feature_names_in_) == ["x0", "x1", "x2"]
+    assert res.regressor_names == list(atoms.atom_names_) == ["atom0", "atom1", "atom2"]
     assert res.unit_sites[:2] == ["text.0.ffn", "text.0.ffn"]
     assert res.settings["glm"]["t_r"] == 1.0 and res.provenance["seeds"] == {"atoms": 0}
     assert "key_neurons" in res.tables
