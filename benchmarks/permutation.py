@@ -87,11 +87,15 @@ def run_case(name, n_scans, n_voxels, n_permutations, direct_voxels):
     cpu = (time.process_time() - c0) * scale
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     threads = {i["internal_api"]: i["num_threads"] for i in threadpool_info()}
-    return dict(case=name, wall_s=wall, cpu_s=cpu, max_rss_gb=rss_gb, scaled=scale != 1.0, threads=threads)
+    return dict(
+        case=name, wall_s=wall, cpu_s=cpu, max_rss_gb=rss_gb, scaled=scale != 1.0, threads=threads
+    )
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n-voxels", type=int, default=50000)
     parser.add_argument("--n-scans", type=int, default=3000)
     parser.add_argument("--n-permutations", type=int, default=1000)
@@ -111,9 +115,11 @@ def main(argv=None):
         cmd = [sys.executable, __file__, "--case", name, "--n-voxels", str(args.n_voxels),
                "--n-scans", str(args.n_scans), "--n-permutations", str(args.n_permutations),
                "--direct-voxels", str(args.direct_voxels)]
-        res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        res = json.loads(proc.stdout.splitlines()[-1])
         note = f" (scaled from {args.direct_voxels} voxels)" if res["scaled"] else ""
-        print(f"| {name}{note} | {res['wall_s']:.1f} | {res['cpu_s']:.1f} | {res['max_rss_gb']:.2f} |", flush=True)
+        row = f"{res['wall_s']:.1f} | {res['cpu_s']:.1f} | {res['max_rss_gb']:.2f}"
+        print(f"| {name}{note} | {row} |", flush=True)
     print(f"threads: {res['threads']}; load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -128,7 +128,9 @@ def normalized_correlation(prediction, repeats):
     if p.ndim == 1:
         p = p[:, None]
     if p.shape != y.shape[1:]:
-        raise ValueError(f"prediction has shape {p.shape}; expected (n_samples, n_voxels) = {y.shape[1:]}")
+        raise ValueError(
+            f"prediction has shape {p.shape}; expected (n_samples, n_voxels) = {y.shape[1:]}"
+        )
     sp, _ = signal_power(y)
     ybar = y.mean(0)
     cov = ((ybar - ybar.mean(0)) * (p - p.mean(0))).mean(0)
@@ -190,7 +192,9 @@ def bootstrap_ci(scores, *, statistic=np.mean, n_bootstrap=10000, confidence=0.9
     """
     x = np.asarray(scores, dtype=float)
     if x.ndim == 0 or x.shape[0] < 2:
-        raise ValueError(f"need scores of at least 2 runs or subjects along axis 0; got shape {x.shape}")
+        raise ValueError(
+            f"need scores of at least 2 runs or subjects along axis 0; got shape {x.shape}"
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}")
     rng = np.random.default_rng(random_state)

@@ -26,7 +26,8 @@ def _mask_array(mask):
     mask = np.asarray(mask)
     if mask.ndim != 3:
         raise ValueError(
-            f"a volume mask must be 3-D (array, Nifti image or fitted NiftiMasker); got shape {mask.shape}"
+            "a volume mask must be 3-D (array, Nifti image or fitted NiftiMasker); "
+            f"got shape {mask.shape}"
         )
     return mask != 0
 
@@ -75,7 +76,8 @@ def _mesh_parts(mesh):
         return [(np.asarray(mesh[0]), np.asarray(mesh[1]))]
     raise TypeError(
         "mesh must be a fsaverage name ('fsaverage5'), a nilearn PolyMesh or SurfaceMesh, a "
-        f"SurfaceImage, a fitted SurfaceMasker, or a (coordinates, faces) tuple; got {type(mesh).__name__}"
+        "SurfaceImage, a fitted SurfaceMasker, or a (coordinates, faces) tuple; "
+        f"got {type(mesh).__name__}"
     )
 
 
@@ -107,7 +109,8 @@ def mesh_adjacency(mesh, mask=None):
 
     if hasattr(mesh, "mask_img_"):
         if mask is None:
-            mask = np.concatenate([np.asarray(p).ravel() for p in mesh.mask_img_.data.parts.values()]) != 0
+            parts = mesh.mask_img_.data.parts.values()
+            mask = np.concatenate([np.asarray(p).ravel() for p in parts]) != 0
         mesh = mesh.mask_img_.mesh
     elif hasattr(mesh, "transform") and hasattr(mesh, "mask_img"):
         raise ValueError("the masker is not fitted; call masker.fit() first (mask_img_ is needed)")
@@ -288,7 +291,10 @@ def cluster_test(
         raise ValueError(f"tail must be 1, -1 or 0; got {tail!r}")
     if hasattr(maps, "null_max") and hasattr(maps, "statistic"):  # PermutationResult
         if maps.null is None:
-            raise ValueError("the PermutationResult holds no null maps; rerun permutation_null(..., return_null=True)")
+            raise ValueError(
+                "the PermutationResult holds no null maps; "
+                "rerun permutation_null(..., return_null=True)"
+            )
         maps, null = maps.statistic, maps.null
     if masker is not None:
         from nilearn_vlm.stats._group import _maps_to_array
@@ -297,7 +303,9 @@ def cluster_test(
     maps = np.asarray(maps, dtype=float)
     if null is not None:
         if maps.ndim != 1:
-            raise ValueError(f"with null maps, pass one map of shape (n_voxels,); got shape {maps.shape}")
+            raise ValueError(
+                f"with null maps, pass one map of shape (n_voxels,); got shape {maps.shape}"
+            )
         null = np.asarray(null, dtype=float)
         if null.ndim != 2 or null.shape[1] != maps.shape[0]:
             raise ValueError(f"null must have shape (n_nulls, {maps.shape[0]}); got {null.shape}")
@@ -319,7 +327,8 @@ def cluster_test(
 
     if maps.ndim != 2 or maps.shape[0] < 2:
         raise ValueError(
-            f"group-level cluster test needs maps of shape (n_subjects >= 2, n_voxels); got {maps.shape}. "
+            "group-level cluster test needs maps of shape (n_subjects >= 2, n_voxels); "
+            f"got {maps.shape}. "
             "For one map, pass null= (or a PermutationResult with return_null=True)."
         )
     if not np.all(np.isfinite(maps)):
@@ -337,4 +346,6 @@ def cluster_test(
 
         p = 0.05 / (1 + (tail == 0))
         threshold = -stats.t.ppf(p, maps.shape[0] - 1)
-    return ClusterResult(t_obs, float(np.abs(threshold)), clusters, masses, np.asarray(pvals), np.abs(h0))
+    return ClusterResult(
+        t_obs, float(np.abs(threshold)), clusters, masses, np.asarray(pvals), np.abs(h0)
+    )

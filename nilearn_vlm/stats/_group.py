@@ -113,7 +113,8 @@ def group_sign_flip(maps, *, masker=None, tail=1, n_permutations=10000, random_s
     x = _maps_to_array(maps, masker)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(
-            f"maps must have shape (n_subjects >= 2, n_voxels); got {x.shape}. Stack one map per subject."
+            f"maps must have shape (n_subjects >= 2, n_voxels); got {x.shape}. "
+            "Stack one map per subject."
         )
     if not np.all(np.isfinite(x)):
         raise ValueError("maps contain NaN or infinite values; mask them out first")

@@ -30,7 +30,6 @@ from sklearn import get_config
 
 from nilearn_vlm.stats._resampling import (
     NULL_METHODS,
-    block_indices,  # noqa: F401  (documented companion of the block draws)
     check_runs,
     default_block_length,
     draw_blocks,
@@ -200,7 +199,8 @@ def _to_stat(c, nx, ny, n, dmean, statistic):
         return np.divide(c, den, out=np.zeros(np.broadcast(c, den).shape, c.dtype), where=den > 0)
     ss_y = ny**2
     sse = ss_y + nx**2 - 2 * c + n * dmean**2
-    return np.divide(ss_y - sse, ss_y, out=np.zeros(np.broadcast(c, ss_y).shape, c.dtype), where=ss_y > 0)
+    out = np.zeros(np.broadcast(c, ss_y).shape, c.dtype)
+    return np.divide(ss_y - sse, ss_y, out=out, where=ss_y > 0)
 
 
 def _cross_shift(xr, yr, shifts):
@@ -274,12 +274,12 @@ def _cross_iid(xr, yr, perms):
     return np.stack([np.einsum("tv,tv->v", xr[p], yr) for p in perms])
 
 
-def _per_voxel_items(method, n, n_perm, length_max, return_null):
+def _per_voxel_items(method, n, n_perm, length_min):
     items = 4 * n + 3 * n_perm
     if method in ("shift", "phase"):
         items += 6 * n
     elif method == "block":
-        items += 2 * n + 2 * (n // length_max + 1) ** 2
+        items += 2 * n + 2 * (n // length_min + 1) ** 2
     return items
 
 
@@ -424,9 +424,12 @@ def permutation_null(
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise ValueError(f"n_permutations must be a positive integer; got {n_permutations!r}")
     n_permutations = int(n_permutations)
-    for name, val in (("block_length", block_length), ("min_shift", min_shift), ("n_offsets", n_offsets)):
+    checks = (("block_length", block_length), ("min_shift", min_shift), ("n_offsets", n_offsets))
+    for name, val in checks:
         if val is not None and (int(val) != val or val < 1):
-            raise ValueError(f"{name} must be a positive integer (scans) or None for the default; got {val!r}")
+            raise ValueError(
+                f"{name} must be a positive integer (scans) or None for the default; got {val!r}"
+            )
     if masker is not None:
         from nilearn_vlm.stats._group import _image_to_array
 
@@ -455,7 +458,9 @@ def permutation_null(
         draws = [shifts[:, k] for k in range(len(lengths))]
         n_permutations = shifts.shape[0]
     elif method == "block":
-        per_run = [default_block_length(m) if block_length is None else int(block_length) for m in lengths]
+        per_run = [
+            default_block_length(m) if block_length is None else int(block_length) for m in lengths
+        ]
         draws = [draw_blocks(m, b, n_permutations, n_offsets, rng) for m, b in zip(lengths, per_run)]
     elif method == "phase":
         draws = [draw_phases(m, n_permutations, rng) for m in lengths]
@@ -474,7 +479,8 @@ def permutation_null(
     null = np.empty((n_permutations, n_vox), dtype=dtype) if return_null else None
 
     mem = (working_memory if working_memory is not None else get_config()["working_memory"]) * 2**20
-    per_vox = _per_voxel_items(method, n, n_permutations, min(per_run) if method == "block" else 1, return_null)
+    min_len = min(per_run) if method == "block" else 1
+    per_vox = _per_voxel_items(method, n, n_permutations, min_len)
     chunk = int(max(1, min(n_vox, mem // (per_vox * dtype.itemsize))))
     starts = range(0, n_vox, chunk)
     if verbose:
@@ -498,7 +504,9 @@ def permutation_null(
             else:
                 cross += _cross_iid(xr, yr, draws[k])
         nxs = nx if x.shape[1] == 1 else nx[sl]
-        null_stat = _to_stat(cross, nxs.astype(dtype), ny[sl].astype(dtype), n, dmean[sl].astype(dtype), statistic)
+        null_stat = _to_stat(
+            cross, nxs.astype(dtype), ny[sl].astype(dtype), n, dmean[sl].astype(dtype), statistic
+        )
         del cross
         if return_null:
             null[:, sl] = null_stat

@@ -36,7 +36,9 @@ def test_normalized_correlation():
     np.testing.assert_allclose(normalized_correlation(p, reps), ref, atol=0.03)
     # CC_norm = CC_abs / CC_max
     cc_abs = np.array([np.corrcoef(p[:, j], reps.mean(0)[:, j])[0, 1] for j in range(s.shape[1])])
-    np.testing.assert_allclose(normalized_correlation(p, reps), cc_abs / noise_ceiling(reps), rtol=1e-10)
+    np.testing.assert_allclose(
+        normalized_correlation(p, reps), cc_abs / noise_ceiling(reps), rtol=1e-10
+    )
 
 
 def test_ceiling_without_signal_and_bad_input():

@@ -192,14 +192,16 @@ def test_constant_voxel_less_alternative_and_masker_input():
     # images in, through a fitted masker; same numbers as arrays
     data = rng.standard_normal((3, 3, 2, n)).astype(np.float32)
     img = nib.Nifti1Image(data, np.eye(4))
-    masker = NiftiMasker(nib.Nifti1Image(np.ones((3, 3, 2), np.int8), np.eye(4)), standardize=None).fit()
+    mask_img = nib.Nifti1Image(np.ones((3, 3, 2), np.int8), np.eye(4))
+    masker = NiftiMasker(mask_img, standardize=None).fit()
     a = permutation_null(x, img, masker=masker, random_state=0)
     b = permutation_null(x, masker.transform(img), random_state=0)
     np.testing.assert_allclose(a.statistic, b.statistic)
     assert a.statistic.shape == (18,)
     pred_img = nib.Nifti1Image(data[::-1].copy(), np.eye(4))
     c = permutation_null(pred_img, img, masker=masker, random_state=0)
-    np.testing.assert_allclose(c.statistic, pearson_r(masker.transform(pred_img), masker.transform(img)))
+    ref = pearson_r(masker.transform(pred_img), masker.transform(img))
+    np.testing.assert_allclose(c.statistic, ref)
 
 
 def test_same_seed_shares_draws_for_joint_fwe_over_units():
