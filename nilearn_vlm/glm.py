@@ -124,7 +124,7 @@ def prewhitened_ols(design, Y, rho, runs=None):
     -------
     beta : ndarray of shape (n_columns, n_voxels)
     se : ndarray of shape (n_columns, n_voxels)
-        Standard errors: ``sqrt(dispersion * diag(pinv(Xw) pinv(Xw)^T))``
+        Standard errors: ``sqrt(dispersion * diag((Xw^T Xw)^-1))``
         with ``dispersion = |Yw - Xw beta|^2 / (n_scans - n_columns)``.
     dispersion : ndarray of shape (n_voxels,)
 
@@ -142,11 +142,16 @@ def prewhitened_ols(design, Y, rho, runs=None):
     starts, _ = _run_bounds(runs, X.shape[0])
     Xw = _whiten(X, rho, starts) if rho != 0 else X
     Yw = _whiten(Y, rho, starts) if rho != 0 else Y
-    pinv = np.linalg.pinv(Xw)
-    beta = pinv @ Yw
+    # normal equations on unit-norm columns (small p x p inverse; a full SVD
+    # of the n x p design is much slower on a busy machine)
+    scale = np.linalg.norm(Xw, axis=0)
+    scale[scale == 0] = 1.0
+    Xn = Xw / scale
+    cov = np.linalg.inv(Xn.T @ Xn)
+    beta = (cov @ (Xn.T @ Yw)) / scale[:, None]
     resid = Yw - Xw @ beta
     dispersion = np.einsum("ij,ij->j", resid, resid) / (X.shape[0] - X.shape[1])
-    var = np.einsum("ij,ij->i", pinv, pinv)
+    var = np.diag(cov) / scale**2
     se = np.sqrt(np.maximum(np.outer(var, dispersion), 1e-300))
     return beta, se, dispersion
 
@@ -167,7 +172,7 @@ def _glm_fit(design, Y, runs, noise_model, bins, ar_coef, verbose=0):
     if ar_coef is not None:
         rho = np.full(n_voxels, float(ar_coef))
     else:
-        beta0 = np.linalg.lstsq(design, Y, rcond=None)[0]
+        beta0 = prewhitened_ols(design, Y, 0.0, runs)[0]
         rho = _bin_ar(ar1_yule_walker(Y - design @ beta0, runs), bins)
     beta = np.empty((design.shape[1], n_voxels))
     se = np.empty_like(beta)

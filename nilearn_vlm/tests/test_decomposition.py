@@ -11,6 +11,16 @@ from nilearn_vlm.decomposition import SparseAtoms
 warnings.filterwarnings("ignore", message=".*did not converge.*")
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """One BLAS thread: small LAPACK calls are many times slower when the
+    shared test machine is oversubscribed."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def _planted(seed=0, n_trs=200, n_sources=4, per_source=40, n_noise=200):
     """Units: groups driven by sources (80% positive), plus pure-noise units."""
     rng = np.random.default_rng(seed)

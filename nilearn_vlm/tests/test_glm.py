@@ -9,6 +9,16 @@ from scipy import stats
 from nilearn_vlm.glm import VoxelGLM, ar1_yule_walker
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """One BLAS thread: small LAPACK calls are many times slower when the
+    shared test machine is oversubscribed."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def _ar1_noise(rng, n, v, rho):
     e = rng.standard_normal((n, v))
     out = np.empty_like(e)

@@ -8,6 +8,16 @@ from scipy import stats
 from nilearn_vlm.maps import unit_voxel_maps, weight_maps
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """One BLAS thread: small LAPACK calls are many times slower when the
+    shared test machine is oversubscribed."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def _data(seed=0, n=120, u=300, v=70):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, u))
