@@ -40,9 +40,12 @@ SIZE_PARAMS = {
 }
 _HEAD_PARAMS = ("vision_heads", "text_heads", "num_heads")
 
+#: Resolution of random models when ``image_size`` is None.
+RANDOM_IMAGE_SIZE = 288
+
 DEFAULTS = {
     "checkpoint": None,
-    "image_size": 288,
+    "image_size": None,
     "tokenizer": "roberta-base",
     "max_text_len": 50,
     "missing_text": None,
@@ -139,8 +142,9 @@ class METERAdapter(BaseAdapter):
     checkpoint : str or None, default=None
         Path of an official METER CLIP ``.ckpt`` (or a file holding its bare
         state dict); None builds random weights from the size parameters.
-    image_size : int, default=288
-        Input resolution (224, 288 or 384 for the released models); the
+    image_size : int or None, default=None
+        Input resolution (224, 288 or 384 for the released models). None:
+        the checkpoint's own resolution, or 288 for random weights. The
         position embedding is resized bicubically when it differs from the
         checkpoint's.
     tokenizer : str or tokenizer, default="roberta-base"
@@ -214,6 +218,8 @@ fusion_intermediate, num_token_types : int
         self.load_report_ = {}
         if p["checkpoint"] is None:
             sizes = {**SIZE_PARAMS, **given_sizes}
+            if p["image_size"] is None:
+                p["image_size"] = RANDOM_IMAGE_SIZE
             cfg = METERConfig(image_size=int(p["image_size"]), **{k: int(v) for k, v in sizes.items()})
             self._validate_config(cfg)
             model = build_meter(cfg, seed=int(p["seed"]))
@@ -222,6 +228,7 @@ fusion_intermediate, num_token_types : int
             sd, info = read_checkpoint(p["checkpoint"])
             heads = {k: given_sizes[k] for k in _HEAD_PARAMS if k in given_sizes}
             cfg = config_from_state_dict(sd, image_size=p["image_size"], **heads)
+            p["image_size"] = cfg.image_size
             clash = {
                 k: (v, getattr(cfg, k)) for k, v in given_sizes.items()
                 if k not in _HEAD_PARAMS and int(v) != getattr(cfg, k)
@@ -266,6 +273,8 @@ fusion_intermediate, num_token_types : int
         if ckpt is not None and not isinstance(ckpt, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a path or None, got {type(ckpt).__name__}")
         for key in ("image_size", "max_text_len", "batch_size"):
+            if key == "image_size" and p[key] is None:
+                continue
             if not isinstance(p[key], (int, np.integer)) or p[key] <= 0:
                 raise ValueError(f"{key} must be a positive int, got {p[key]!r}")
         if p["missing_text"] is not None and not isinstance(p["missing_text"], str):

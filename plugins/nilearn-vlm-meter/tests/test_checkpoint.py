@@ -199,6 +199,10 @@ def test_resolution_change_resizes_position_embedding(base, small_params, tmp_pa
     torch.testing.assert_close(pos[0], base.model_.vit_model.visual.positional_embedding.detach()[0])
     out = adapter.extract(Batch(images=make_images(2), texts=["a", "b"]), ["vision.0.ffn"], "none")
     assert out["vision.0.ffn"].shape[1] == 37
+    # without image_size, the checkpoint's own resolution
+    params.pop("image_size")
+    native = METERAdapter(**params).ensure_loaded()
+    assert native.model_params["image_size"] == 32 and native.load_report_["resized"] is None
 
 
 # -- key mapping: perturb one official tensor, exactly the expected sites move -----
