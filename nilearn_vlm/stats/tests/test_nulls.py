@@ -97,7 +97,7 @@ def test_chunking_does_not_change_result():
     x, y = rng.standard_normal((80, 300)), rng.standard_normal((80, 300))
     kw = dict(method="block", n_permutations=40, random_state=0, return_null=True)
     a = permutation_null(x, y, **kw)
-    b = permutation_null(x, y, working_memory=0.05, **kw)  # many small chunks
+    b = permutation_null(x, y, working_memory=0.05, verbose=1, **kw)  # many small chunks, progress bar
     np.testing.assert_allclose(a.null, b.null, atol=1e-6)
     np.testing.assert_array_equal(a.pvalues, b.pvalues)
 
