@@ -241,3 +241,13 @@ def test_hcp_errors(tmp_path):
         hcp_movie_events(path, 2)
     with pytest.raises(ValueError, match="unknown HCP movie run 'MOVIE9'"):
         hcp_movie_events(path, "MOVIE9")
+
+
+@pytest.mark.subprocess
+def test_core_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, nilearn_vlm.extraction, nilearn_vlm.timeseries, nilearn_vlm.stimuli, "
+            "nilearn_vlm._cache; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
