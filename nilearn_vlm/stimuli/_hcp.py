@@ -23,8 +23,9 @@ from nilearn_vlm.stimuli._events import check_events
 #: Run number -> key in WordNetFeatures.hdf5.
 HCP_MOVIE_RUNS = {1: "MOVIE1_CC1", 2: "MOVIE2_HO1", 3: "MOVIE3_CC2", 4: "MOVIE4_HO2"}
 
-#: Scans per run of the 7T movie runs (TR = 1 s).
-HCP_MOVIE_N_SCANS = {1: 921, 2: 918, 3: 915, 4: 901}
+#: Scans per run of the 7T movie runs (TR = 1 s), keyed by the run labels
+#: :func:`hcp_movie_events` gives (``TRAligner(n_scans=HCP_MOVIE_N_SCANS)``).
+HCP_MOVIE_N_SCANS = {"MOVIE1": 921, "MOVIE2": 918, "MOVIE3": 915, "MOVIE4": 901}
 
 # Clip durations (s) from Table 1 of Communications Biology (2026) 9:274
 # (doi 10.1038/s42003-026-09554-6), which lists the clips of 2:22 or longer;

@@ -74,7 +74,7 @@ def _progress(memory):
 def test_sigkill_mid_extraction_resumes_bit_identical(slow_env):
     folder, script = slow_env
     memory = folder / "cache"
-    env = {**os.environ, "SLOWTOY_SLEEP": "0.15", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "SLOWTOY_SLEEP": "0.3", "OMP_NUM_THREADS": "1"}
     # uninterrupted reference, without a cache
     subprocess.run([sys.executable, str(script), "-", str(folder / "ref.npy")],
                    env={**env, "SLOWTOY_SLEEP": "0"}, check=True, timeout=120)

@@ -7,6 +7,7 @@ from PIL import Image
 
 from nilearn_vlm.stimuli import (
     HCP_MOVIE_CLIPS,
+    HCP_MOVIE_N_SCANS,
     check_events,
     events_from_video,
     hcp_movie_events,
@@ -226,6 +227,7 @@ def test_hcp_movie_events_clip_table_fallback(tmp_path):
     assert ev["testretest"].tolist()[20:26] == [True] * 5 + [False]
     assert ev["clip"][3] == "a"
     # the documented default table: 20 s of rest, the test-retest clip last in each run
+    assert HCP_MOVIE_N_SCANS["MOVIE1"] == 921 and ev["run"][0] == "MOVIE1"
     last = HCP_MOVIE_CLIPS.groupby("run").tail(1)
     assert last["testretest"].all() and (HCP_MOVIE_CLIPS.groupby("run")["start"].min() == 20).all()
 
