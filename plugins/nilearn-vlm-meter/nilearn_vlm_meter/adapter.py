@@ -190,6 +190,7 @@ fusion_intermediate, num_token_types : int
     version = "1"
     modalities = ("image", "text")
     paired = True
+    accepts_device = True
 
     # -- loading ---------------------------------------------------------
     def load(self, **model_params):

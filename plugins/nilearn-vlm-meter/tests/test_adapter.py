@@ -216,3 +216,28 @@ def test_fingerprint_tracks_inputs(small_params):
     assert base["weights"] != other["weights"]
     assert gray["preprocessing"]["missing_image"] != white["preprocessing"]["missing_image"]
     assert base["preprocessing"]["tokenizer_vocab"] == other["preprocessing"]["tokenizer_vocab"]
+
+
+def test_neuron_activations_with_mixed_stimuli(small_params):
+    """The core driver with METER: paired, image-only and text-only rows, fillers."""
+    import pandas as pd
+
+    from nilearn_vlm import NeuronActivations
+
+    images = make_images(3, seed=7)
+    X = pd.DataFrame({"image": [images[0], images[1], None, images[2]], "text": ["a cat", None, "coffee", "two dogs"]})
+    params = dict(small_params, missing_text="", missing_image="black")
+    acts = NeuronActivations(model="meter", model_params=params, sites="cross_*.1.*", batch_size=2)
+    units = acts.fit_transform(X)
+    assert units.shape == (4, acts.n_features_out_) and units.dtype == np.float32
+    size = small_params["image_size"]
+    adapter = METERAdapter(**small_params)
+    direct = adapter.extract(
+        Batch(images=[images[0], images[1], Image.new("RGB", (size, size)), images[2]],
+              texts=["a cat", "", "coffee", "two dogs"]),
+        [s.name for s in acts.sites_], "mean",
+    )
+    for s in acts.sites_:
+        np.testing.assert_allclose(units[:, acts.site_slices_[s.name]], direct[s.name], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="missing_image"):
+        NeuronActivations(model="meter", model_params=small_params, sites="cross_*.1.*").fit(X)
