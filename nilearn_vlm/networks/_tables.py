@@ -16,17 +16,37 @@ import pandas as pd
 OUTSIDE = "(outside)"
 
 
-def _as_2d(sign_maps):
-    arr = np.asarray(sign_maps, dtype=float)
+_BLOCK = 1024  # maps converted at a time (bounds temporary memory)
+
+
+def _as_sparse_signs(sign_maps):
+    """int8 CSR signs of (n_maps, n_voxels) maps given dense or sparse."""
+    from scipy import sparse
+
+    if sparse.issparse(sign_maps):
+        csr = sparse.csr_matrix(sign_maps)
+        data = np.sign(np.nan_to_num(csr.data, nan=0.0)).astype(np.int8)
+        out = sparse.csr_matrix((data, csr.indices, csr.indptr), shape=csr.shape)
+        out.eliminate_zeros()
+        return out
+    arr = np.asarray(sign_maps)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
         raise ValueError(f"sign_maps must be (n_maps, n_voxels), got shape {arr.shape}")
-    return np.sign(np.nan_to_num(arr, nan=0.0)).astype(np.int8)
+    blocks = []
+    for start in range(0, arr.shape[0], _BLOCK):
+        block = arr[start:start + _BLOCK]
+        if block.dtype.kind == "f":
+            block = np.nan_to_num(block, nan=0.0)
+        blocks.append(sparse.csr_matrix(np.sign(block).astype(np.int8)))
+    if not blocks:
+        return sparse.csr_matrix((0, arr.shape[1]), dtype=np.int8)
+    return sparse.vstack(blocks, format="csr")
 
 
 def _check(sign_maps, membership, network_names, map_names):
-    sign = _as_2d(sign_maps)
+    sign = _as_sparse_signs(sign_maps)
     member = np.asarray(membership, dtype=bool)
     if member.ndim == 1:
         member = member[None, :]
@@ -46,15 +66,31 @@ def _check(sign_maps, membership, network_names, map_names):
     return sign, member, network_names, map_names
 
 
+def _sets(sign):
+    """Positive and negative voxel sets as float32 CSR 0/1 matrices."""
+    return (sign > 0).astype(np.float32), (sign < 0).astype(np.float32)
+
+
 def _group(sign, map_names, groups):
     """Union of each group's positive and of its negative voxels."""
+    from scipy import sparse
+
     groups = np.asarray(groups)
     if groups.shape != (sign.shape[0],):
         raise ValueError(f"groups must give one label per map ({sign.shape[0]}), got {groups.shape}")
     names = list(dict.fromkeys(groups.tolist()))
-    pos = np.vstack([(sign[groups == g] > 0).any(axis=0) for g in names])
-    neg = np.vstack([(sign[groups == g] < 0).any(axis=0) for g in names])
+    code = np.array([names.index(g) for g in groups.tolist()])
+    G = sparse.csr_matrix(
+        (np.ones(len(code), np.float32), (code, np.arange(len(code)))), shape=(len(names), len(code))
+    )
+    pos, neg = _sets(sign)
+    pos = ((G @ pos) > 0).astype(np.float32)
+    neg = ((G @ neg) > 0).astype(np.float32)
     return pos, neg, [str(n) for n in names]
+
+
+def _rint(x):
+    return np.rint(np.asarray(x)).astype(int)
 
 
 def network_counts(sign_maps, membership, network_names, map_names=None, groups=None):
@@ -62,8 +98,10 @@ def network_counts(sign_maps, membership, network_names, map_names=None, groups=
 
     Parameters
     ----------
-    sign_maps : array-like, shape (n_maps, n_voxels)
-        Non-zero where significant; the sign is the direction (NaN counts as 0).
+    sign_maps : array-like or scipy sparse matrix, shape (n_maps, n_voxels)
+        Non-zero where significant; the sign is the direction (NaN counts as
+        0). Sparse input (unit-level maps of many units) stays sparse; dense
+        input is converted in blocks of maps.
     membership : array-like of bool, shape (n_networks, n_voxels)
     network_names : sequence of str, length n_networks
     map_names : sequence of str or None
@@ -98,27 +136,29 @@ def network_counts(sign_maps, membership, network_names, map_names=None, groups=
         pos, neg, map_names = _group(sign, map_names, groups)
         key = "group"
     else:
-        pos, neg = sign > 0, sign < 0
-    m = member.astype(np.float32)
-    n_pos = np.rint(pos.astype(np.float32) @ m.T).astype(int)
-    n_neg = np.rint(neg.astype(np.float32) @ m.T).astype(int)
-    outside = ~member.any(axis=0)
-    n_net = member.sum(axis=1)
-    tot_pos, tot_neg = pos.sum(axis=1), neg.sum(axis=1)
-    rows = []
-    for i, name in enumerate(map_names):
-        for j, net in enumerate(network_names):
-            rows.append((name, net, int(n_net[j]), n_pos[i, j], n_neg[i, j]))
-        rows.append(
-            (name, OUTSIDE, int(outside.sum()), int((pos[i] & outside).sum()), int((neg[i] & outside).sum()))
-        )
-    table = pd.DataFrame(rows, columns=[key, "network", "n_network", "n_pos", "n_neg"])
+        pos, neg = _sets(sign)
+    # networks plus one column for the voxels in no network
+    m = np.vstack([member, ~member.any(axis=0)]).astype(np.float32)
+    n_pos, n_neg = _rint(pos @ m.T), _rint(neg @ m.T)
+    n_net = m.sum(axis=1).astype(int)
+    tot_pos, tot_neg = _rint(pos.sum(axis=1)).ravel(), _rint(neg.sum(axis=1)).ravel()
+    nets = [*network_names, OUTSIDE]
+    n_maps, n_cols = len(map_names), len(nets)
+    table = pd.DataFrame(
+        {
+            key: np.repeat(map_names, n_cols),
+            "network": np.tile(nets, n_maps),
+            "n_network": np.tile(n_net, n_maps),
+            "n_pos": n_pos.ravel(),
+            "n_neg": n_neg.ravel(),
+        }
+    )
     table["n_sig"] = table["n_pos"] + table["n_neg"]
     with np.errstate(divide="ignore", invalid="ignore"):
         table["frac_pos"] = table["n_pos"] / table["n_network"].where(table["n_network"] > 0)
         table["frac_neg"] = table["n_neg"] / table["n_network"].where(table["n_network"] > 0)
-        per_map_pos = np.repeat(tot_pos, len(network_names) + 1)
-        per_map_neg = np.repeat(tot_neg, len(network_names) + 1)
+        per_map_pos = np.repeat(tot_pos, n_cols)
+        per_map_neg = np.repeat(tot_neg, n_cols)
         table["share_pos"] = table["n_pos"] / np.where(per_map_pos > 0, per_map_pos, np.nan)
         table["share_neg"] = table["n_neg"] / np.where(per_map_neg > 0, per_map_neg, np.nan)
     return table
@@ -163,17 +203,18 @@ def network_dice(sign_maps, membership, network_names, map_names=None, signs=("p
     0.667
     """
     sign, member, network_names, map_names = _check(sign_maps, membership, network_names, map_names)
-    sets = {"pos": sign > 0, "neg": sign < 0, "any": sign != 0}
-    bad = [s for s in signs if s not in sets]
+    bad = [s for s in signs if s not in ("pos", "neg", "any")]
     if bad:
         raise ValueError(f"signs must be among 'pos', 'neg', 'any'; got {bad}")
+    pos, neg = _sets(sign)
+    sets = {"pos": pos, "neg": neg, "any": pos + neg}
     m = member.astype(np.float32)
     n_net = member.sum(axis=1)
     frames = []
     for s in signs:
         a = sets[s]
-        overlap = np.rint(a.astype(np.float32) @ m.T).astype(int)
-        n_map = a.sum(axis=1)
+        overlap = _rint(a @ m.T)
+        n_map = _rint(a.sum(axis=1)).ravel()
         denom = n_map[:, None] + n_net[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where(denom > 0, 2 * overlap / np.maximum(denom, 1), np.nan)

@@ -196,3 +196,25 @@ def test_counts_per_layer_and_stream_from_unit_names():
     assert dominant_group(key, layers).tolist() == ["v.0", "v.0", ""]
     key2 = np.array([[0, 0, 1]])
     assert dominant_group(key2, layers).tolist() == ["v.1"]
+
+
+def test_sparse_and_blocked_inputs_give_the_same_tables(monkeypatch):
+    from scipy import sparse
+
+    from nilearn_vlm.networks import _tables
+
+    rng = np.random.default_rng(5)
+    maps = rng.normal(size=(7, 40)) * (rng.random((7, 40)) < 0.3)
+    member = rng.random((3, 40)) < 0.3
+    names = ["A", "B", "C"]
+    dense_c = network_counts(maps, member, names, groups=list("aabbbcc"))
+    dense_d = network_dice(maps, member, names)
+    monkeypatch.setattr(_tables, "_BLOCK", 2)
+    pd.testing.assert_frame_equal(network_counts(maps, member, names, groups=list("aabbbcc")), dense_c)
+    pd.testing.assert_frame_equal(network_counts(sparse.csr_matrix(maps), member, names, groups=list("aabbbcc")), dense_c)
+    pd.testing.assert_frame_equal(network_dice(sparse.coo_matrix(maps), member, names), dense_d)
+    # against a plain loop
+    for i in range(7):
+        for j, n in enumerate(names):
+            row = dense_d[(dense_d["map"] == str(i)) & (dense_d["network"] == n) & (dense_d["sign"] == "neg")]
+            assert row["dice"].item() == pytest.approx(dice(maps[i] < 0, member[j]), nan_ok=True)
