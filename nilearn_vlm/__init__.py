@@ -29,6 +29,7 @@ _LAZY = {
     "SparseAtoms": "nilearn_vlm.decomposition",
     "VoxelEncoder": "nilearn_vlm.encoding",
     "VoxelGLM": "nilearn_vlm.glm",
+    "Results": "nilearn_vlm.results",
 }
 
 __all__ = [

@@ -159,7 +159,8 @@ def network_table(
     if map_names is not None:
         names = list(map_names)
     tgt = masker if masker is not None else target
-    if tgt is None:
+    listed = [atlases] if isinstance(atlases, (str, AtlasLabels)) or hasattr(atlases, "load") else atlases
+    if tgt is None and not all(isinstance(a, AtlasLabels) for a in listed):
         raise ValueError(
             "give masker= (images) or target= (arrays: a mask image, a masker or a "
             "grayordinate count) so that the atlases can be put on the maps' voxels"

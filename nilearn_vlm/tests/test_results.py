@@ -79,6 +79,9 @@ def _assert_same(a, b):
 
 def test_round_trip_arrays(tmp_path):
     rng = np.random.default_rng(0)
+    import nilearn_vlm
+
+    assert nilearn_vlm.Results is Results
     res = Results("clip", "sub-01", space=ImageSpace.from_array(40), **_fields(40, rng))
     assert res.unit_sites[0] == "vision.0.attn_out" and res.sites == ["vision.0.attn_out", "vision.1.attn_out"]
     assert res.regressor_names == ["atom0", "atom1", "atom2"] and res.n_voxels == 40

@@ -153,6 +153,8 @@ def test_network_table_with_images_and_atlas_names():
     with pytest.raises(ValueError, match="give masker= .images. or target="):
         network_table(sig, "seitzman2018")
     t2 = network_table(sig, "seitzman2018", target=mask)
+    t3 = network_table(sig, labels)  # loaded labels need no target
+    pd.testing.assert_frame_equal(t2, t3)
     assert t2.set_index("network").loc["Visual", "n_pos"] == vis.sum()
 
 
