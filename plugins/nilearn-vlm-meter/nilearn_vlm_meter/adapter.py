@@ -357,7 +357,8 @@ fusion_intermediate, num_token_types : int
                 f"stimuli {absent[:10]} have no {modality}"
             )
             raise ValueError(
-                f"METER is a paired model: {why} need an {modality} for every stimulus, but {where}. "
+                f"METER is a paired model: {why} need {'an' if modality == 'image' else 'a'} {modality} "
+                f"for every stimulus, but {where}. "
                 f"Pass {example} to the adapter to fill the missing {modality}s, or request only "
                 f"{'text' if modality == 'image' else 'vision'} sites"
             )
@@ -369,7 +370,8 @@ fusion_intermediate, num_token_types : int
                 from PIL import Image
 
                 filler = Image.new("RGB", (size, size))
-        return [filler if i in set(absent) else v for i, v in enumerate(values)]
+        absent = set(absent)
+        return [filler if i in absent else v for i, v in enumerate(values)]
 
     def _inputs(self, batch, need_image, need_text, why_image="", why_text=""):
         import torch
