@@ -26,7 +26,7 @@ import tempfile
 import time
 
 
-def _child_aligner(units, runs, scans, chunk):
+def _child_aligner(units, runs, scans, chunk, n_jobs):
     import resource
 
     import numpy as np
@@ -46,7 +46,8 @@ def _child_aligner(units, runs, scans, chunk):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((runs * scans, units), dtype=np.float32)
     t0 = time.perf_counter()
-    aligner = TRAligner(events=events, n_scans=[scans] * runs, t_r=1.0, chunk_size=chunk).fit(X)
+    aligner = TRAligner(events=events, n_scans=[scans] * runs, t_r=1.0, chunk_size=chunk,
+                        n_jobs=n_jobs).fit(X)
     t_fit = time.perf_counter() - t0
     t0 = time.perf_counter()
     Y = aligner.transform(X)
@@ -111,20 +112,23 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--scans", type=int, default=900)
     parser.add_argument("--chunk", type=int, default=4096)
+    parser.add_argument("--n-jobs", default="1,2", help="comma-separated TRAligner n_jobs to time")
     parser.add_argument("--baseline-units", type=int, default=20)
     parser.add_argument("--stimuli", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    res = _run_child("_child_aligner", args.units, args.runs, args.scans, args.chunk)
+    print(f"TRAligner {args.units} units x {args.runs * args.scans} TRs ({args.runs} runs), float32:")
+    for n_jobs in [int(j) for j in args.n_jobs.split(",")]:
+        res = _run_child("_child_aligner", args.units, args.runs, args.scans, args.chunk, n_jobs)
+        print(f"  n_jobs={n_jobs}: import nilearn.glm {res['import_s']:.2f} s, fit {res['fit_s']:.2f} s, "
+              f"transform {res['transform_s']:.2f} s, peak RSS {res['peak_rss_mib']:.0f} MiB (input "
+              f"{res['input_mib']:.0f} MiB + output {res['output_mib']:.0f} MiB), regressor nnz "
+              f"{res['regressor_nnz']}")
     base = _run_child("_child_baseline", args.baseline_units, args.runs, args.scans)
     loop_estimate = base["per_unit_run_s"] * args.units * args.runs
-    print(f"TRAligner {args.units} units x {args.runs * args.scans} TRs ({args.runs} runs), float32:")
-    print(f"  import nilearn.glm {res['import_s']:.2f} s, fit {res['fit_s']:.2f} s, transform {res['transform_s']:.2f} s, "
-          f"peak RSS {res['peak_rss_mib']:.0f} MiB (input {res['input_mib']:.0f} MiB + output "
-          f"{res['output_mib']:.0f} MiB), regressor nnz {res['regressor_nnz']}")
     print(f"  baseline: nilearn compute_regressor per unit and run {base['per_unit_run_s'] * 1e3:.2f} ms "
-          f"-> about {loop_estimate:.0f} s for all units (x{loop_estimate / res['transform_s']:.0f})")
+          f"-> about {loop_estimate:.0f} s for all units (x{loop_estimate / res['transform_s']:.0f} the last run above)")
     for memory in (False, True):
         ext = _run_child("_child_extract", args.stimuli, args.repeats, memory)
         print(f"NeuronActivations + ToyAdapter ({ext['n_units']} units, all sites, batch 32, "

@@ -206,6 +206,9 @@ class TRAligner(TransformerMixin, BaseEstimator):
         ``n_scans`` (or give it).
     chunk_size : int, default=4096
         Units processed at once (bounds temporary memory).
+    n_jobs : int or None, default=None
+        Threads over chunks of units (None: 1; -1: all cores). Each thread
+        holds one chunk's temporaries.
 
     Attributes
     ----------
@@ -237,7 +240,8 @@ class TRAligner(TransformerMixin, BaseEstimator):
 
     def __init__(self, events=None, n_scans=None, t_r=None, hrf_model="glover",
                  fir_delays=(1, 2, 3, 4), oversampling=50, min_onset=-24.0,
-                 slice_time_ref=0.0, standardize=True, imgs=None, chunk_size=4096):
+                 slice_time_ref=0.0, standardize=True, imgs=None, chunk_size=4096,
+                 n_jobs=None):
         self.events = events
         self.n_scans = n_scans
         self.t_r = t_r
@@ -249,6 +253,7 @@ class TRAligner(TransformerMixin, BaseEstimator):
         self.standardize = standardize
         self.imgs = imgs
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
     # -- validation ------------------------------------------------------
     def _check_params(self):
@@ -271,6 +276,8 @@ class TRAligner(TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"fir_delays must be non-negative ints (delays in scans), got {self.fir_delays!r}"
                 )
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a non-zero int, got {self.n_jobs!r}")
         if not isinstance(self.chunk_size, numbers.Integral) or self.chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive int, got {self.chunk_size!r}")
 
@@ -430,19 +437,35 @@ class TRAligner(TransformerMixin, BaseEstimator):
         orthogonalize = self.hrf_model != "fir" and self.n_basis_ > 1
         # float32 units are aligned in float32 (half the memory traffic),
         # float64 units in float64
+        tasks = []
         for run in self.runs_:
-            rows, sl = self._rows[run], self.run_slices_[run]
             mats = [m.astype(X.dtype) for m in self.regressors_[run]]
             for c0 in range(0, n_units, self.chunk_size):
-                c1 = min(c0 + self.chunk_size, n_units)
-                amp = X[rows, c0:c1]
-                cols = [np.asarray(m @ amp) for m in mats]
-                if orthogonalize:
-                    cols = _orthogonalize(cols)
-                for b, col in enumerate(cols):
-                    if self.standardize:
-                        col = _zscore(col)
-                    out[sl, b * n_units + c0 : b * n_units + c1] = col
+                tasks.append((run, mats, c0, min(c0 + self.chunk_size, n_units)))
+
+        def work(task):
+            run, mats, c0, c1 = task
+            sl = self.run_slices_[run]
+            amp = X[self._rows[run], c0:c1]
+            cols = [np.asarray(m @ amp) for m in mats]
+            if orthogonalize:
+                cols = _orthogonalize(cols)
+            for b, col in enumerate(cols):
+                if self.standardize:
+                    col = _zscore(col)
+                out[sl, b * n_units + c0 : b * n_units + c1] = col  # disjoint blocks
+
+        n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
+        if n_jobs < 0:
+            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        if n_jobs == 1 or len(tasks) == 1:
+            for task in tasks:
+                work(task)
+        else:  # sparse products and NumPy release the GIL
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                list(pool.map(work, tasks))
         return out
 
     def __sklearn_tags__(self):

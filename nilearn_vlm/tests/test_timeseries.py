@@ -44,6 +44,15 @@ def test_matches_nilearn_compute_regressor(hrf_model, oversampling, slice_time_r
             np.testing.assert_allclose(got, ref, atol=1e-6, rtol=0)
 
 
+def test_threads_and_chunks_give_the_same_result():
+    rng = np.random.default_rng(5)
+    events = _events(rng)
+    X = rng.standard_normal((len(events), 10)).astype(np.float32)
+    ref = TRAligner(events=events, n_scans=[60, 60], t_r=2.0).fit_transform(X)
+    got = TRAligner(events=events, n_scans=[60, 60], t_r=2.0, chunk_size=3, n_jobs=2).fit_transform(X)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)  # float32 reduction order
+
+
 def test_zscore_per_run_matches_reference():
     rng = np.random.default_rng(1)
     events = _events(rng)
