@@ -65,6 +65,8 @@ def _quiet():
 
 
 def _is_surface(obj):
+    if not type(obj).__module__.startswith("nilearn"):
+        return False  # no nilearn import for arrays
     from nilearn.surface import SurfaceImage
 
     return isinstance(obj, SurfaceImage)
@@ -248,8 +250,6 @@ class BaseVoxelEstimator(BaseEstimator):
 
     # ------------------------------------------------------------- maskers
     def _make_masker(self, kind, first):
-        from nilearn.maskers import NiftiMasker, SurfaceMasker
-
         mask = self.mask
         if kind in ("array", "cifti"):
             if mask is not None:
@@ -259,6 +259,8 @@ class BaseVoxelEstimator(BaseEstimator):
                     f"pass mask=None."
                 )
             return None
+        from nilearn.maskers import NiftiMasker, SurfaceMasker
+
         if hasattr(mask, "inverse_transform") and hasattr(mask, "fit"):
             masker = mask
             if not hasattr(masker, "mask_img_"):

@@ -124,7 +124,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         a full SVD (slower).
     dtype : {"float32", "float64"}, default="float32"
         Working precision.
-    max_memory : str or int, default="2GB"
+    max_memory : str or int, default="512MB"
         Working-memory budget of the solver, beyond X, y and ``coef_``.
     n_threads : int or None, default=None
         BLAS threads during fit/predict (threadpoolctl); None leaves them.
@@ -194,7 +194,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
 
     def __init__(self, mask=None, alphas=None, cv=None, standardize=False,
                  fit_intercept=True, detrend=False, high_pass=None, t_r=None,
-                 solver="auto", dtype="float32", max_memory="2GB",
+                 solver="auto", dtype="float32", max_memory="512MB",
                  n_threads=None, nested_cv=False, memory=None, verbose=0,
                  n_jobs=1):
         self.mask = mask
@@ -307,11 +307,15 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
                 self.nested_scores_ = self._nested(X, Y, runs, alphas, cols,
                                                    valid, kw)
         n_vox, p = Y.shape[1], X.shape[1]
-        coef = np.zeros((p, n_vox), dtype)
-        coef[:, valid] = res["coef"] / self._x_scale[:, None].astype(dtype)
         intercept = np.zeros(n_vox, dtype)
         intercept[valid] = res["intercept"] - (self._x_mean / self._x_scale) \
             @ res["coef"]
+        coef = res.pop("coef")  # (p, n_valid); no second copy when all valid
+        coef /= self._x_scale[:, None].astype(dtype)
+        if cols is not None:
+            full = np.zeros((p, n_vox), dtype)
+            full[:, valid] = coef
+            coef = full
         const = ~valid & np.all(np.isfinite(Y), axis=0)
         intercept[const] = Y[0, const]
         self.alpha_ = np.full(n_vox, np.nan)
@@ -374,7 +378,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         Y = self._load_targets(y, reset=False).Y
         pred = self._predict_array(X)
         self._check_n_samples(pred, Y)
-        _, Y = clean_signals(pred, Y, detrend=self.detrend,
+        _, Y = clean_signals(None, Y, detrend=self.detrend,
                              high_pass=self.high_pass, t_r=self.t_r)
         r = np.full(Y.shape[1], np.nan)
         valid = self.valid_voxels_

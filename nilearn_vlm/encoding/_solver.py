@@ -146,28 +146,47 @@ def _chunks(n_cols, chunk):
 
 
 def chunk_size(n, p, n_alphas, folds, itemsize, budget, n_targets):
-    """Targets per chunk so that the solver's working memory fits ``budget``."""
-    m_max = max(min(len(tr), p) for tr, _ in folds) if folds else min(n, p)
-    fixed = itemsize * (
-        sum(len(tr) * min(len(tr), p) + len(va) * min(len(tr), p) + p * p
-            for tr, va in folds) + n * min(n, p) + p * min(n, p) + n * p
-    )
-    per_target = itemsize * (3 * n + 3 * m_max + p) + 16 * n_alphas
+    """Targets per chunk so that the solver's working memory fits ``budget``.
+
+    Folds are decomposed one at a time, so the fixed part is the features
+    and one decomposition (``W``, ``A``, ``V``, the Gram matrix); per target
+    come the training and validation copies of a chunk of Y, ``B`` and one
+    prediction block (or, at refit, the chunk and ``C``). At least 16
+    targets per chunk whatever the budget.
+    """
+    m = min(n, p)
+    fixed = itemsize * (2 * n * p + n * m + 2 * m * m + p * m)
+    per_target = itemsize * (2 * n + 2 * m) + 16 * n_alphas
     chunk = int((budget - fixed) // per_target)
     return int(np.clip(chunk, 16, max(n_targets, 16)))
 
 
+def _take(Y, row_idx, c, dtype):
+    """Copy ``Y[row_idx][:, c]`` without copying more than that block."""
+    block = Y[:, c][row_idx] if isinstance(c, slice) else Y[np.ix_(row_idx, c)]
+    return np.asarray(block, dtype=dtype)
+
+
+def _r2(sse, sst):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1), 0.0)
+
+
 def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
-                  solver="auto", dtype=np.float32, max_memory=2e9,
+                  solver="auto", dtype=np.float32, max_memory=512e6,
                   refit=True, eval_rows=None, progress=False):
     """Cross-validated ridge with one alpha per target, exact, chunked.
+
+    Folds are processed one after the other (one decomposition in memory at
+    a time), each over chunks of targets; then alphas are chosen and the
+    refit runs over the chunks again.
 
     Parameters
     ----------
     X : ndarray, shape (n_scans, p)
         Features (all scans; ``rows`` selects those used).
     Y : ndarray, shape (n_scans, n_voxels)
-        Targets; never copied whole (chunks are).
+        Targets; never copied whole (blocks of a chunk are).
     alphas : ndarray, shape (n_alphas,)
     folds : list of (train, val)
         Index arrays into ``rows`` (positions in the selected scans).
@@ -188,7 +207,7 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
         Scans (outside ``rows``) on which to score the refit model (R^2);
         used by nested cross-validation.
     progress : bool
-        Show a progress bar over chunks.
+        Show a progress bar over folds and chunks.
 
     Returns
     -------
@@ -196,6 +215,17 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
     (n_alphas, n_cols) mean R^2 over folds, and with ``refit``: ``coef``
     (p, n_cols), ``intercept`` (n_cols,), and ``eval_score`` when
     ``eval_rows`` is given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.standard_normal((50, 3)), rng.standard_normal((50, 4))
+    >>> folds = [(np.arange(25, 50), np.arange(25)),
+    ...          (np.arange(25), np.arange(25, 50))]
+    >>> out = ridge_cv_path(X, Y, [0.1, 10.0], folds)
+    >>> out["coef"].shape, out["alpha"].shape
+    ((3, 4), (4,))
     """
     dtype = np.dtype(dtype)
     alphas = np.asarray(alphas, dtype=np.float64)
@@ -203,44 +233,26 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
     Xr = np.asarray(X[rows], dtype=dtype)
     n, p = Xr.shape
     n_cols = Y.shape[1] if cols is None else len(cols)
+    chunk = chunk_size(n, p, len(alphas), folds, dtype.itemsize, max_memory,
+                       n_cols)
+    slices = _chunks(n_cols, chunk)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-    fold_data = []
+        bar = tqdm(total=len(slices) * (len(folds) + int(refit)),
+                   desc="ridge (folds x voxel chunks)", leave=False)
+
+    scores = np.zeros((len(alphas), n_cols))
     for tr, va in folds:
         mean = Xr[tr].mean(0) if fit_intercept else np.zeros(p, dtype)
         s, W, V = decompose(Xr[tr] - mean, solver)
         A = (Xr[va] - mean) @ V
-        fold_data.append((tr, va, s.astype(np.float64), W, A))
-    if refit:
-        x_mean = Xr.mean(0) if fit_intercept else np.zeros(p, dtype)
-        s_full, W_full, V_full = decompose(Xr - x_mean, solver)
-        s_full = s_full.astype(np.float64)
-    if eval_rows is not None:
-        Xe = np.asarray(X[eval_rows], dtype=dtype)
-
-    itemsize = dtype.itemsize
-    chunk = chunk_size(n, p, len(alphas), folds, itemsize, max_memory, n_cols)
-    out = dict(alpha=np.empty(n_cols), cv_score=np.empty(n_cols),
-               scores=np.empty((len(alphas), n_cols)))
-    if refit:
-        out["coef"] = np.empty((p, n_cols), dtype)
-        out["intercept"] = np.empty(n_cols, dtype)
-    if eval_rows is not None:
-        out["eval_score"] = np.empty(n_cols)
-    tie_break = np.log(alphas)[:, None] * 1e-10
-    slices = _chunks(n_cols, chunk)
-    if progress:
-        from tqdm.auto import tqdm
-
-        slices = tqdm(slices, desc="ridge chunks", leave=False)
-    for sl in slices:
-        c = sl if cols is None else cols[sl]
-        Yc = np.asarray(Y[:, c], dtype=dtype)
-        if not (rows.size == Y.shape[0] and np.all(rows == np.arange(n))):
-            Yc = Yc[rows]
-        scores = np.zeros((len(alphas), Yc.shape[1]))
-        for tr, va, s, W, A in fold_data:
-            Ytr = Yc[tr]
-            Yv = Yc[va]
+        del V
+        inv = (1.0 / (s[None, :].astype(np.float64) + alphas[:, None])).astype(dtype)
+        for sl in slices:
+            c = sl if cols is None else cols[sl]
+            Ytr, Yv = _take(Y, rows[tr], c, dtype), _take(Y, rows[va], c, dtype)
             if fit_intercept:
                 # centring Y is exact in theory (W is orthogonal to the
                 # constant) but in float32 an uncentred offset leaks through
@@ -249,37 +261,53 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                 Ytr -= y_mean
                 Yv -= y_mean
             B = W.T @ Ytr
+            del Ytr
             sst = ((Yv - Yv.mean(0)) ** 2).sum(0, dtype=np.float64)
             P = np.empty_like(Yv)
-            for k, alpha in enumerate(alphas):
-                d = (1.0 / (s + alpha)).astype(dtype)
-                np.matmul(A * d, B, out=P)
+            for k in range(len(alphas)):
+                np.matmul(A * inv[k], B, out=P)
                 np.subtract(P, Yv, out=P)
                 sse = np.einsum("ij,ij->j", P, P, dtype=np.float64)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    r2 = np.where(sst > 0, 1.0 - sse / sst, 0.0)
-                scores[k] += r2
-        scores /= max(len(fold_data), 1)
-        best = np.argmax(scores + tie_break, axis=0)
-        out["scores"][:, sl] = scores
-        out["alpha"][sl] = alphas[best]
-        out["cv_score"][sl] = scores[best, np.arange(len(best))]
-        if refit:
-            if fit_intercept:
-                y_mean = Yc.mean(0)
-                C = W_full.T @ (Yc - y_mean)
-            else:
-                y_mean = np.zeros(Yc.shape[1], dtype)
-                C = W_full.T @ Yc
-            C /= (s_full[:, None] + alphas[best][None, :]).astype(dtype)
-            coef = V_full @ C
-            out["coef"][:, sl] = coef
-            out["intercept"][sl] = y_mean - x_mean @ coef
-            if eval_rows is not None:
-                Ye = np.asarray(Y[:, c], dtype=dtype)[eval_rows]
-                res = Xe @ coef + out["intercept"][sl] - Ye
-                sst = ((Ye - Ye.mean(0)) ** 2).sum(0, dtype=np.float64)
-                sse = np.einsum("ij,ij->j", res, res, dtype=np.float64)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    out["eval_score"][sl] = np.where(sst > 0, 1 - sse / sst, 0.0)
+                scores[k, sl] += _r2(sse, sst)
+            del B, P, Yv
+            if bar is not None:
+                bar.update()
+        del W, A
+    scores /= max(len(folds), 1)
+    best = np.argmax(scores + np.log(alphas)[:, None] * 1e-10, axis=0)
+    out = dict(alpha=alphas[best], scores=scores,
+               cv_score=scores[best, np.arange(n_cols)])
+    if not refit:
+        return out
+
+    x_mean = Xr.mean(0) if fit_intercept else np.zeros(p, dtype)
+    s_full, W_full, V_full = decompose(Xr - x_mean, solver)
+    s_full = s_full.astype(np.float64)
+    out["coef"] = np.empty((p, n_cols), dtype)
+    out["intercept"] = np.empty(n_cols, dtype)
+    if eval_rows is not None:
+        Xe = np.asarray(X[eval_rows], dtype=dtype)
+        out["eval_score"] = np.empty(n_cols)
+    for sl in slices:
+        c = sl if cols is None else cols[sl]
+        Yc = _take(Y, rows, c, dtype)
+        y_mean = Yc.mean(0) if fit_intercept else np.zeros(Yc.shape[1], dtype)
+        if fit_intercept:
+            Yc -= y_mean
+        C = W_full.T @ Yc
+        del Yc
+        C /= (s_full[:, None] + out["alpha"][sl][None, :]).astype(dtype)
+        coef = out["coef"][:, sl]
+        np.matmul(V_full, C, out=coef)
+        out["intercept"][sl] = y_mean - x_mean @ coef
+        if eval_rows is not None:
+            Ye = _take(Y, eval_rows, c, dtype)
+            res = Xe @ coef + out["intercept"][sl] - Ye
+            sst = ((Ye - Ye.mean(0)) ** 2).sum(0, dtype=np.float64)
+            out["eval_score"][sl] = _r2(
+                np.einsum("ij,ij->j", res, res, dtype=np.float64), sst)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
     return out
