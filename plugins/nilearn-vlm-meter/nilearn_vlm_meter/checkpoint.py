@@ -277,11 +277,12 @@ def load_meter_state_dict(model, state_dict):
     """
     sd = dict(state_dict)
     report = {"ignored": [], "ignored_heads": [], "missing_heads": [], "resized": None}
+    own = model.state_dict()
     for key in IGNORED_KEYS:
-        if key in sd:
+        # position_ids is a persistent buffer in transformers < 4.31: keep it there
+        if key in sd and key not in own:
             del sd[key]
             report["ignored"].append(key)
-    own = model.state_dict()
     for key in list(sd):
         if key.startswith(HEAD_PREFIXES) and not key.startswith(MODEL_HEADS):
             report["ignored_heads"].append(key)
@@ -291,7 +292,7 @@ def load_meter_state_dict(model, state_dict):
         before = sd[POS_KEY].shape[0]
         sd[POS_KEY] = resize_positional_embedding(sd[POS_KEY], grid_after)
         report["resized"] = (before, sd[POS_KEY].shape[0])
-    missing = [k for k in own if k not in sd]
+    missing = [k for k in own if k not in sd and k not in IGNORED_KEYS]
     unexpected = [k for k in sd if k not in own]
     missing_heads = [k for k in missing if k.startswith(MODEL_HEADS)]
     missing_enc = [k for k in missing if not k.startswith(MODEL_HEADS)]
