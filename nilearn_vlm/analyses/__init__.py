@@ -1,0 +1,75 @@
+"""The analysis contract: analyses run on fitted :class:`~nilearn_vlm.results.Results`.
+
+An analysis is a subclass of :class:`BaseAnalysis` registered by a plugin
+through the ``register_analyses`` hook and found with
+:func:`nilearn_vlm.get_analysis`. It declares what it needs (``requires``:
+fields of the results object; ``n_results``: how many models), says whether
+given results allow it (:meth:`BaseAnalysis.check`) and returns an
+:class:`AnalysisResult`: tidy tables (``to_frame()``), matplotlib figures
+(``plot()``), a report section (``to_section()``) and a JSON-able summary
+(``summary()``). :func:`run_analyses` runs every installed analysis the
+results allow and says which were skipped and why.
+
+Shared helpers used by the analysis plugins live here too: grouping of GLM
+regressors into layers and streams (:func:`regressor_groups`), network
+membership (:func:`network_membership`), overlap matrices with a spatial
+block-permutation null (:func:`overlap_matrix`, :func:`overlap_null`) and
+variance partitioning with cross-validated ridge
+(:func:`variance_partition`, :func:`greedy_unit_selection`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from nilearn_vlm.analyses import BaseAnalysis, AnalysisResult, run_analyses
+>>> from nilearn_vlm.results import Results
+>>> class CountSignificant(BaseAnalysis):
+...     name = "count-significant"
+...     requires = ("glm_sign_sets",)
+...     def run(self, results, **params):
+...         res = self._one(results)
+...         n = int((res.glm_sign_sets != 0).any(axis=0).sum())
+...         import pandas as pd
+...         return AnalysisResult(self.name, tables={"main": pd.DataFrame({"n_significant": [n]})},
+...                               stats={"n_significant": n})
+>>> res = Results("toy", glm_sign_sets=np.array([[1, 0, -1]]))
+>>> CountSignificant().check([res])
+(True, '')
+>>> CountSignificant().run(res).summary()["stats"]
+{'n_significant': 2}
+"""
+
+from nilearn_vlm.analyses._base import (
+    AnalysisResult,
+    BaseAnalysis,
+    new_figure,
+    report_sections,
+    run_analyses,
+)
+from nilearn_vlm.analyses._groups import (
+    branch_of_stream,
+    layer_depth,
+    network_membership,
+    order_layers,
+    regressor_groups,
+)
+from nilearn_vlm.analyses._overlap import overlap_matrix, overlap_null, spatial_block_permutations
+from nilearn_vlm.analyses._varpart import cv_r2, greedy_unit_selection, variance_partition
+
+__all__ = [
+    "AnalysisResult",
+    "BaseAnalysis",
+    "branch_of_stream",
+    "cv_r2",
+    "greedy_unit_selection",
+    "layer_depth",
+    "network_membership",
+    "new_figure",
+    "order_layers",
+    "overlap_matrix",
+    "overlap_null",
+    "regressor_groups",
+    "report_sections",
+    "run_analyses",
+    "spatial_block_permutations",
+    "variance_partition",
+]

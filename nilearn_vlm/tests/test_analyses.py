@@ -1,0 +1,160 @@
+"""The analysis contract: BaseAnalysis, AnalysisResult, run_analyses, shared helpers."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nilearn_vlm import get_analysis, hookimpl
+from nilearn_vlm.analyses import (
+    AnalysisResult,
+    BaseAnalysis,
+    layer_depth,
+    network_membership,
+    order_layers,
+    overlap_null,
+    regressor_groups,
+    report_sections,
+    run_analyses,
+    spatial_block_permutations,
+)
+from nilearn_vlm.networks import AtlasLabels
+from nilearn_vlm.networks._base import make_lookup
+from nilearn_vlm.plugins import ALLOW_ENV, register_plugin, reset_plugins, unregister_plugin
+from nilearn_vlm.results import Results
+
+
+class _Mean(BaseAnalysis):
+    name = "mean-score"
+    requires = ("encoder_scores",)
+
+    def run(self, results, scale=1.0, bold=None):
+        res = self._one(results)
+        m = float(np.mean(res.encoder_scores)) * scale
+        return AnalysisResult(self.name, tables={"main": pd.DataFrame({"mean": [m]})}, stats={"mean": m},
+                              params={"scale": scale, "got_bold": bold is not None})
+
+
+class _Pair(BaseAnalysis):
+    name = "pair-diff"
+    requires = ("encoder_scores",)
+    n_results = (2, 2)
+
+    def run(self, results):
+        a, b = self._checked(results)
+        return AnalysisResult(self.name, stats={"diff": float(np.mean(a.encoder_scores - b.encoder_scores))})
+
+
+class _Broken(BaseAnalysis):
+    name = "broken"
+
+    def run(self, results):
+        raise RuntimeError("boom")
+
+
+class _Plugin:
+    @hookimpl
+    def register_analyses(self, register):
+        register(_Mean)
+        register(_Pair)
+        register(_Broken)
+
+
+@pytest.fixture(autouse=True)
+def _plugin(monkeypatch):
+    monkeypatch.setenv(ALLOW_ENV, "")
+    reset_plugins()
+    register_plugin(_Plugin(), "test-analyses")
+    yield
+    unregister_plugin("test-analyses")
+    reset_plugins()
+
+
+def test_check_counts_and_fields():
+    a = Results("a", encoder_scores=np.ones(3))
+    assert _Mean().check(a) == (True, "")
+    assert _Mean().check([a, a]) == (False, "takes at most 1 results (models), got 2")
+    assert _Pair().check([a]) == (False, "needs at least 2 results (models), got 1")
+    assert _Mean().check(Results("b", glm_t=np.ones((1, 3)))) == (False, "results of model 'b' lack encoder_scores")
+
+    class Either(BaseAnalysis):
+        requires = (("glm_sign_sets", "unit_voxel_topk"),)
+
+    assert "glm_sign_sets or unit_voxel_topk" in Either().check(a)[1]
+
+
+def test_run_analyses_runs_skips_and_explains():
+    a = Results("a", encoder_scores=np.full(3, 0.5))
+    b = Results("b", "s2", encoder_scores=np.full(3, 0.2))
+    c = Results("c", glm_t=np.ones((1, 3)))
+    done, skipped = run_analyses([a, b, c], params={"mean-score": {"scale": 2.0}}, bold=np.zeros((4, 3)),
+                                 runs=[0, 0, 1, 1])
+    assert set(done) == {"mean-score[a]", "mean-score[b/s2]"}
+    assert done["mean-score[a]"].stats["mean"] == pytest.approx(1.0)
+    assert done["mean-score[a]"].params["got_bold"] is True  # shared data given only to analyses accepting it
+    assert skipped["mean-score[c]"] == "results of model 'c' lack encoder_scores"
+    assert skipped["pair-diff"] == "takes at most 2 results (models), got 3"
+    assert skipped["broken[a]"] == "failed: RuntimeError: boom"
+    done, skipped = run_analyses([a, b], names=["pair-diff"])
+    assert done["pair-diff"].stats["diff"] == pytest.approx(0.3)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_analyses(a, names=["broken"], raise_errors=True)
+    with pytest.raises(ValueError, match="params given for analyses that are not run"):
+        run_analyses(a, names=["mean-score"], params={"pair-diff": {}})
+
+
+def test_result_object_outputs(tmp_path):
+    assert get_analysis("mean-score") is _Mean
+    res = _Mean().run(Results("a", encoder_scores=np.array([0.1, 0.3])))
+    assert res.to_frame()["mean"].tolist() == [pytest.approx(0.2)]
+    with pytest.raises(KeyError, match="no table 'x'"):
+        res.to_frame("x")
+    json.dumps(res.summary())
+    section = res.to_section()
+    assert "mean = 0.2" in section.text and section.title == "Analysis: mean-score"
+    secs = report_sections({"mean-score": res}, {"pair-diff": "needs 2"})
+    assert [s.title for s in secs] == ["Analysis: mean-score", "Skipped analyses"]
+    assert "needs 2" in secs[1].to_html()
+    res.save(tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["stats"] == {"mean": pytest.approx(0.2)}
+
+
+def test_regressor_groups_units_atoms_and_errors():
+    units = ["vision.0.attn_out.0", "vision.1.attn_out.0", "text.0.attn_out.0"]
+    r = Results("m", unit_names=units, glm_sign_sets=np.zeros((3, 4)), regressor_names=units)
+    assert regressor_groups(r, "stream").tolist() == ["vision", "vision", "text"]
+    atoms = Results("m", unit_names=units, atom_loadings=np.array([[0.1, 0.9, -0.5], [0, 0, -1.0]]),
+                    glm_sign_sets=np.zeros((2, 4)))
+    assert regressor_groups(atoms, "layer").tolist() == ["vision.1", "text.0"]
+    with pytest.raises(ValueError, match="one label per regressor"):
+        regressor_groups(atoms, groups=["a"])
+
+
+def test_layer_order_and_depth():
+    assert order_layers(["t.3", "v.11", "v.2", "t.0"]) == ["t.0", "t.3", "v.2", "v.11"]
+    np.testing.assert_allclose(layer_depth(["v.0", "v.4", "v.2", "t.1"]), [0, 1, 0.5, 0])
+
+
+def test_network_membership():
+    lab = AtlasLabels("toy", "array", np.array([1, 1, 2, 0]), make_lookup([1, 2], ["Visual", "Language"]))
+    r = Results("m", encoder_scores=np.zeros(4), network_labels={"toy": lab})
+    names, member = network_membership(r)
+    assert names == ["(all)", "vision", "language"]
+    assert member.astype(int).tolist() == [[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 0]]
+    with pytest.raises(ValueError, match="no atlas 'yeo'"):
+        network_membership(r, atlas="yeo")
+
+
+def test_spatial_null_keeps_sizes_and_matches_independence():
+    p = spatial_block_permutations(100, 20, random_state=0)
+    assert np.all(np.sort(p, axis=1) == np.arange(100))
+    rng = np.random.default_rng(0)
+    maps = rng.random((2, 900)) < np.array([[0.1], [0.3]])
+    null, permuted = overlap_null(maps, 200, random_state=1)
+    assert np.all(permuted.sum(axis=2) == maps.sum(axis=1))
+    # independent sets of densities p, q: expected Dice = 2 p q / (p + q)
+    p0, p1 = maps.mean(axis=1)
+    assert np.mean(null[:, 0, 1]) == pytest.approx(2 * p0 * p1 / (p0 + p1), abs=0.02)
+    with pytest.raises(ValueError, match="block_length must lie"):
+        spatial_block_permutations(10, 1, block_length=11)

@@ -1,0 +1,161 @@
+"""Redundancy analysis on subjects where the answer is planted."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nilearn_vlm import get_analysis, list_plugins
+from nilearn_vlm.analyses import overlap_matrix, run_analyses
+from nilearn_vlm.results import Results
+from nilearn_vlm_redundancy import RedundancyAnalysis, voxel_count_table
+
+
+def test_registered_through_entry_point():
+    table = list_plugins()
+    row = table[table["name"] == "redundancy"]
+    assert row["kind"].tolist() == ["analysis"]
+    assert row["distribution"].tolist() == ["nilearn-vlm-redundancy"]
+    assert get_analysis("redundancy") is RedundancyAnalysis
+
+
+def test_voxel_counts_match_brute_force(redundant):
+    res = redundant[0]
+    sets = res.glm_sign_sets != 0
+    names, member = ["all", "first"], np.vstack([np.ones(240, bool), np.arange(240) < 100])
+    summary, dist = voxel_count_table(sets, member, names, min_count=2)
+    for k, m in enumerate(member):
+        counts = [int(sets[:, v].sum()) for v in np.flatnonzero(m)]
+        pred = [c for c in counts if c >= 1]
+        assert summary["n_predicted"].iloc[k] == len(pred)
+        assert summary["frac_redundant"].iloc[k] == pytest.approx(sum(c >= 2 for c in pred) / len(pred))
+        d = dist[dist["network"] == names[k]].set_index("count")["n_voxels"]
+        assert d.to_dict() == {c: counts.count(c) for c in set(counts)}
+
+
+def test_overlap_matrix_against_sets():
+    rng = np.random.default_rng(1)
+    maps = rng.random((4, 50)) < 0.3
+    d = overlap_matrix(maps)
+    j = overlap_matrix(maps, kind="jaccard")
+    for a in range(4):
+        for b in range(4):
+            sa, sb = set(np.flatnonzero(maps[a])), set(np.flatnonzero(maps[b]))
+            assert d[a, b] == pytest.approx(2 * len(sa & sb) / (len(sa) + len(sb)))
+            assert j[a, b] == pytest.approx(len(sa & sb) / len(sa | sb))
+
+
+def test_counts_and_overlap_tell_redundant_from_separate(redundant, separate):
+    analysis = RedundancyAnalysis()
+    red = analysis.run(redundant[0], n_permutations=100)
+    sep = analysis.run(separate[0], n_permutations=100)
+    # redundant: nearly every predicted voxel is predicted by several units, far above the null
+    assert red.stats["frac_redundant"] > 0.9
+    assert red.stats["mean_count"] > 10
+    assert red.stats["p_mean_count"] < 0.05
+    assert sep.stats["frac_redundant"] < 0.1
+    assert sep.stats["p_frac_redundant"] > 0.5
+    assert sep.stats["mean_count"] < 1.1
+    assert sep.stats["p_mean_count"] > 0.5
+    # overlap of maps: high and significant across layers and streams only when redundant
+    for key in ("within_layer", "across_layer", "across_stream"):
+        assert red.stats[f"overlap_{key}"] > 0.8
+        assert red.stats[f"p_overlap_{key}"] < 0.05
+        assert sep.stats[f"overlap_{key}"] < 0.1
+        assert sep.stats[f"p_overlap_{key}"] > 0.5
+    pairs = red.to_frame("overlap_pairs")
+    assert pairs["significant"].mean() > 0.9
+    assert set(pairs["relation"]) == {"within-layer", "across-layer", "across-stream"}
+    # the redundant voxels sit in the first network only
+    vc = red.to_frame("voxel_counts").set_index("network")
+    assert vc.loc["vision", "n_redundant"] >= 70 and vc.loc["language", "n_redundant"] == 0
+
+
+def test_variance_partition_and_greedy_tell_them_apart(redundant, separate):
+    analysis = RedundancyAnalysis()
+    out = {}
+    for key, (res, X, Y, runs) in {"red": redundant, "sep": separate}.items():
+        out[key] = analysis.run(res, n_permutations=20, bold=Y, features=X, runs=runs)
+    # redundant streams share their explained variance; separate streams explain unique parts
+    assert out["red"].stats["shared_share"] > 0.8
+    assert out["red"].stats["unique_share"] < 0.15
+    assert out["sep"].stats["shared_share"] < 0.1
+    assert out["sep"].stats["unique_share"] > 0.85
+    # one unit keeps 90% of the predictable variance when units are copies; nearly all are needed otherwise
+    assert out["red"].stats["n_selected"] <= 2
+    assert out["sep"].stats["n_selected"] >= 10
+    greedy = out["sep"].to_frame("greedy")
+    assert np.all(np.diff(greedy["kept_fraction"]) > 0)
+    vp = out["red"].to_frame("variance_partition")
+    assert set(vp["part"]) == {"full", "shared", "unique:vision", "unique:text"}
+
+
+def test_variance_partition_two_groups_is_classic_formula(separate):
+    from nilearn_vlm.analyses import cv_r2, variance_partition
+
+    _, X, Y, runs = separate
+    a, b = X[:, :6], X[:, 6:]
+    parts = variance_partition({"a": a, "b": b}, Y[:, :60], runs)
+    ra, rb, rab = cv_r2(a, Y[:, :60], runs), cv_r2(b, Y[:, :60], runs), cv_r2(X, Y[:, :60], runs)
+    np.testing.assert_allclose(parts["shared"], ra + rb - rab, atol=1e-10)
+    np.testing.assert_allclose(parts["unique:a"], rab - rb, atol=1e-10)
+
+
+def test_cv_r2_matches_sklearn_ridgecv_free_reference():
+    # with one alpha the solver's out-of-fold R2 equals sklearn's Ridge refit per fold
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+
+    from nilearn_vlm.analyses import cv_r2
+    from nilearn_vlm.encoding import make_folds
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((90, 4))
+    Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((90, 3))
+    runs = np.repeat([0, 1, 2], 30)
+    got = cv_r2(X, Y, runs, alphas=[10.0])
+    Xs = (X - X.mean(0)) / X.std(0)
+    ref = np.zeros(3)
+    for tr, te in make_folds(None, 90, runs):
+        pred = Ridge(alpha=10.0).fit(Xs[tr], Y[tr]).predict(Xs[te])
+        ref += r2_score(Y[te], pred, multioutput="raw_values") / 3
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_result_outputs(redundant, tmp_path):
+    res, X, Y, runs = redundant
+    out = RedundancyAnalysis().run(res, n_permutations=20, bold=Y, features=X, runs=runs)
+    figs = out.plot()
+    assert len(figs) == 4
+    section = out.to_section()
+    assert section.title == "Analysis: redundancy" and len(section.figures) == 4
+    summary = out.summary()
+    import json
+
+    json.dumps(summary)
+    assert summary["stats"]["n_selected"] == out.stats["n_selected"]
+    out.save(tmp_path)
+    back = pd.read_csv(tmp_path / "voxel_counts.tsv", sep="\t")
+    assert back.shape == out.to_frame("voxel_counts").shape
+
+
+def test_run_analyses_runs_and_skips(redundant):
+    res = redundant[0]
+    empty = Results("empty", encoder_scores=np.zeros(240))
+    done, skipped = run_analyses([res, empty], names=["redundancy"], params={"redundancy": {"n_permutations": 10}})
+    assert list(done) == ["redundancy[toy/sub-01]"]
+    assert skipped == {"redundancy[empty]": "results of model 'empty' lack glm_sign_sets"}
+    done, skipped = run_analyses(res, names=["redundancy", "nope"], params={"redundancy": {"n_permutations": 10}})
+    assert "redundancy" in done and "no analysis 'nope'" in skipped["nope"]
+
+
+def test_errors(redundant):
+    res, X, Y, runs = redundant
+    with pytest.raises(ValueError, match="sign must be"):
+        RedundancyAnalysis().run(res, sign="both")
+    with pytest.raises(ValueError, match=r"bold must be \(n_scans, 240\)"):
+        RedundancyAnalysis().run(res, n_permutations=5, bold=Y[:, :10], features=X)
+    with pytest.raises(ValueError, match="cannot run: results of model 'x' lack glm_sign_sets"):
+        RedundancyAnalysis().run(Results("x", encoder_scores=np.zeros(3)))
+    bad = Results("y", glm_sign_sets=np.ones((2, 5)), regressor_names=["a", "b"])
+    with pytest.raises(ValueError, match="pass groups="):
+        RedundancyAnalysis().run(bad)
