@@ -303,7 +303,12 @@ class Results:
         if glm is not None:
             kw["glm_t"], kw["glm_beta"] = np.asarray(glm.t_).T, np.asarray(glm.coef_).T
             kw["glm_sign_sets"] = np.asarray(glm.signed_).T
-            names = [str(n) for n in glm.feature_names_in_]
+            names = getattr(glm, "regressor_names_", None)
+            if names is None:
+                names = getattr(glm, "feature_names_in_", None)
+            if names is None:
+                names = [f"x{i}" for i in range(np.shape(glm.t_)[1])]
+            names = [str(n) for n in names]
             default = all(n == f"x{i}" for i, n in enumerate(names))
             if default and atoms is not None and len(names) == len(kw["atom_names"]):
                 names = list(kw["atom_names"])  # the GLM ran on the atoms (an array)
@@ -392,6 +397,27 @@ class Results:
             raise ValueError(f"Results.{name} is empty")
         names = self.regressor_names if name.startswith("glm") else None
         return self.space.inverse_transform(value, names=names)
+
+    def layer_preference_img(self, threshold=None):
+        """Image of the best layer per voxel from ``layer_scores``.
+
+        Parameters
+        ----------
+        threshold : float or None
+            Voxels whose best score is below it get 0.
+
+        Returns
+        -------
+        img : image (or array for array data)
+            1-based index of the best layer, 0 where none.
+        names : list of str
+            Layer ``k`` of the image is ``names[k - 1]``.
+        """
+        from nilearn_vlm.networks import layer_preference_img
+
+        if self.space is None or not self.layer_scores:
+            raise ValueError("layer_preference_img needs space and layer_scores")
+        return layer_preference_img(self.layer_scores, self.space, threshold=threshold)
 
     def add_network_tables(self, atlases, level="canonical"):
         """Load atlases on ``space`` and tabulate ``glm_sign_sets`` per network.

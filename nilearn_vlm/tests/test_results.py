@@ -125,6 +125,9 @@ def test_round_trip_nifti_and_images(tmp_path):
     t_img = back.to_img("glm_t")
     np.testing.assert_array_equal(np.asarray(t_img.dataobj)[mask != 0], res.glm_t.T.astype(np.float32))
     assert back.to_img("layer_scores").shape == (5, 6, 4, 2)
+    pref, names = back.layer_preference_img()
+    scores = np.vstack([res.layer_scores[k] for k in names])
+    np.testing.assert_array_equal(back.space.transform(pref)[0], np.argmax(scores, axis=0) + 1)
 
 
 def test_round_trip_cifti(tmp_path):
@@ -232,7 +235,8 @@ def test_from_estimators_with_the_real_estimators(tmp_path):
     np.testing.assert_array_equal(res.glm_sign_sets, glm.signed_.T)
     np.testing.assert_array_equal(res.atom_loadings, atoms.loadings_)
     assert res.atom_timecourses.shape == (80, 3) and res.n_voxels == 15
-    assert list(glm.feature_names_in_) == ["x0", "x1", "x2"]
+    glm_names = getattr(glm, "regressor_names_", getattr(glm, "feature_names_in_", None))
+    assert list(glm_names) == ["x0", "x1", "x2"]
     assert res.regressor_names == list(atoms.atom_names_) == ["atom0", "atom1", "atom2"]
     assert res.unit_sites[:2] == ["text.0.ffn", "text.0.ffn"]
     assert res.settings["glm"]["t_r"] == 1.0 and res.provenance["seeds"] == {"atoms": 0}
