@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nilearn_vlm.encoding._base import BaseVoxelEstimator
 
@@ -264,8 +264,9 @@ class VoxelGLM(BaseVoxelEstimator):
         Residual degrees of freedom (n_scans - n_design_columns).
     design_ : pandas.DataFrame
         The full design (regressors, confounds, drifts and constants).
-    feature_names_in_ : ndarray of str
-        Names of the regressors of interest.
+    regressor_names_ : ndarray of str
+        Names of the regressors of interest (a DataFrame's columns, else
+        ``x0, x1, ...``); ``feature_names_in_`` is set for DataFrames only.
     n_features_in_ : int
     masker_, input_kind_, n_voxels_
         Image I/O state (see :class:`~nilearn_vlm.VoxelEncoder`).
@@ -448,21 +449,19 @@ class VoxelGLM(BaseVoxelEstimator):
         self
         """
         self._check_params()
+        names = self._feature_names(X, np.shape(X)[1] if np.ndim(X) == 2 else 0)
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         targets = self._load_targets(y, confounds=confounds, groups=groups)
         Y, runs = targets.Y, targets.runs
-        n_x = np.shape(X)[0]
-        if np.ndim(X) != 2:
-            raise ValueError(
-                f"X must be 2D (n_scans, n_features); got {np.ndim(X)}D. "
-                "Reshape one regressor with X.reshape(-1, 1)."
-            )
+        n_x = X.shape[0]
         if n_x != Y.shape[0]:
             raise ValueError(
                 f"X has {n_x} scans but y has {Y.shape[0]}; give one regressor "
                 "row per scan."
             )
-        names = self._feature_names(X, np.shape(X)[1])
-        design = self.make_design(X, runs=runs, confounds=targets.confounds)
+        design = self.make_design(
+            pd.DataFrame(X, columns=names), runs=runs, confounds=targets.confounds
+        )
         D = design.to_numpy()
         if not np.all(np.isfinite(D)):
             raise ValueError("X and confounds must be finite (no NaN/inf).")
@@ -490,7 +489,7 @@ class VoxelGLM(BaseVoxelEstimator):
             return out
 
         self.design_ = design
-        self.feature_names_in_ = names
+        self.regressor_names_ = names
         self.n_features_in_ = k
         self.dof_ = D.shape[0] - D.shape[1]
         self.runs_ = None if runs is None else np.asarray(runs)
@@ -558,7 +557,7 @@ class VoxelGLM(BaseVoxelEstimator):
                 np.flatnonzero(self.signed_[:, j] > 0),
                 np.flatnonzero(self.signed_[:, j] < 0),
             )
-            for j, name in enumerate(self.feature_names_in_)
+            for j, name in enumerate(self.regressor_names_)
         }
 
     def summary_table(self):
@@ -572,7 +571,7 @@ class VoxelGLM(BaseVoxelEstimator):
         check_is_fitted(self)
         return pd.DataFrame(
             {
-                "feature": self.feature_names_in_,
+                "feature": self.regressor_names_,
                 "n_positive": (self.signed_ > 0).sum(0),
                 "n_negative": (self.signed_ < 0).sum(0),
                 "max_t": self.t_.max(0),

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nilearn_vlm.decomposition import SparseAtoms
 
@@ -179,3 +180,8 @@ def test_minibatch_solver_recovers_planted_atoms():
                         random_state=0).fit(X)
     _, r = _match(S, model.atoms_)
     assert np.all(np.abs(r) > 0.9) and np.all(r > 0)
+
+
+@parametrize_with_checks([SparseAtoms(n_atoms=2, max_iter=3, random_state=0)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nilearn_vlm.glm import VoxelGLM, ar1_yule_walker
 
@@ -93,7 +94,7 @@ def _fit_nilearn(glm, Y):
     t = np.column_stack(
         [
             flm.compute_contrast(name, output_type="stat").get_fdata().ravel()
-            for name in glm.feature_names_in_
+            for name in glm.regressor_names_
         ]
     )
     return flm, t
@@ -210,3 +211,8 @@ def test_list_of_runs_and_constant_voxel():
     ref = VoxelGLM(t_r=1.0).fit(X, np.delete(Y, 2, axis=1),
                                 groups=np.repeat([0, 1], 50))
     np.testing.assert_allclose(np.delete(glm.t_, 2, axis=0), ref.t_, atol=1e-10)
+
+
+@parametrize_with_checks([VoxelGLM(drift_model=None)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
