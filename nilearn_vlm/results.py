@@ -20,9 +20,7 @@ Folder layout written by :meth:`Results.save` (no pickle)::
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nilearn_vlm._imagespace import ImageSpace
+from nilearn_vlm._provenance import _json_params, collect_provenance, file_digest
 from nilearn_vlm.networks._base import AtlasLabels
 
 __all__ = ["ImageSpace", "Results", "collect_provenance", "file_digest"]
@@ -47,50 +46,6 @@ _ARRAYS = (
     "encoder_alpha",
 )
 _IMAGES = ("glm_t", "glm_sign_sets", "glm_beta", "encoder_scores")
-_PACKAGES = ("nilearn_vlm", "numpy", "scipy", "scikit-learn", "nilearn", "nibabel", "pandas", "torch")
-
-
-def collect_provenance(seeds=None, weight_digests=None, packages=_PACKAGES):
-    """Package versions, platform, seeds and weight digests.
-
-    Parameters
-    ----------
-    seeds : dict or None
-        Named random seeds used by the run.
-    weight_digests : dict or None
-        Model name to a digest of its weights (see :func:`file_digest`).
-    packages : sequence of str
-        Distributions whose version is recorded (absent ones are skipped;
-        torch is only looked up, never imported).
-
-    Returns
-    -------
-    dict
-    """
-    from importlib import metadata
-
-    versions = {}
-    for pkg in packages:
-        try:
-            versions[pkg] = metadata.version(pkg.replace("_", "-"))
-        except metadata.PackageNotFoundError:
-            continue
-    return {
-        "packages": versions,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "seeds": dict(seeds or {}),
-        "weight_digests": dict(weight_digests or {}),
-    }
-
-
-def file_digest(path, algorithm="sha256", chunk=1 << 20):
-    """Hex digest of a file (model weights), read in chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return f"{algorithm}:{h.hexdigest()}"
 
 
 def _site_of(unit):
@@ -574,18 +529,6 @@ class Results:
             else:
                 parts.append(f"{f.name}={v!r}")
         return f"Results({', '.join(parts)})"
-
-
-def _json_params(estimator):
-    """``get_params(deep=False)`` with non-JSON values replaced by their repr."""
-    out = {}
-    for k, v in estimator.get_params(deep=False).items():
-        try:
-            json.dumps(v)
-            out[k] = v
-        except TypeError:
-            out[k] = repr(v)
-    return out
 
 
 def _read_tsv(path):
