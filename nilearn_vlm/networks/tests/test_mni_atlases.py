@@ -106,6 +106,8 @@ def test_harvard_oxford_matches_nibabel_and_nilearn_resampling(mask4):
     np.testing.assert_array_equal(got.labels, want)
     assert got.lookup["name"].iloc[0] == names[0]
     assert (got.labels > 0).mean() > 0.5
+    with pytest.raises(ValueError, match="integer percentage"):
+        type(get_atlas("harvard_oxford"))(threshold=0.25).load(mask4)
 
 
 def test_language_mni_is_left_ho_regions(mask4):
