@@ -7,7 +7,9 @@ Layout of one entry, ``<memory>/nilearn_vlm_activations/<key>/``:
   (``numpy.lib.format.open_memmap``) and written batch by batch;
 - ``progress.json``: the batches already written, replaced atomically
   (write to a temporary file, fsync, ``os.replace``, fsync of the folder)
-  after that batch's rows are flushed to the arrays.
+  after their rows are flushed to the arrays; this checkpoint runs after a
+  batch once ``ActivationCache.checkpoint_every`` seconds (1 s) have passed
+  since the last one, and at the end.
 
 A process killed at any point (SIGKILL included) leaves either the old or the
 new progress record; batches not recorded are recomputed on the next run with
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +91,11 @@ class ActivationCache:
         self.meta = meta
         self._arrays = None
         self.done = set()
+        self._pending = set()
+        self._last_checkpoint = time.monotonic()
+
+    #: Seconds between checkpoints (flush + progress record).
+    checkpoint_every = 1.0
 
     @property
     def progress_path(self):
@@ -180,7 +188,15 @@ class ActivationCache:
         )
 
     def write_batch(self, batch_id, rows, values):
-        """Write one batch's rows of every site it has, then record it as done.
+        """Write one batch's rows of every site it has; checkpoint when due.
+
+        The rows go to the memory-mapped arrays at once. The batch is
+        recorded as done at the next checkpoint: the arrays are flushed to
+        disk (msync), then the progress record is replaced atomically. A
+        checkpoint runs when :attr:`checkpoint_every` seconds have passed
+        since the last one (every batch for models slower than that) and in
+        :meth:`finish`; a kill loses at most the batches since the last
+        checkpoint, which are recomputed identically.
 
         Parameters
         ----------
@@ -191,15 +207,26 @@ class ActivationCache:
             ``{site: (len(rows), width) array}``; sites absent from it keep
             zeros (a modality the batch's stimuli lack).
         """
-        touched = []
         for name, arr in values.items():
-            target = self._arrays[name]
-            target[rows] = arr
-            touched.append(target)
-        for target in touched:
-            target.flush()
-        self.done.add(int(batch_id))
+            self._arrays[name][rows] = arr
+        self._pending.add(int(batch_id))
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
+            self.checkpoint()
+
+    def checkpoint(self):
+        """Flush the arrays, then record the pending batches as done."""
+        if not self._pending:
+            return
+        for arr in self._arrays.values():
+            arr.flush()
+        self.done |= self._pending
+        self._pending = set()
         self._write_progress()
+        self._last_checkpoint = time.monotonic()
+
+    def finish(self):
+        """Checkpoint whatever is pending (call after the last batch)."""
+        self.checkpoint()
 
     def read(self, out, site_slices):
         """Copy every site's array into its columns of ``out``."""
@@ -208,7 +235,9 @@ class ActivationCache:
         return out
 
     def close(self):
-        """Drop the memory maps and release the lock."""
+        """Checkpoint finished batches, drop the memory maps, release the lock."""
+        if self._arrays is not None:
+            self.checkpoint()
         self._arrays = None
         fh = getattr(self, "_lock_fh", None)
         if fh is not None:

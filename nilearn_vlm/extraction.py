@@ -390,6 +390,7 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
         finally:
             bar.close()
         if cache is not None:
+            cache.finish()
             cache.read(out, self.site_slices_)
         return out
 

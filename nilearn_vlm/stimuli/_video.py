@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +130,8 @@ def events_from_video(
     """
     import imageio_ffmpeg
 
-    if not (isinstance(rate, (int, float)) and rate > 0 and math.isfinite(rate)):
+    if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0
+            and math.isfinite(rate)):
         raise ValueError(f"rate must be a positive number of samples per second, got {rate!r}")
     if sample not in ("middle", "start"):
         raise ValueError(f"sample must be 'middle' or 'start', got {sample!r}")

@@ -207,3 +207,29 @@ def test_second_writer_gets_a_clear_error(tmp_path):
     first.close()
     assert second.open() == set()  # free again once the first writer is gone
     second.close()
+
+
+class FlakyToy(ToyAdapter):
+    fail_at = None  # class attribute: not part of the cache key
+    calls = 0
+
+    def extract(self, batch, sites, pooling="mean"):
+        FlakyToy.calls += 1
+        if FlakyToy.calls == FlakyToy.fail_at:
+            raise RuntimeError("simulated crash")
+        return super().extract(batch, sites, pooling)
+
+
+def test_error_mid_extraction_keeps_finished_batches(tmp_path):
+    stimuli = _toy_stimuli()
+    FlakyToy.calls, FlakyToy.fail_at = 0, 3
+    acts = NeuronActivations(model=FlakyToy(width=8, n_layers=1), sites="all", batch_size=1,
+                             memory=str(tmp_path))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        acts.fit_transform(stimuli)
+    assert len(_progress(tmp_path)["done"]) == 2
+    FlakyToy.calls, FlakyToy.fail_at = 0, None
+    X = acts.fit_transform(stimuli)
+    assert FlakyToy.calls == 5 - 2
+    ref = NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="all", batch_size=1).fit_transform(stimuli)
+    np.testing.assert_array_equal(X, ref)
