@@ -87,7 +87,9 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
         accepts one (``accepts_device = True`` or a ``device`` parameter).
     memory : str or path, optional
         Cache folder. Activations are stored there per site, memory-mapped,
-        written batch by batch; the key is a content hash of the adapter's
+        written batch by batch and checkpointed (flushed, then recorded in an
+        atomically replaced progress file) at most once a second, at the end
+        and on errors; the key is a content hash of the adapter's
         fingerprint (name, version, weights digest, config, preprocessing),
         the sites, the pooling, the batch size and every stimulus's content
         (image bytes or pixels, text). An interrupted extraction (even

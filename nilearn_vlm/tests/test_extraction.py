@@ -210,6 +210,8 @@ def test_pipeline_neuron_activations_traligner_ridge():
     pipe.fit(stimuli, y)
     pred = pipe.predict(stimuli)
     assert pred.shape == (40, 7)
+    names = pipe[:-1].get_feature_names_out()
+    assert names[0] == "vision.0.ffn.0" and len(names) == pipe[-1].n_features_in_
     # same as running the steps by hand
     Z = TRAligner(events=stimuli, n_scans=n_scans, t_r=2.0, hrf_model="spm").fit_transform(
         NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="*.ffn").fit_transform(stimuli))

@@ -206,6 +206,20 @@ def test_hcp_movie_events_from_wordnet(tmp_path):
     assert hcp_movie_events(path, "MOVIE1_CC1", text="synsets")["text"][3] == "person.n.01, ice_cream.n.01"
 
 
+def test_hcp_text_events_to_time_series(tmp_path):
+    from nilearn_vlm import NeuronActivations, TRAligner
+    from nilearn_vlm.testing import ToyAdapter
+
+    path = tmp_path / "WordNetFeatures.hdf5"
+    _write_wordnet(path)
+    ev = hcp_movie_events(path, 1)
+    X = NeuronActivations(model=ToyAdapter(width=8, n_layers=1)).fit_transform(ev)
+    labelled = ev["text"].notna().to_numpy()
+    assert X.shape == (30, 8) and (X[~labelled] == 0).all() and (np.abs(X[labelled]).sum(1) > 0).all()
+    Y = TRAligner(events=ev, n_scans={"MOVIE1": 32}, t_r=1.0).fit_transform(X)
+    assert Y.shape == (32, 8) and np.allclose(Y.mean(0), 0, atol=1e-5)
+
+
 def test_hcp_movie_events_with_video(tmp_path):
     path = tmp_path / "WordNetFeatures.hdf5"
     _write_wordnet(path)
