@@ -159,34 +159,42 @@ class _TopK:
         self.absval = np.full((k, n_cols), -np.inf, dtype=np.float32)
         self.floor = np.full(n_cols, -np.inf, dtype=np.float32)
 
-    def update(self, block, absblock, unit0):
+    def update(self, block, absblock, unit0, mask):
         k = self.k
         n_cols = block.shape[1]
-        if not np.isfinite(self.floor).all() and block.shape[0] > k:
-            # first block: the k-th largest |r| of a row subset is a floor
-            # that the block's own top-k clears (ties included: >=)
-            sub = np.ascontiguousarray(absblock[: max(8 * k, 512)].T)
+        first = not np.isfinite(self.floor).all()
+        if first and block.shape[0] > k:
+            # first block: the k-th largest |value| of a row subset is a floor
+            # that at least k entries of every column clear (ties included)
+            sub = np.ascontiguousarray(absblock[: max(16 * k, 1024)].T)
             floor = np.partition(sub, sub.shape[1] - k, axis=1)[:, -k]
-            flat = np.flatnonzero(absblock >= floor)
+            np.greater_equal(absblock, floor, out=mask)
+        elif first:
+            mask[...] = True
         else:
-            flat = np.flatnonzero(absblock > self.floor)
+            np.greater(absblock, self.floor, out=mask)
+        flat = np.flatnonzero(mask)
         if flat.size == 0:
             return
         rows, cols = np.divmod(flat, n_cols)
-        cur_cols = np.broadcast_to(np.arange(n_cols), (k, n_cols)).ravel()
-        all_cols = np.concatenate([cur_cols, cols])
-        all_abs = np.concatenate([self.absval.ravel(), absblock.ravel()[flat]])
-        all_val = np.concatenate([self.values.ravel(), block.ravel()[flat]])
-        all_unit = np.concatenate([self.units.ravel(), rows + unit0])
-        order = np.lexsort((all_unit, -all_abs, all_cols))
-        all_cols = all_cols[order]
-        starts = np.searchsorted(all_cols, np.arange(n_cols))
-        take = (starts[:, None] + np.arange(k)[None, :]).T  # (k, n_cols)
-        # every column holds at least k entries (its current top-k)
-        take = order[take]
-        self.absval = all_abs[take]
-        self.values = all_val[take]
-        self.units = all_unit[take]
+        cand_abs = absblock.ravel()[flat]
+        cand_val = block.ravel()[flat]
+        cand_unit = rows + unit0
+        if not first:  # merge with the current top-k
+            cur_cols = np.broadcast_to(np.arange(n_cols), (k, n_cols)).ravel()
+            cols = np.concatenate([cur_cols, cols])
+            cand_abs = np.concatenate([self.absval.ravel(), cand_abs])
+            cand_val = np.concatenate([self.values.ravel(), cand_val])
+            cand_unit = np.concatenate([self.units.ravel(), cand_unit])
+        # one sort: column, then |value| descending (fraction in [0, 0.5])
+        top = float(cand_abs.max()) * (1 + 1e-6) or 1.0
+        key = cols + 0.5 * (1.0 - cand_abs.astype(np.float64) / top)
+        order = np.argsort(key, kind="stable")
+        starts = np.searchsorted(cols[order], np.arange(n_cols))
+        take = order[(starts[:, None] + np.arange(k)[None, :]).T]  # (k, n_cols)
+        self.absval = cand_abs[take]
+        self.values = cand_val[take]
+        self.units = cand_unit[take]
         self.floor = self.absval[-1].copy()
 
 
@@ -221,6 +229,7 @@ def _run_blocks(block_fn, n_units, n_voxels, unit_chunk, voxel_chunk, top_k,
     top_units = np.empty((top_k, n_voxels), dtype=np.int32)
     top_values = np.empty((top_k, n_voxels), dtype=np.float32)
     absbuf = np.empty((unit_chunk, voxel_chunk), dtype=np.float32)
+    maskbuf = np.empty((unit_chunk, voxel_chunk), dtype=bool)
     starts = range(0, n_voxels, voxel_chunk)
     for v0 in _progress(starts, len(starts), verbose, "voxel chunks"):
         v1 = min(v0 + voxel_chunk, n_voxels)
@@ -230,8 +239,9 @@ def _run_blocks(block_fn, n_units, n_voxels, unit_chunk, voxel_chunk, top_k,
             u1 = min(u0 + unit_chunk, n_units)
             block = block_fn(u0, u1, v0, v1, ctx)
             absb = np.abs(block, out=_view(absbuf, u1 - u0, v1 - v0))
-            top.update(block, absb, u0)
-            counter(block, absb, u0, u1)
+            mask = _view(maskbuf, u1 - u0, v1 - v0)
+            top.update(block, absb, u0, mask)
+            counter(block, absb, u0, u1, mask)
         top_units[:, v0:v1] = top.units
         top_values[:, v0:v1] = top.values
     return top_units, top_values
@@ -243,10 +253,11 @@ class _ThresholdCounter:
         self.pos = np.zeros(n_units, dtype=np.int64)
         self.neg = np.zeros(n_units, dtype=np.int64)
 
-    def __call__(self, block, absb, u0, u1):
-        sig = absb >= self.threshold
-        self.pos[u0:u1] += np.count_nonzero(sig & (block > 0), axis=1)
-        self.neg[u0:u1] += np.count_nonzero(sig & (block < 0), axis=1)
+    def __call__(self, block, absb, u0, u1, mask):
+        np.greater_equal(block, self.threshold, out=mask)
+        self.pos[u0:u1] += np.count_nonzero(mask, axis=1)
+        np.less_equal(block, -self.threshold, out=mask)
+        self.neg[u0:u1] += np.count_nonzero(mask, axis=1)
 
 
 class _HistogramCounter:
@@ -257,8 +268,8 @@ class _HistogramCounter:
         self.n_bins = int(np.ceil(max(cap - floor, 0) / width)) + 1
         self.hist = np.zeros((n_units, self.n_bins, 2), dtype=np.int32)
 
-    def __call__(self, block, absb, u0, u1):
-        flat = np.flatnonzero(absb >= self.floor)
+    def __call__(self, block, absb, u0, u1, mask):
+        flat = np.flatnonzero(np.greater_equal(absb, self.floor, out=mask))
         if flat.size == 0:
             return
         rows = flat // absb.shape[1]
