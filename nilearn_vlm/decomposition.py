@@ -111,7 +111,7 @@ def sparse_codes(samples, atoms, alpha, init=None, max_iter=200, tol=1e-6,
 
 
 def learn_dictionary(samples, n_atoms, alpha, max_iter=30, tol=1e-3,
-                     random_state=None, verbose=0):
+                     inner_iter=1, random_state=None, verbose=0):
     """Batch dictionary learning by alternating lasso codes and atom updates.
 
     The objective of :class:`sklearn.decomposition.DictionaryLearning`
@@ -128,6 +128,9 @@ def learn_dictionary(samples, n_atoms, alpha, max_iter=30, tol=1e-3,
     alpha : float
     max_iter : int, default=30
     tol : float, default=1e-3
+    inner_iter : int, default=1
+        Passes of the atom update per iteration (the codes are fixed, so
+        more passes solve the atom step more fully at little cost).
     random_state : int, RandomState or None
     verbose : int, default=0
 
@@ -155,13 +158,14 @@ def learn_dictionary(samples, n_atoms, alpha, max_iter=30, tol=1e-3,
         A = codes.T @ codes
         B = (samples.T @ codes.astype(samples.dtype)).astype(np.float64)
         old = D.copy()
-        for j in range(n_atoms):
-            if A[j, j] < 1e-12:  # unused atom: restart it on a random sample
-                D[j] = samples[rng.randint(len(samples))]
-                D[j] /= max(np.linalg.norm(D[j]), 1e-12)
-                continue
-            D[j] += (B[:, j] - A[j] @ D) / A[j, j]
-            D[j] /= max(np.linalg.norm(D[j]), 1.0)
+        for _ in range(inner_iter):  # block coordinate descent on the atoms
+            for j in range(n_atoms):
+                if A[j, j] < 1e-12:  # unused atom: restart it on a random sample
+                    D[j] = samples[rng.randint(len(samples))]
+                    D[j] /= max(np.linalg.norm(D[j]), 1e-12)
+                    continue
+                D[j] += (B[:, j] - A[j] @ D) / A[j, j]
+                D[j] /= max(np.linalg.norm(D[j]), 1.0)
         if np.max(np.linalg.norm(D - old, axis=1)) < tol:
             break
     codes = sparse_codes(samples, D, alpha, init=codes)
