@@ -14,7 +14,7 @@ N_LAYERS, N_VOX = 10, 400
 @pytest.fixture(autouse=True, scope="session")
 def _only_this_plugin():
     mp = pytest.MonkeyPatch()
-    mp.setenv(ALLOW_ENV, "polarity")
+    mp.setenv(ALLOW_ENV, "redundancy,polarity,compare")
     reset_plugins()
     yield
     mp.undo()

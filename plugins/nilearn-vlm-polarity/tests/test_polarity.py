@@ -145,3 +145,14 @@ def test_outputs_and_errors(mirrored):
         PolarityAnalysis().run(mirrored, measure="mean")
     short = PolarityAnalysis().run(mirrored, n_bootstrap=10, min_layers=20)
     assert short.to_frame("mirrored_trend").empty and "min_layers=20" in " ".join(short.notes)
+
+
+def test_cli_lists_the_plugin(capsys):
+    import json as _json
+
+    from nilearn_vlm.cli import main
+
+    assert main(["plugins", "--json"]) == 0
+    rows = _json.loads(capsys.readouterr().out)["plugins"]
+    assert {"name": "polarity", "kind": "analysis", "plugin": "polarity", "distribution": "nilearn-vlm-polarity"}.items() <= \
+        next(r for r in rows if r["name"] == "polarity").items()

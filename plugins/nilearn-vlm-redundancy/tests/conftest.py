@@ -15,7 +15,7 @@ N_LAYERS, PER_LAYER, N_VOX, N_SCANS = 3, 2, 240, 240
 def _only_this_plugin():
     # model plugins may import torch when loaded; these tests need this plugin only
     mp = pytest.MonkeyPatch()
-    mp.setenv(ALLOW_ENV, "redundancy")
+    mp.setenv(ALLOW_ENV, "redundancy,polarity,compare")
     reset_plugins()
     yield
     mp.undo()

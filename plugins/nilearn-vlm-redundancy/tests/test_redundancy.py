@@ -159,3 +159,14 @@ def test_errors(redundant):
     bad = Results("y", glm_sign_sets=np.ones((2, 5)), regressor_names=["a", "b"])
     with pytest.raises(ValueError, match="pass groups="):
         RedundancyAnalysis().run(bad)
+
+
+def test_cli_lists_the_plugin(capsys):
+    import json as _json
+
+    from nilearn_vlm.cli import main
+
+    assert main(["plugins", "--json"]) == 0
+    rows = _json.loads(capsys.readouterr().out)["plugins"]
+    assert {"name": "redundancy", "kind": "analysis", "plugin": "redundancy", "distribution": "nilearn-vlm-redundancy"}.items() <= \
+        next(r for r in rows if r["name"] == "redundancy").items()

@@ -1,0 +1,17 @@
+"""Architecture-comparison analysis for nilearn_vlm (registered as ``compare``)."""
+
+from nilearn_vlm_compare._analysis import CompareAnalysis, CompareResult, branch_maps
+from nilearn_vlm_compare._features import LOWLEVEL_COLUMNS, lowlevel_features
+from nilearn_vlm_compare._paired import block_differences, sign_flip_test
+from nilearn_vlm_compare._version import __version__
+
+__all__ = [
+    "LOWLEVEL_COLUMNS",
+    "CompareAnalysis",
+    "CompareResult",
+    "__version__",
+    "block_differences",
+    "branch_maps",
+    "lowlevel_features",
+    "sign_flip_test",
+]
