@@ -215,15 +215,20 @@ class ClipAdapter(BaseAdapter):
         return {s.name: out[s.name] for s in chosen}
 
     def _run(self, stream, batch, wanted, rule):
-        device = self.model_params["device"]
+        with torch.inference_mode():
+            inputs, mask = self._backend.prepare(stream, batch, self.model_params["device"])
+        return self._capture(stream, inputs, mask, wanted, rule)
+
+    def _capture(self, stream, inputs, mask, wanted, rule):
+        """One forward pass of a tower on prepared inputs, with one hook per site."""
         captured = {}
         handles = []
         try:
             with torch.inference_mode():
-                inputs, mask = self._backend.prepare(stream, batch, device)
+                span = _valid_span(mask, rule)
                 for site in wanted:
                     point = self._backend.capture_point(stream, site.layer, site.kind)
-                    hook = _make_hook(point.read, mask, rule, captured, site.name, point.pre)
+                    hook = _make_hook(point.read, mask, rule, captured, site.name, point.pre, span)
                     if point.pre:
                         handles.append(point.module.register_forward_pre_hook(hook, with_kwargs=True))
                     else:
@@ -271,12 +276,29 @@ class ClipAdapter(BaseAdapter):
         return f"{type(self).__name__}({params})"
 
 
-def _make_hook(read, mask, rule, captured, name, pre):
+def _valid_span(mask, rule):
+    """Number of leading positions that hold every valid token (None: all positions).
+
+    Text tokens are valid from position 0 through EOT, so positions past the
+    longest text are padding for every stimulus; the hooks pool over the
+    leading span only (same result, less memory traffic). ``none`` keeps all
+    positions.
+    """
+    if mask is None or rule == "none":
+        return None
+    cols = torch.nonzero(mask.any(dim=0))
+    return int(cols.max()) + 1 if len(cols) else None
+
+
+def _make_hook(read, mask, rule, captured, name, pre, span=None):
     """A hook that reads a site's tokens, pools them and stores only the pooled units."""
+    valid = mask if span is None else mask[:, :span]
 
     def store(module, args, kwargs, output):
         x = read(module, args, kwargs, output)
-        y = pool(x, mask, rule)
+        if span is not None and span < x.shape[1]:
+            x = x[:, :span]
+        y = pool(x, valid, rule)
         if rule in ("cls", "eot") or y is x:
             y = y.clone()  # do not keep the full token tensor alive through a view
         captured[name] = y.detach().to("cpu", torch.float32)

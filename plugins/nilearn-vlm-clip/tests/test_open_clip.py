@@ -132,6 +132,20 @@ def test_units_equal_recomputation_from_weights(adapter, reference, stimuli, ref
     for name, (tokens, valid) in expected.items():
         want = ref.masked_mean(tokens, valid).numpy()
         np.testing.assert_allclose(got[name], want, rtol=1e-4, atol=1e-5, err_msg=name)
+    # short texts only: the hooks pool over the leading positions holding every valid token
+    short = [texts[2], texts[3]]
+    assert adapter.token_masks(Batch(texts=short))["text"].any(0).sum() < CONTEXT
+    expected_short = _reference_units(model, preprocess, images[:2], short, ref)
+    text_sites = [s for s in adapter.resolve_sites("text.*")]
+    for rule in ("mean", "max"):
+        got_short = adapter.extract(Batch(texts=short), text_sites, rule)
+        for site in text_sites:
+            tokens, valid = expected_short[site.name]
+            if rule == "mean":
+                want = ref.masked_mean(tokens, valid)
+            else:
+                want = tokens.masked_fill(~valid[..., None], float("-inf")).max(1).values
+            np.testing.assert_allclose(got_short[site.name], want.numpy(), rtol=1e-4, atol=1e-5, err_msg=site.name)
     # token-wise too, for the attention sites: padded text positions are zeros
     tok = adapter.extract(Batch(images=images, texts=texts), ["vision.1.head", "text.1.head", "text.0.attn_out"], "none")
     for name in tok:
