@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nilearn_vlm.parallel import chunk_groups
+
 __all__ = ["UnitVoxelMaps", "unit_voxel_maps", "weight_maps"]
 
 
@@ -300,9 +302,52 @@ def _fdr_from_histogram(counter, n_tests, alpha, dof):
     return float(edges[i]), counts[:, 0], counts[:, 1]
 
 
+def _voxel_group_task(Xz, Yg, uc, vc, top_k, counter, verbose=0):
+    """All blocks of one group of voxel chunks: its top-k and its counts."""
+    out = np.empty((uc, vc), dtype=np.float32)
+
+    def voxel_block(v0, v1):
+        return _centred_unit_norm(Yg[:, v0:v1])
+
+    def block_fn(u0, u1, v0, v1, Yz):
+        return np.matmul(Xz[u0:u1], Yz, out=_view(out, u1 - u0, v1 - v0))
+
+    top_units, top_values = _run_blocks(block_fn, Xz.shape[0], Yg.shape[1], uc,
+                                        vc, top_k, counter, voxel_block, verbose)
+    return top_units, top_values, counter
+
+
+def _grouped_blocks(Xz, Y, uc, vc, top_k, counter, n_jobs, verbose):
+    """Groups of whole voxel chunks as tasks; counts summed into ``counter``."""
+    import copy
+
+    from nilearn_vlm.parallel import map_tasks
+
+    n_voxels = Y.shape[1]
+    groups = chunk_groups(n_voxels, vc, n_jobs)
+    counts = [a for a in ("hist", "pos", "neg") if hasattr(counter, a)]
+
+    def fresh():
+        new = copy.copy(counter)
+        for a in counts:
+            setattr(new, a, np.zeros_like(getattr(counter, a)))
+        return new
+
+    args = ((Xz, np.asarray(Y[:, g]), uc, vc, top_k, fresh()) for g in groups)
+    top_units = np.empty((top_k, n_voxels), dtype=np.int32)
+    top_values = np.empty((top_k, n_voxels), dtype=np.float32)
+    results = map_tasks(_voxel_group_task, args, n_jobs, verbose,
+                        "voxel groups", len(groups))
+    for g, (tu, tv, part) in zip(groups, results):
+        top_units[:, g], top_values[:, g] = tu, tv
+        for a in counts:
+            getattr(counter, a).__iadd__(getattr(part, a))
+    return top_units, top_values
+
+
 def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
                     r_resolution=5e-4, memory_budget="1GiB", unit_chunk=None,
-                    voxel_chunk=None, unit_names=None, verbose=0):
+                    voxel_chunk=None, unit_names=None, verbose=0, n_jobs=None):
     """Signed unit x voxel Pearson correlations, summarized out of core.
 
     Parameters
@@ -334,6 +379,12 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
     unit_names : list of str or None
         Unit names (default: the DataFrame's columns).
     verbose : int, default=0
+    n_jobs : int or None, default=None
+        Tasks over groups of whole voxel chunks (threads here, Dask tasks
+        inside :func:`nilearn_vlm.parallel.use_dask`); each task holds the
+        standardized units, its voxels and ``memory_budget`` of blocks.
+        None: 1 unless a joblib context says otherwise. Results are
+        identical to one job's.
 
     Returns
     -------
@@ -373,14 +424,6 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
     budget = _parse_bytes(memory_budget)
     uc, vc = _chunks(n_units, n_voxels, n_scans, budget, unit_chunk, voxel_chunk)
     Xz = _standardized_units(X)
-    out = np.empty((uc, vc), dtype=np.float32)
-
-    def voxel_block(v0, v1):
-        return _centred_unit_norm(Y[:, v0:v1])
-
-    def block_fn(u0, u1, v0, v1, Yz):
-        return np.matmul(Xz[u0:u1], Yz, out=_view(out, u1 - u0, v1 - v0))
-
     if isinstance(threshold, str):
         if threshold != "fdr":
             raise ValueError(
@@ -396,9 +439,12 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
         )
     else:
         counter = _ThresholdCounter(n_units, float(threshold))
-    top_units, top_values = _run_blocks(
-        block_fn, n_units, n_voxels, uc, vc, top_k, counter, voxel_block, verbose
-    )
+    if n_jobs == 1 or len(chunk_groups(n_voxels, vc, n_jobs)) == 1:
+        top_units, top_values, _ = _voxel_group_task(Xz, Y, uc, vc, top_k,
+                                                     counter, verbose)
+    else:
+        top_units, top_values = _grouped_blocks(Xz, Y, uc, vc, top_k, counter,
+                                                n_jobs, verbose)
     n_tests = n_units * n_voxels
     if isinstance(counter, _HistogramCounter):
         thr, pos, neg = _fdr_from_histogram(counter, n_tests, alpha, dof)

@@ -136,8 +136,12 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         Cache for the masker.
     verbose : int, default=0
         0: silent; 1: progress bar over voxel chunks.
-    n_jobs : int, default=1
-        Outer folds of nested CV run in parallel threads.
+    n_jobs : int or None, default=None
+        Parallel tasks over groups of voxel chunks (threads here; Dask
+        tasks inside :func:`nilearn_vlm.parallel.use_dask`), and over the
+        outer folds of nested CV. Each task uses up to ``max_memory``. None
+        means 1 unless a joblib context (such as ``use_dask``) says
+        otherwise. Results do not depend on it.
 
     Attributes
     ----------
@@ -196,7 +200,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
                  fit_intercept=True, detrend=False, high_pass=None, t_r=None,
                  solver="auto", dtype="float32", max_memory="512MB",
                  n_threads=None, nested_cv=False, memory=None, verbose=0,
-                 n_jobs=1):
+                 n_jobs=None):
         self.mask = mask
         self.alphas = alphas
         self.cv = cv
@@ -302,7 +306,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
                   dtype=dtype, max_memory=budget)
         with threadpool_limits(limits=self.n_threads, user_api="blas"):
             res = ridge_cv_path(X, Y, alphas, folds, cols=cols, refit=True,
-                                progress=self.verbose > 0, **kw)
+                                progress=self.verbose > 0, n_jobs=self.n_jobs,
+                                **kw)
             if self.nested_cv:
                 self.nested_scores_ = self._nested(X, Y, runs, alphas, cols,
                                                    valid, kw)
@@ -342,7 +347,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
             inner = make_folds(inner_cv, len(tr),
                                None if runs is None else np.asarray(runs)[tr])
             return ridge_cv_path(X, Y, alphas, inner, cols=cols, rows=tr,
-                                 eval_rows=te, refit=True, **kw)["eval_score"]
+                                 eval_rows=te, refit=True, n_jobs=1,
+                                 **kw)["eval_score"]
 
         scores = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(one)(tr, te) for tr, te in outer)

@@ -174,7 +174,7 @@ def _r2(sse, sst):
 
 def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                   solver="auto", dtype=np.float32, max_memory=512e6,
-                  refit=True, eval_rows=None, progress=False):
+                  refit=True, eval_rows=None, progress=False, n_jobs=None):
     """Cross-validated ridge with one alpha per target, exact, chunked.
 
     Folds are processed one after the other (one decomposition in memory at
@@ -208,6 +208,11 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
         used by nested cross-validation.
     progress : bool
         Show a progress bar over folds and chunks.
+    n_jobs : int or None, default=None
+        Tasks over groups of whole target chunks (threads here, Dask tasks
+        inside :func:`nilearn_vlm.parallel.use_dask`); each task decomposes
+        the folds itself and uses up to ``max_memory``. None: 1 unless a
+        joblib context says otherwise. Results are identical to one job's.
 
     Returns
     -------
@@ -235,6 +240,16 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
     n_cols = Y.shape[1] if cols is None else len(cols)
     chunk = chunk_size(n, p, len(alphas), folds, dtype.itemsize, max_memory,
                        n_cols)
+    if n_jobs != 1:
+        from nilearn_vlm.parallel import chunk_groups
+
+        groups = chunk_groups(n_cols, chunk, n_jobs)
+        if len(groups) > 1:
+            return _ridge_tasks(X, Y, alphas, folds, cols, rows, groups, n_jobs,
+                                progress, dict(
+                                    fit_intercept=fit_intercept, solver=solver,
+                                    dtype=dtype, max_memory=max_memory,
+                                    refit=refit, eval_rows=eval_rows))
     slices = _chunks(n_cols, chunk)
     bar = None
     if progress:
@@ -310,4 +325,35 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
             bar.update()
     if bar is not None:
         bar.close()
+    return out
+
+
+def _ridge_tasks(X, Y, alphas, folds, cols, rows, groups, n_jobs, progress, kw):
+    """:func:`ridge_cv_path` over groups of whole target chunks, as tasks.
+
+    Each task gets only its targets (all scans), so the chunks it solves are
+    those of a one-job run: same arithmetic, same results.
+    """
+    from nilearn_vlm.parallel import map_tasks
+
+    dtype = kw["dtype"]
+    idx = None if cols is None else np.asarray(cols)
+
+    def args():
+        for g in groups:
+            c = g if idx is None else idx[g]
+            yield (X, np.asarray(Y[:, c], dtype=dtype), alphas, folds, None, rows,
+                   kw["fit_intercept"], kw["solver"], dtype, kw["max_memory"],
+                   kw["refit"], kw["eval_rows"], False, 1)
+
+    n_cols = groups[-1].stop
+    out = None
+    results = map_tasks(ridge_cv_path, args(), n_jobs=n_jobs, verbose=progress,
+                        desc="ridge (voxel groups)", total=len(groups))
+    for g, res in zip(groups, results):
+        if out is None:
+            out = {k: np.empty(v.shape[:-1] + (n_cols,), v.dtype)
+                   for k, v in res.items()}
+        for k, v in res.items():
+            out[k][..., g] = v
     return out

@@ -283,6 +283,33 @@ def _per_voxel_items(method, n, n_perm, length_min):
     return items
 
 
+def _oriented(s, alternative):
+    if alternative == "two-sided":
+        return np.abs(s)
+    return -s if alternative == "less" else s
+
+
+def _null_chunk(xc, yc, run_idx, draws, per_run, method, n_perm, nxs, nys, dmean, n,
+                statistic, alternative, score, tol, return_null):
+    """Null of one voxel chunk: exceedance counts, null maps (or None), maxima."""
+    cross = np.zeros((n_perm, yc.shape[1]), dtype=yc.dtype)
+    for k, idx in enumerate(run_idx):
+        xr, yr = xc[idx], yc[idx]
+        if method == "shift":
+            cross += _cross_shift(xr, yr, draws[k])
+        elif method == "phase":
+            cross += _cross_phase(xr, yr, draws[k])
+        elif method == "block":
+            cross += _cross_block(xr, yr, per_run[k], *draws[k])
+        else:
+            cross += _cross_iid(xr, yr, draws[k])
+    null_stat = _to_stat(cross, nxs, nys, n, dmean, statistic)
+    del cross
+    o = _oriented(null_stat, alternative)
+    counts = (o >= (score - tol)).sum(0)
+    return counts, (null_stat if return_null else None), o.max(1)
+
+
 def _fwe_pvalues(score, null_max, tol):
     srt = np.sort(null_max)
     n_ge = srt.size - np.searchsorted(srt, score - tol, side="left")
@@ -307,6 +334,7 @@ def permutation_null(
     working_memory=None,
     random_state=None,
     verbose=0,
+    n_jobs=None,
 ):
     """Per-voxel scores and their permutation null, respecting autocorrelation.
 
@@ -384,6 +412,11 @@ def permutation_null(
         Seed of the draws.
     verbose : int, default=0
         Progress bar over voxel chunks when > 0.
+    n_jobs : int or None, default=None
+        Voxel chunks as parallel tasks (threads here, Dask tasks inside
+        :func:`nilearn_vlm.parallel.use_dask`), each within
+        ``working_memory``. None: 1 unless a joblib context says otherwise.
+        Results are identical to one job's.
 
     Returns
     -------
@@ -468,12 +501,7 @@ def permutation_null(
     else:
         draws = [draw_iid(m, n_permutations, rng) for m in lengths]
 
-    sign = {"greater": 1.0, "less": -1.0, "two-sided": 1.0}[alternative]
-
-    def oriented(s):
-        return np.abs(s) if alternative == "two-sided" else sign * s
-
-    score = oriented(stat)
+    score = _oriented(stat, alternative)
     tol = 64 * np.finfo(dtype).eps * np.maximum(1.0, np.abs(score))
     counts = np.zeros(n_vox, dtype=np.int64)
     null_max = np.full(n_permutations, -np.inf)
@@ -485,37 +513,32 @@ def permutation_null(
     min_len = min(per_run) if method == "block" else 1
     per_vox = _per_voxel_items(method, n, n_permutations, min_len)
     chunk = int(max(1, min(n_vox, mem // (per_vox * dtype.itemsize))))
-    starts = range(0, n_vox, chunk)
-    if verbose:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"{method} null", unit="chunk")
+    slices = [slice(s0, min(s0 + chunk, n_vox)) for s0 in range(0, n_vox, chunk)]
     xc_shared = (x - xm).astype(dtype) if x.shape[1] == 1 else None
-    for s0 in starts:
-        sl = slice(s0, min(s0 + chunk, n_vox))
-        yc = (y[:, sl] - ym[sl]).astype(dtype, copy=False)
-        xc = xc_shared if xc_shared is not None else (x[:, sl] - xm[sl]).astype(dtype, copy=False)
-        cross = np.zeros((n_permutations, yc.shape[1]), dtype=dtype)
-        for k, idx in enumerate(run_idx):
-            xr, yr = xc[idx], yc[idx]
-            if method == "shift":
-                cross += _cross_shift(xr, yr, draws[k])
-            elif method == "phase":
-                cross += _cross_phase(xr, yr, draws[k])
-            elif method == "block":
-                cross += _cross_block(xr, yr, per_run[k], *draws[k])
+    nx_shared = nx.astype(dtype) if x.shape[1] == 1 else None
+
+    def chunk_args():
+        for sl in slices:
+            yc = (y[:, sl] - ym[sl]).astype(dtype, copy=False)
+            if xc_shared is not None:
+                xc, nxs = xc_shared, nx_shared
             else:
-                cross += _cross_iid(xr, yr, draws[k])
-        nxs = nx if x.shape[1] == 1 else nx[sl]
-        null_stat = _to_stat(
-            cross, nxs.astype(dtype), ny[sl].astype(dtype), n, dmean[sl].astype(dtype), statistic
-        )
-        del cross
+                xc = (x[:, sl] - xm[sl]).astype(dtype, copy=False)
+                nxs = nx[sl].astype(dtype)
+            yield (xc, yc, run_idx, draws, per_run, method, n_permutations, nxs,
+                   ny[sl].astype(dtype),
+                   dmean[sl].astype(dtype), n, statistic, alternative, score[sl], tol[sl],
+                   return_null)
+
+    from nilearn_vlm.parallel import map_tasks
+
+    results = map_tasks(_null_chunk, chunk_args(), n_jobs=n_jobs, verbose=verbose,
+                        desc=f"{method} null (voxel chunks)", total=len(slices))
+    for sl, (counts_sl, null_sl, max_sl) in zip(slices, results):
+        counts[sl] = counts_sl
         if return_null:
-            null[:, sl] = null_stat
-        o = oriented(null_stat)
-        counts[sl] = (o >= (score[sl] - tol[sl])).sum(0)
-        np.maximum(null_max, o.max(1), out=null_max)
+            null[:, sl] = null_sl
+        np.maximum(null_max, max_sl, out=null_max)
 
     pvalues = (1.0 + counts) / (1.0 + n_permutations)
     pvalues_fwe = _fwe_pvalues(score, null_max, tol)
