@@ -318,16 +318,17 @@ class VoxelGLM(BaseVoxelEstimator):
 
     # ------------------------------------------------------------ checks
     def _check_params(self):
-        if self.drift_model not in _DRIFTS:
-            raise ValueError(
-                f"drift_model={self.drift_model!r} is not supported; use one "
-                f"of {_DRIFTS}."
-            )
-        if self.noise_model not in ("ar1", "ols"):
-            raise ValueError(
-                f"noise_model={self.noise_model!r} is not supported; use "
-                "'ar1' or 'ols'."
-            )
+        for name, allowed in (
+            ("drift_model", _DRIFTS),
+            ("noise_model", ("ar1", "ols")),
+            ("height_control", _HEIGHT),
+            ("fdr_scope", ("map", "all")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is not supported; use one "
+                    f"of {allowed}."
+                )
         if self.drift_model is not None and self.t_r is None:
             raise ValueError(
                 f"t_r is needed for drift_model={self.drift_model!r}; pass "
@@ -347,18 +348,8 @@ class VoxelGLM(BaseVoxelEstimator):
             raise ValueError(
                 f"ar_coef must lie in (-1, 1) or be None, got {self.ar_coef!r}."
             )
-        if self.height_control not in _HEIGHT:
-            raise ValueError(
-                f"height_control={self.height_control!r} is not supported; use "
-                f"one of {_HEIGHT}."
-            )
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie in (0, 1), got {self.alpha!r}.")
-        if self.fdr_scope not in ("map", "all"):
-            raise ValueError(
-                f"fdr_scope={self.fdr_scope!r} is not supported; use 'map' or "
-                "'all'."
-            )
 
     @staticmethod
     def _feature_names(X, n_features):
