@@ -45,6 +45,7 @@ from nilearn_vlm.analyses._base import (
     report_sections,
     run_analyses,
 )
+from nilearn_vlm.analyses._bootstrap import bootstrap_sums, percentile_interval
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
     layer_depth,
@@ -58,6 +59,7 @@ from nilearn_vlm.analyses._varpart import cv_r2, greedy_unit_selection, variance
 __all__ = [
     "AnalysisResult",
     "BaseAnalysis",
+    "bootstrap_sums",
     "branch_of_stream",
     "cv_r2",
     "greedy_unit_selection",
@@ -67,6 +69,7 @@ __all__ = [
     "order_layers",
     "overlap_matrix",
     "overlap_null",
+    "percentile_interval",
     "regressor_groups",
     "report_sections",
     "run_analyses",

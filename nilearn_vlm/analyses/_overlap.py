@@ -103,7 +103,7 @@ def spatial_block_permutations(n_voxels, n_permutations, block_length=None, rand
 
 
 def overlap_null(maps, n_permutations=200, kind="dice", block_length=None, random_state=None,
-                 independent=True):
+                 independent=True, statistic=None):
     """Null distribution of pairwise overlaps under spatial block permutation.
 
     Parameters
@@ -118,35 +118,41 @@ def overlap_null(maps, n_permutations=200, kind="dice", block_length=None, rando
         Permute every map with its own permutation (the maps are made
         independent of each other). False permutes only the second map of
         each pair (column maps), as in ``overlap(maps, maps[:, perm])``.
+    statistic : callable or None
+        With ``independent``, ``statistic(permuted_sets)`` is evaluated on
+        each permuted ``(n_maps, n_voxels)`` boolean array (e.g. voxel counts
+        of the null), so that the permuted maps need not be kept.
 
     Returns
     -------
-    null : ndarray, shape (n_permutations, n_maps, n_maps)
+    null : ndarray of float32, shape (n_permutations, n_maps, n_maps)
         Overlap of map ``i`` with the permuted map ``j``.
-    permuted : ndarray of bool, shape (n_permutations, n_maps, n_voxels) or None
-        The permuted sets when ``independent`` (for other null statistics,
-        e.g. voxel counts); None otherwise.
+    values : ndarray or None
+        ``statistic`` of each permutation, stacked; None without ``statistic``.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> maps = rng.random((3, 400)) < 0.2
-    >>> null, _ = overlap_null(maps, 50, random_state=0)
-    >>> bool(abs(np.nanmean(null[:, 0, 1]) - 0.2) < 0.05)
-    True
+    >>> null, sizes = overlap_null(maps, 50, random_state=0, statistic=lambda p: p.sum(axis=1))
+    >>> bool(abs(np.nanmean(null[:, 0, 1]) - 0.2) < 0.05), bool(np.all(sizes == maps.sum(axis=1)))
+    (True, True)
     """
     s = _sets(maps)
     m, v = s.shape
     rng = np.random.default_rng(random_state)
     size = s.sum(1).astype(float)
-    null = np.empty((n_permutations, m, m))
-    permuted = np.empty((n_permutations, m, v), dtype=bool) if independent else None
+    if statistic is not None and not independent:
+        raise ValueError("statistic= needs independent=True (every map permuted)")
+    null = np.empty((n_permutations, m, m), dtype=np.float32)
+    values = [] if statistic is not None else None
     sf = s.astype(np.float32)
     if independent:
         for i in range(n_permutations):
             perms = spatial_block_permutations(v, m, block_length, rng)
             p = np.take_along_axis(s, perms, axis=1)
-            permuted[i] = p
+            if statistic is not None:
+                values.append(statistic(p))
             pf = p.astype(np.float32)
             # map i fixed against permuted j; the diagonal compares two independent copies
             null[i] = _from_counts(np.rint(sf @ pf.T), size, size, kind)
@@ -154,4 +160,4 @@ def overlap_null(maps, n_permutations=200, kind="dice", block_length=None, rando
         perms = spatial_block_permutations(v, n_permutations, block_length, rng)
         for i in range(n_permutations):
             null[i] = _from_counts(np.rint(sf @ sf[:, perms[i]].T), size, size, kind)
-    return null, permuted
+    return null, (None if values is None else np.asarray(values))

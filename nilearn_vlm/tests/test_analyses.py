@@ -151,10 +151,27 @@ def test_spatial_null_keeps_sizes_and_matches_independence():
     assert np.all(np.sort(p, axis=1) == np.arange(100))
     rng = np.random.default_rng(0)
     maps = rng.random((2, 900)) < np.array([[0.1], [0.3]])
-    null, permuted = overlap_null(maps, 200, random_state=1)
-    assert np.all(permuted.sum(axis=2) == maps.sum(axis=1))
+    null, sizes = overlap_null(maps, 200, random_state=1, statistic=lambda p: p.sum(axis=1))
+    assert np.all(sizes == maps.sum(axis=1))
     # independent sets of densities p, q: expected Dice = 2 p q / (p + q)
     p0, p1 = maps.mean(axis=1)
     assert np.mean(null[:, 0, 1]) == pytest.approx(2 * p0 * p1 / (p0 + p1), abs=0.02)
     with pytest.raises(ValueError, match="block_length must lie"):
         spatial_block_permutations(10, 1, block_length=11)
+
+
+def test_bootstrap_sums_matches_resampling_rows():
+    from nilearn_vlm.analyses import bootstrap_sums
+    from nilearn_vlm.stats import bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    x = rng.exponential(size=(300, 2))
+    sums = bootstrap_sums(x, 4000, random_state=1, max_memory=300 * 8 * 7)  # chunks of 7 replicates
+    ref = bootstrap_ci(x, statistic=np.sum, n_bootstrap=4000, random_state=2).distribution
+    np.testing.assert_allclose(sums.mean(0), x.sum(0), rtol=0.01)
+    np.testing.assert_allclose(sums.std(0), ref.std(0), rtol=0.08)
+    np.testing.assert_allclose(np.quantile(sums, [0.05, 0.95], axis=0), np.quantile(ref, [0.05, 0.95], axis=0),
+                               rtol=0.02)
+    # each replicate's weights are draw counts: they sum to the number of rows
+    ones = bootstrap_sums(np.ones((50, 1)), 10, random_state=0)
+    assert np.all(ones == 50)

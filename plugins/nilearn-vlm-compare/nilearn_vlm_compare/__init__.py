@@ -1,6 +1,6 @@
 """Architecture-comparison analysis for nilearn_vlm (registered as ``compare``)."""
 
-from nilearn_vlm_compare._analysis import CompareAnalysis, CompareResult, branch_maps
+from nilearn_vlm_compare._analysis import CompareAnalysis, CompareResult, branch_maps, masked_mean_ci
 from nilearn_vlm_compare._features import LOWLEVEL_COLUMNS, lowlevel_features
 from nilearn_vlm_compare._paired import block_differences, sign_flip_test
 from nilearn_vlm_compare._version import __version__
@@ -13,5 +13,6 @@ __all__ = [
     "block_differences",
     "branch_maps",
     "lowlevel_features",
+    "masked_mean_ci",
     "sign_flip_test",
 ]

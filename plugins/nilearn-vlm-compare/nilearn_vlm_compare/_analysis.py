@@ -8,15 +8,17 @@ import pandas as pd
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
+    bootstrap_sums,
     branch_of_stream,
     layer_depth,
     network_membership,
     new_figure,
     order_layers,
+    percentile_interval,
     regressor_groups,
     variance_partition,
 )
-from nilearn_vlm.stats import bootstrap_ci, fdr
+from nilearn_vlm.stats import fdr
 from nilearn_vlm_compare._paired import block_differences, sign_flip_test
 
 
@@ -31,14 +33,59 @@ def _by_model(mapping, res, label, what):
     raise ValueError(f"{what} has no entry for {label!r}; give a dict keyed by model name (have {sorted(mapping)})")
 
 
-def _mean_ci(values, n_bootstrap, confidence, rng):
-    """Mean of finite values with a percentile bootstrap interval (NaN when < 2 values)."""
+def masked_mean_ci(values, masks, n_bootstrap=2000, confidence=0.95, random_state=None, max_columns=256):
+    """Mean of each column within each mask, with percentile bootstrap intervals over rows (voxels).
+
+    Every (column, mask) pair is resampled with the same voxel draws
+    (:func:`nilearn_vlm.analyses.bootstrap_sums`); NaN values are left out.
+
+    Parameters
+    ----------
+    values : array-like, shape (n_voxels,) or (n_voxels, n_columns)
+    masks : array-like of bool, shape (n_masks, n_voxels)
+    n_bootstrap : int
+    confidence : float
+    random_state : int, Generator or None
+    max_columns : int
+        Columns resampled per matrix product (memory).
+
+    Returns
+    -------
+    mean, low, high : ndarray, shape (n_columns, n_masks)
+        NaN where a mask holds fewer than 2 finite values (no interval) or none.
+
+    Examples
+    --------
+    >>> v = np.arange(6.0)
+    >>> mean, low, high = masked_mean_ci(v, np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], bool), 500)
+    >>> mean.tolist(), bool(low[0, 0] < 1 < high[0, 0])
+    ([[1.0, 4.0]], True)
+    """
     v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return (float(v.mean()) if v.size else np.nan), np.nan, np.nan
-    ci = bootstrap_ci(v, n_bootstrap=n_bootstrap, confidence=confidence, random_state=rng)
-    return float(ci.estimate), float(ci.low), float(ci.high)
+    if v.ndim == 1:
+        v = v[:, None]
+    masks = np.asarray(masks, dtype=bool)
+    finite = np.isfinite(v)
+    v0 = np.where(finite, v, 0.0)
+    n_col, n_mask = v.shape[1], masks.shape[0]
+    num = (v0[:, :, None] * masks.T[:, None, :]).reshape(v.shape[0], -1)  # (n_vox, n_col * n_mask)
+    den = (finite[:, :, None] & masks.T[:, None, :]).reshape(v.shape[0], -1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (num.sum(0) / den.sum(0)).reshape(n_col, n_mask)
+    seed = int(np.random.default_rng(random_state).integers(2**32))
+    low = np.full(num.shape[1], np.nan)
+    high = np.full(num.shape[1], np.nan)
+    for start in range(0, num.shape[1], max_columns):
+        sl = slice(start, start + max_columns)
+        sums = bootstrap_sums(np.hstack([num[:, sl], den[:, sl]]), n_bootstrap, seed)
+        k = sums.shape[1] // 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = sums[:, :k] / sums[:, k:]
+        low[sl], high[sl] = percentile_interval(ratio, confidence)
+    few = (den.sum(0) < 2).reshape(n_col, n_mask)
+    low, high = low.reshape(n_col, n_mask), high.reshape(n_col, n_mask)
+    low[few] = high[few] = np.nan
+    return mean, low, high
 
 
 def _dice_diff_stat(sample, axis=0):
@@ -98,8 +145,8 @@ class CompareResult(AnalysisResult):
             fig, ax = new_figure("Paired score difference by network", (6, 3.5))
             x = np.arange(len(diff))
             ax.bar(x, diff["mean_diff"])
-            ax.errorbar(x, diff["mean_diff"], yerr=[diff["mean_diff"] - diff["low"], diff["high"] - diff["mean_diff"]],
-                        fmt="none", c="k")
+            err = np.clip(np.nan_to_num([diff["mean_diff"] - diff["low"], diff["high"] - diff["mean_diff"]]), 0, None)
+            ax.errorbar(x, diff["mean_diff"], yerr=err, fmt="none", c="k")
             ax.set_xticks(x, diff["network"], rotation=45, ha="right")
             ax.set_ylabel(f"{self.params.get('pair', ['A', 'B'])[0]} minus {self.params.get('pair', ['A', 'B'])[1]}")
             figs.append(fig)
@@ -300,11 +347,8 @@ class CompareAnalysis(BaseAnalysis):
             est = float(_dice_diff_stat(data))
             low = high = np.nan
             if data.shape[0] >= 2 and np.isfinite(est):
-                ci = bootstrap_ci(data, statistic=_dice_diff_stat, n_bootstrap=n_bootstrap, confidence=confidence,
-                                  random_state=rng)
-                d = ci.distribution[np.isfinite(ci.distribution)]
-                if d.size:
-                    low, high = np.quantile(d, [(1 - confidence) / 2, (1 + confidence) / 2])
+                low, high = percentile_interval(_dice_diff_stat(
+                    bootstrap_sums(data, n_bootstrap, rng)[:, None, :], axis=1), confidence)
             diff_rows.append({"network": name, "msi_diff": est, "low": float(low), "high": float(high)})
         out.tables["modality_specificity"] = pd.DataFrame(rows)
         out.tables["specificity_difference"] = pd.DataFrame(diff_rows)
@@ -351,8 +395,9 @@ class CompareAnalysis(BaseAnalysis):
                              "per-network mean differences are given.")
         diff = stat if a.encoder_scores is None or b.encoder_scores is None else a.encoder_scores - b.encoder_scores
         rows = []
-        for name, m in zip(net_names, member):
-            mean, low, high = _mean_ci(diff[m], n_bootstrap, confidence, rng)
+        means, lows, highs = masked_mean_ci(diff, member, n_bootstrap, confidence, rng)
+        for k, (name, m) in enumerate(zip(net_names, member)):
+            mean, low, high = means[0, k], lows[0, k], highs[0, k]
             row = {"network": name, "mean_diff": mean, "low": low, "high": high}
             if stat is not None:
                 row["n_better_a"] = int((reject[m] & (stat[m] > 0)).sum())
@@ -369,13 +414,13 @@ class CompareAnalysis(BaseAnalysis):
                 continue
             order = order_layers(res.layer_scores)
             depth = dict(zip(order, layer_depth(order)))
-            for layer in order:
-                scores = res.layer_scores[layer]
-                for name, m in zip(net_names, member):
-                    mean, low, high = _mean_ci(scores[m], n_bootstrap, confidence, rng)
+            means, lows, highs = masked_mean_ci(np.stack([res.layer_scores[k] for k in order], axis=1), member,
+                                                n_bootstrap, confidence, rng)
+            for i, layer in enumerate(order):
+                for k, name in enumerate(net_names):
                     rows.append({"model": lab, "stream": layer.rsplit(".", 1)[0] if "." in layer else "",
-                                 "layer": layer, "depth": depth[layer], "network": name, "mean": mean,
-                                 "low": low, "high": high})
+                                 "layer": layer, "depth": depth[layer], "network": name, "mean": means[i, k],
+                                 "low": lows[i, k], "high": highs[i, k]})
         if rows:
             out.tables["layer_curves"] = pd.DataFrame(rows)
 
@@ -396,13 +441,14 @@ class CompareAnalysis(BaseAnalysis):
                     out.notes.append(f"No encoder_scores for {labels[i]} or {labels[j]}: baseline skipped.")
                     continue
                 d = si - sj
-                for name, m in zip(net_names, member):
-                    mean, low, high = _mean_ci(d[m], n_bootstrap, confidence, rng)
-                    rows.append({"model": labels[i], "baseline": labels[j], "network": name, "mean_diff": mean,
-                                 "low": low, "high": high, "frac_model_better": float(np.mean(d[m] > 0))})
-                mean, low, high = _mean_ci(d[keep], n_bootstrap, confidence, rng)
-                out.stats[f"baseline_diff:{labels[i]}-{labels[j]}"] = mean
-                out.stats[f"baseline_low:{labels[i]}-{labels[j]}"] = low
+                means, lows, highs = masked_mean_ci(d, np.vstack([member, keep]), n_bootstrap, confidence, rng)
+                for k, (name, m) in enumerate(zip(net_names, member)):
+                    rows.append({"model": labels[i], "baseline": labels[j], "network": name,
+                                 "mean_diff": means[0, k], "low": lows[0, k], "high": highs[0, k],
+                                 "frac_model_better": float(np.mean(d[m] > 0))})
+                out.stats[f"baseline_diff:{labels[i]}-{labels[j]}"] = float(means[0, -1])
+                out.stats[f"baseline_low:{labels[i]}-{labels[j]}"] = float(lows[0, -1])
+                out.stats[f"baseline_high:{labels[i]}-{labels[j]}"] = float(highs[0, -1])
         if rows:
             out.tables["baselines"] = pd.DataFrame(rows)
 

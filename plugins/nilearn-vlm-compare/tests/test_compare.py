@@ -194,3 +194,22 @@ def test_cli_lists_the_plugin(capsys):
     rows = _json.loads(capsys.readouterr().out)["plugins"]
     assert {"name": "compare", "kind": "analysis", "plugin": "compare", "distribution": "nilearn-vlm-compare"}.items() <= \
         next(r for r in rows if r["name"] == "compare").items()
+
+
+def test_masked_mean_ci_against_core_bootstrap():
+    from nilearn_vlm.stats import bootstrap_ci
+    from nilearn_vlm_compare import masked_mean_ci
+
+    rng = np.random.default_rng(6)
+    v = rng.exponential(size=(400, 2))
+    v[5, 0] = np.nan
+    masks = np.vstack([np.arange(400) < 150, np.arange(400) >= 150])
+    mean, low, high = masked_mean_ci(v, masks, 4000, random_state=0)
+    for c in range(2):
+        for k in range(2):
+            x = v[masks[k], c]
+            x = x[np.isfinite(x)]
+            assert mean[c, k] == pytest.approx(x.mean())
+            ref = bootstrap_ci(x, n_bootstrap=4000, random_state=1)
+            assert low[c, k] == pytest.approx(ref.low, abs=0.02)
+            assert high[c, k] == pytest.approx(ref.high, abs=0.02)

@@ -9,10 +9,12 @@ from scipy.stats import rankdata
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
+    bootstrap_sums,
     layer_depth,
     network_membership,
     new_figure,
     order_layers,
+    percentile_interval,
     regressor_groups,
 )
 from nilearn_vlm.networks import unit_groups
@@ -240,48 +242,62 @@ class PolarityAnalysis(BaseAnalysis):
     def _trend(out, pos, neg, folds, layers, order, streams, net_names, member, method, n_bootstrap,
                confidence, min_layers, random_state, n_permutations):
         rng = np.random.default_rng(random_state)
-        def stat(sample, axis=0):
-            c = sample.sum(axis=axis)
-            return _corr_last(c[..., 0, :], c[..., 1, :], method)
-
-        rows = []
+        combos, columns = [], []
         for stream in dict.fromkeys(streams):
             idx = [i for i, s in enumerate(streams) if s == stream]
             if len(idx) < min_layers:
                 out.notes.append(f"Stream {stream!r} has {len(idx)} layers (< min_layers={min_layers}): "
                                  "no mirrored-trend statistic.")
                 continue
-            for j, net in enumerate(net_names):
+            for j in range(len(net_names)):
+                combos.append((stream, j, idx))
+        if not combos:
+            return pd.DataFrame(columns=["stream", "network", "n_layers", "r", "low", "high", "p_mirror",
+                                         "opposite_steps"])
+        if folds is not None:
+            # rows = folds: each fold's own curves, resampled with the core bootstrap
+            boot = {}
+            for stream, j, idx in combos:
                 m = member[j]
-                curve_p, curve_n = pos[idx][:, m].sum(1), neg[idx][:, m].sum(1)
-                r, steps = mirrored_trend(curve_p, curve_n, method)
-                if folds is not None:
-                    # rows = folds: each fold's own curves
-                    fp = np.stack([np.vstack([(f[layers == order[i]] > 0).any(0)[m].sum() for i in idx]).ravel()
-                                   for f in folds])
-                    fn = np.stack([np.vstack([(f[layers == order[i]] < 0).any(0)[m].sum() for i in idx]).ravel()
-                                   for f in folds])
-                    rows_data = np.stack([fp, fn], axis=1).astype(float)  # (n_folds, 2, L)
-                else:
-                    rows_data = np.stack([pos[idx][:, m].T, neg[idx][:, m].T], axis=1).astype(np.float32)
-                low = high = np.nan
-                if np.isfinite(r) and rows_data.shape[0] >= 2:
-                    ci = bootstrap_ci(rows_data, statistic=stat, n_bootstrap=n_bootstrap, confidence=confidence,
-                                      random_state=random_state)
-                    dist = ci.distribution[np.isfinite(ci.distribution)]
-                    if dist.size:
-                        a = (1 - confidence) / 2
-                        low, high = np.quantile(dist, [a, 1 - a])
-                p_mirror = _layer_permutation_p(curve_p, curve_n, method, n_permutations, rng)
-                rows.append({"stream": stream, "network": net, "n_layers": len(idx), "r": r,
-                             "low": float(low), "high": float(high), "p_mirror": p_mirror,
-                             "opposite_steps": steps})
-                if net == net_names[0]:
-                    out.stats[f"mirror_r:{stream}"] = r
-                    out.stats[f"mirror_low:{stream}"] = float(low)
-                    out.stats[f"mirror_high:{stream}"] = float(high)
-                    out.stats[f"p_mirror:{stream}"] = p_mirror
-                    out.stats[f"opposite_steps:{stream}"] = steps
+                curves = np.stack([
+                    np.stack([[(f[layers == order[i]] > 0).any(0)[m].sum() for i in idx],
+                              [(f[layers == order[i]] < 0).any(0)[m].sum() for i in idx]])
+                    for f in folds]).astype(float)  # (n_folds, 2, L)
+                ci = bootstrap_ci(curves, statistic=lambda x, axis=0: _corr_last(
+                    x.sum(axis)[..., 0, :], x.sum(axis)[..., 1, :], method),
+                    n_bootstrap=n_bootstrap, confidence=confidence, random_state=rng)
+                boot[(stream, j)] = ci.distribution
+        else:
+            # rows = voxels: one matrix product gives every curve of every replicate
+            for stream, j, idx in combos:
+                m = member[j][:, None]
+                columns.append(pos[idx].T & m)
+                columns.append(neg[idx].T & m)
+            sums = bootstrap_sums(np.hstack(columns).astype(np.float32), n_bootstrap, rng)
+            boot, start = {}, 0
+            for stream, j, idx in combos:
+                n_l = len(idx)
+                bp, bn = sums[:, start:start + n_l], sums[:, start + n_l:start + 2 * n_l]
+                boot[(stream, j)] = _corr_last(bp, bn, method)
+                start += 2 * n_l
+        rows = []
+        for stream, j, idx in combos:
+            net, m = net_names[j], member[j]
+            curve_p, curve_n = pos[idx][:, m].sum(1), neg[idx][:, m].sum(1)
+            r, steps = mirrored_trend(curve_p, curve_n, method)
+            low, high = (np.nan, np.nan)
+            if np.isfinite(r):
+                low, high = percentile_interval(boot[(stream, j)], confidence)
+            p_mirror = _layer_permutation_p(curve_p, curve_n, method, n_permutations, rng)
+            rows.append({"stream": stream, "network": net, "n_layers": len(idx), "r": r,
+                         "low": float(low), "high": float(high), "p_mirror": p_mirror,
+                         "opposite_steps": steps})
+            if j == 0:
+                out.stats[f"mirror_r:{stream}"] = r
+                out.stats[f"mirror_low:{stream}"] = float(low)
+                out.stats[f"mirror_high:{stream}"] = float(high)
+                out.stats[f"p_mirror:{stream}"] = p_mirror
+                out.stats[f"opposite_steps:{stream}"] = steps
         return pd.DataFrame(rows, columns=["stream", "network", "n_layers", "r", "low", "high", "p_mirror",
                                            "opposite_steps"])
 

@@ -172,7 +172,7 @@ class RedundancyAnalysis(BaseAnalysis):
     def run(self, results, *, min_count=2, sign="any", overlap="dice", n_permutations=200,
             block_length=None, groups=None, atlas=None, level="canonical", bold=None, features=None,
             feature_names=None, runs=None, cv=None, partition_by="stream", feature_groups=None,
-            fraction=0.9, max_candidates=64, alpha=0.05, random_state=0):
+            fraction=0.9, max_candidates=64, max_maps=256, alpha=0.05, random_state=0):
         """Run the analysis.
 
         Parameters
@@ -212,6 +212,9 @@ class RedundancyAnalysis(BaseAnalysis):
             Fraction of the predictable variance the greedy set must keep.
         max_candidates : int, default=64
             Greedy selection is skipped (with a note) for more features.
+        max_maps : int, default=256
+            Pairwise overlaps (and their null, ``n_permutations * n_maps^2``
+            values) use at most this many maps, a random subset beyond it.
         alpha : float, default=0.05
             FDR level over pairs.
         random_state : int or None
@@ -242,13 +245,22 @@ class RedundancyAnalysis(BaseAnalysis):
 
         # 1. voxel counts + null
         summary, dist = voxel_count_table(sets, member, net_names, min_count)
-        null, permuted = overlap_null(sets, n_permutations, overlap, block_length, rng)
-        null_frac = np.empty((n_permutations, len(net_names)))
-        null_count = np.empty((n_permutations, len(net_names)))
-        for k in range(n_permutations):
-            s_null, _ = voxel_count_table(permuted[k], member, net_names, min_count)
-            null_frac[k] = s_null["frac_redundant"].to_numpy()
-            null_count[k] = s_null["mean_count"].to_numpy()
+        def count_stats(permuted):
+            s_null, _ = voxel_count_table(permuted, member, net_names, min_count)
+            return s_null[["frac_redundant", "mean_count"]].to_numpy(dtype=float)
+
+        null_full = None
+        if len(names) > max_maps:
+            # counts use every map; pairwise overlaps a random subset
+            _, nulls = overlap_null(sets, n_permutations, overlap, block_length, rng, statistic=count_stats)
+            keep = np.sort(rng.choice(len(names), max_maps, replace=False))
+            out.notes.append(f"{len(names)} maps exceed max_maps={max_maps}: pairwise overlaps use a random "
+                             f"subset of {max_maps} maps.")
+        else:
+            keep = np.arange(len(names))
+            null_full, nulls = overlap_null(sets, n_permutations, overlap, block_length, rng,
+                                            statistic=count_stats)
+        null_frac, null_count = nulls[:, :, 0], nulls[:, :, 1]
         summary["null_frac_redundant"] = np.nanmean(null_frac, axis=0)
         summary["p_frac_redundant"] = _pvalue(null_frac, summary["frac_redundant"].to_numpy()[None, :])
         summary["null_mean_count"] = np.nanmean(null_count, axis=0)
@@ -261,6 +273,11 @@ class RedundancyAnalysis(BaseAnalysis):
             "mean_count", "null_mean_count", "p_mean_count")})
 
         # 2. pairwise overlap + null
+        if null_full is None:
+            null, _ = overlap_null(sets[keep], n_permutations, overlap, block_length, rng)
+        else:
+            null = null_full
+        names, layers, streams, sets = [names[i] for i in keep], layers[keep], streams[keep], sets[keep]
         obs = overlap_matrix(sets, kind=overlap)
         iu, ju = np.triu_indices(len(names), k=1)
         if len(iu):

@@ -170,3 +170,13 @@ def test_cli_lists_the_plugin(capsys):
     rows = _json.loads(capsys.readouterr().out)["plugins"]
     assert {"name": "redundancy", "kind": "analysis", "plugin": "redundancy", "distribution": "nilearn-vlm-redundancy"}.items() <= \
         next(r for r in rows if r["name"] == "redundancy").items()
+
+
+def test_max_maps_subsamples_pairs_only(redundant):
+    res = redundant[0]
+    out = RedundancyAnalysis().run(res, n_permutations=20, max_maps=5)
+    assert len(out.to_frame("overlap_pairs")) == 10
+    assert "exceed max_maps=5" in " ".join(out.notes)
+    full = RedundancyAnalysis().run(res, n_permutations=20)
+    # voxel counts still use every map
+    assert out.stats["mean_count"] == full.stats["mean_count"]
