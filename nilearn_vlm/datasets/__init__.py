@@ -1,0 +1,33 @@
+"""Embedded material: real captioned images and the simulated default study."""
+
+from nilearn_vlm.datasets._default_study import (
+    DEFAULT_MODEL,
+    STUDY_NETWORKS,
+    make_default_study,
+    make_movie_events,
+    network_of_voxels,
+)
+from nilearn_vlm.datasets._images import load_captioned_images
+from nilearn_vlm.datasets._simulate import (
+    DEFAULT_DRIVERS,
+    Driver,
+    ar1_noise,
+    choose_driver_units,
+    plant_bold,
+    truth_table,
+)
+
+__all__ = [
+    "DEFAULT_DRIVERS",
+    "DEFAULT_MODEL",
+    "Driver",
+    "STUDY_NETWORKS",
+    "ar1_noise",
+    "choose_driver_units",
+    "load_captioned_images",
+    "make_default_study",
+    "make_movie_events",
+    "network_of_voxels",
+    "plant_bold",
+    "truth_table",
+]

@@ -1,0 +1,224 @@
+"""The embedded default study: a simulated subject made from real, offline material."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+from nilearn_vlm.datasets._images import load_captioned_images
+from nilearn_vlm.datasets._simulate import (
+    DEFAULT_DRIVERS,
+    choose_driver_units,
+    plant_bold,
+    truth_table,
+)
+
+#: Model of the default study: CLIP ViT-B/32 built with random weights
+#: (no pretrained weights can be downloaded here; see the docstring).
+DEFAULT_MODEL = {"arch": "ViT-B-32", "pretrained": None, "seed": 0}
+
+#: Networks the default study plants effects in, from the atlas plugins.
+STUDY_NETWORKS = ("vision", "language", "attention", "default mode")
+
+
+def _augment(image, rng, size=224):
+    """A random crop (70-100% of each side) and flip, resized: one movie frame."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    fh, fw = rng.uniform(0.7, 1.0, 2)
+    ch, cw = max(8, int(h * fh)), max(8, int(w * fw))
+    y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    crop = image[y0 : y0 + ch, x0 : x0 + cw]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.BICUBIC))
+
+
+def make_movie_events(n_runs=4, passes_per_run=2, event_duration=3.0, subtitle_duration=2.0,
+                      rest=10.0, seed=0):
+    """Real captioned images arranged as a movie with subtitles, in runs.
+
+    Frames: each run shows every image :func:`load_captioned_images` gives
+    ``passes_per_run`` times in a new random order, each time as a different
+    random crop, for ``event_duration`` seconds. Subtitles: the images'
+    documented descriptions, in their own random order, each shown for
+    ``subtitle_duration`` seconds, so that the text stream is not locked to
+    the frames (as subtitles are not locked to shots). Frame rows have no text
+    and subtitle rows no image: a CLIP-like model computes vision units for
+    frames and text units for subtitles. Each run ends with ``rest`` seconds
+    without stimulus.
+
+    Returns
+    -------
+    events : pandas.DataFrame
+        Columns ``onset``, ``duration``, ``image`` (uint8 RGB arrays or None),
+        ``text`` (str or None), ``run``, ``name`` (the image the row shows or
+        describes), ``kind`` (``"frame"`` or ``"subtitle"``).
+    run_durations : dict
+        ``{run: seconds}``.
+    """
+    rng = np.random.default_rng(seed)
+    text_rng = np.random.default_rng(seed + 1000)
+    images = load_captioned_images()
+    rows, durations = [], {}
+    for run in range(1, n_runs + 1):
+        t = 0.0
+        for _ in range(passes_per_run):
+            for k in rng.permutation(len(images)):
+                im = images[k]
+                rows.append({
+                    "onset": t, "duration": float(event_duration), "image": _augment(im["image"], rng),
+                    "text": None, "run": run, "name": im["name"], "kind": "frame",
+                })
+                t += event_duration
+        durations[run] = t + rest
+        s = 0.0
+        while s + subtitle_duration <= t:
+            for k in text_rng.permutation(len(images)):
+                if s + subtitle_duration > t:
+                    break
+                rows.append({
+                    "onset": s, "duration": float(subtitle_duration), "image": None,
+                    "text": images[k]["text"], "run": run, "name": images[k]["name"], "kind": "subtitle",
+                })
+                s += subtitle_duration
+    events = pd.DataFrame(rows).sort_values(["run", "onset", "kind"], kind="stable").reset_index(drop=True)
+    return events, durations
+
+
+def network_of_voxels(mask_img, networks=STUDY_NETWORKS):
+    """Canonical network of each voxel of ``mask_img`` from the atlas plugins.
+
+    Vision, attention and default mode come from ``seitzman2018``, language
+    from ``language_mni`` (which wins where both label a voxel).
+
+    Returns
+    -------
+    numpy.ndarray of str, shape (n_voxels,)
+        ``""`` outside the networks.
+    """
+    from nilearn_vlm import get_atlas
+
+    out = None
+    for atlas_name in ("seitzman2018", "language_mni"):
+        labels = get_atlas(atlas_name).load(mask_img)
+        names, member = labels.membership("canonical")
+        if out is None:
+            out = np.full(labels.n_voxels, "", dtype=object)
+        for name, rows in zip(names, member):
+            if name in networks:
+                out[rows] = name
+    return out.astype(str)
+
+
+def make_default_study(
+    n_runs=4,
+    t_r=2.0,
+    snr=0.25,
+    ar_phi=0.4,
+    drivers=DEFAULT_DRIVERS,
+    n_driver_units=16,
+    model="clip",
+    model_params=None,
+    sites="default",
+    pooling="mean",
+    resolution=4,
+    memory=None,
+    seed=0,
+    verbose=0,
+):
+    """Simulate one subject watching a movie of real captioned images.
+
+    Stimuli are real images with their real descriptions (scikit-image's data
+    images, scikit-learn's and matplotlib's sample images; see
+    :func:`make_movie_events`), in ``n_runs`` runs on a TR grid. The brain is
+    nilearn's bundled MNI152 mask at ``resolution`` mm; networks come from the
+    atlas plugins (:func:`network_of_voxels`). Units come from ``model`` run
+    through :class:`nilearn_vlm.NeuronActivations`: by default **CLIP
+    ViT-B/32 with random weights** (seeded), since no pretrained weights can be
+    fetched offline; the simulation only needs a deterministic network with
+    CLIP's architecture and sites.
+
+    The planted truth: for each :class:`~nilearn_vlm.datasets.Driver`,
+    ``n_driver_units`` units of its site sharing one time course (see
+    :func:`~nilearn_vlm.datasets.choose_driver_units`) drive every voxel of its
+    network with its sign, after the canonical (Glover) HRF; every voxel also
+    gets unit-variance AR(1) noise (coefficient ``ar_phi``). ``snr`` is the
+    variance of the planted signal over that of the noise in a driven voxel
+    (0.25: a driven voxel's BOLD correlates about 0.45 with its driver).
+
+    Parameters
+    ----------
+    n_runs : int, default=4
+    t_r : float, default=2.0
+    snr : float, default=0.25
+    ar_phi : float, default=0.4
+    drivers : sequence of Driver, default=DEFAULT_DRIVERS
+    n_driver_units : int, default=16
+    model : str, default="clip"
+        Adapter plugin.
+    model_params : dict, optional
+        Defaults to :data:`DEFAULT_MODEL`.
+    sites, pooling :
+        Passed to :class:`nilearn_vlm.NeuronActivations`.
+    resolution : int, default=4
+        Resolution of the MNI152 mask (mm).
+    memory : str, optional
+        Activation cache folder.
+    seed : int, default=0
+    verbose : int, default=0
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``events`` (DataFrame), ``bold`` (list of 4D NIfTI, one per run),
+        ``mask`` (NIfTI), ``t_r``, ``n_scans`` (per run), ``networks`` (per-voxel
+        canonical network), ``truth`` (DataFrame, one row per driver),
+        ``driver_signals`` (n_scans, n_drivers), ``unit_names``, ``units``
+        (event-level activations), ``model``, ``model_params``, ``sites``,
+        ``pooling``, ``settings`` and ``description``.
+    """
+    import nibabel as nib
+    from nilearn.datasets import load_mni152_brain_mask
+    from nilearn.masking import unmask
+
+    from nilearn_vlm.extraction import NeuronActivations
+    from nilearn_vlm.timeseries import TRAligner
+
+    model_params = dict(DEFAULT_MODEL if model_params is None else model_params)
+    events, durations = make_movie_events(n_runs=n_runs, seed=seed)
+    n_scans = {run: int(np.ceil(d / t_r)) for run, d in durations.items()}
+    extractor = NeuronActivations(
+        model=model, model_params=model_params, sites=sites, pooling=pooling, memory=memory,
+        verbose=verbose,
+    )
+    units = extractor.fit_transform(events[["image", "text"]])
+    unit_names = np.asarray(extractor.get_feature_names_out(), dtype=str)
+    aligner = TRAligner(events=events[["onset", "duration", "run"]], n_scans=n_scans, t_r=t_r)
+    X = aligner.fit_transform(units)
+    runs = aligner.run_labels_
+
+    mask = load_mni152_brain_mask(resolution=resolution)
+    mask = nib.Nifti1Image(np.asarray(mask.dataobj).astype(np.int8), mask.affine)
+    networks = network_of_voxels(mask)
+    driver_units, signals = choose_driver_units(X, unit_names, drivers, n_units=n_driver_units)
+    rng = np.random.default_rng(seed + 1)
+    Y = plant_bold(signals, drivers, networks, snr, ar_phi, rng, runs=runs)
+    bold = []
+    for run in aligner.runs_:
+        img = unmask(Y[aligner.run_slices_[run]].astype(np.float32), mask)
+        bold.append(nib.Nifti1Image(np.asarray(img.dataobj), img.affine))
+    truth = truth_table(drivers, driver_units, unit_names, networks)
+    settings = {
+        "n_runs": n_runs, "t_r": t_r, "snr": snr, "ar_phi": ar_phi, "n_driver_units": n_driver_units,
+        "resolution": resolution, "seed": seed, "hrf_model": "glover", "model": model,
+        "model_params": model_params, "sites": sites, "pooling": pooling,
+    }
+    return Bunch(
+        events=events, bold=bold, mask=mask, t_r=t_r, n_scans=n_scans, networks=networks,
+        truth=truth, driver_signals=signals, unit_names=unit_names, units=units,
+        model=model, model_params=model_params, sites=sites, pooling=pooling, settings=settings,
+        description=make_default_study.__doc__.split("\n\n")[1],
+    )

@@ -1,0 +1,156 @@
+"""Planting known unit -> network effects in simulated BOLD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from nilearn_vlm.adapters import parse_unit_name
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A planted effect: units of one site drive one network with one sign.
+
+    Parameters
+    ----------
+    site : str
+        Site name ``stream.layer.kind`` whose units drive the network.
+    network : str
+        Canonical network name (``"vision"``, ``"language"``,
+        ``"attention"``, ``"default mode"``).
+    sign : {+1, -1}
+        +1: the network follows the units (positive BNs); -1: it mirrors them
+        (negative BNs).
+    """
+
+    site: str
+    network: str
+    sign: int
+
+
+#: The planted truth of the default study: early vision units drive the visual
+#: network, mid-level text units the language network, late vision units
+#: deactivate the default mode network, late text units deactivate the
+#: attention network.
+DEFAULT_DRIVERS = (
+    Driver("vision.2.attn_out", "vision", +1),
+    Driver("text.4.attn_out", "language", +1),
+    Driver("vision.9.attn_out", "default mode", -1),
+    Driver("text.10.attn_out", "attention", -1),
+)
+
+
+def _zscore(x, axis=0):
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=axis, keepdims=True)
+    return (x - x.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1)
+
+
+def ar1_noise(n_scans, n_voxels, phi, rng, runs=None):
+    """Unit-variance AR(1) noise, restarted at each run.
+
+    Examples
+    --------
+    >>> e = ar1_noise(2000, 3, 0.5, np.random.default_rng(0))
+    >>> bool(abs(np.corrcoef(e[1:, 0], e[:-1, 0])[0, 1] - 0.5) < 0.06)
+    True
+    """
+    runs = np.zeros(n_scans, int) if runs is None else np.asarray(runs)
+    out = np.empty((n_scans, n_voxels))
+    innov = rng.standard_normal((n_scans, n_voxels)) * np.sqrt(1 - phi**2)
+    for t in range(n_scans):
+        if t == 0 or runs[t] != runs[t - 1]:
+            out[t] = rng.standard_normal(n_voxels)
+        else:
+            out[t] = phi * out[t - 1] + innov[t]
+    return out
+
+
+def choose_driver_units(X, unit_names, drivers, n_units=16):
+    """Pick, for each driver, units of its site that share one time course.
+
+    For each driver in turn, the site's unit time series (columns of ``X``)
+    are projected off the drivers already chosen, their first principal
+    component is taken, and the ``n_units`` units loading most positively on
+    it are the driving units; the driver's time course is their mean,
+    z-scored. Successive drivers are thereby distinct.
+
+    Returns
+    -------
+    units : list of numpy.ndarray
+        Column indices of the driving units, per driver.
+    signals : numpy.ndarray, shape (n_scans, n_drivers)
+        z-scored driver time courses.
+    """
+    sites = np.array([".".join(n.split(".")[:3]) for n in unit_names])
+    chosen, signals = [], []
+    for driver in drivers:
+        cols = np.flatnonzero(sites == driver.site)
+        if cols.size < n_units:
+            raise ValueError(
+                f"driver site {driver.site!r} has {cols.size} units in the features; extract it "
+                f"(sites=...) or choose another site"
+            )
+        Z = _zscore(X[:, cols])
+        if signals:
+            S = np.column_stack(signals)
+            Z = Z - S @ np.linalg.lstsq(S, Z, rcond=None)[0]
+        u, s, vt = np.linalg.svd(Z - Z.mean(0), full_matrices=False)
+        loadings = vt[0] * np.sign(vt[0].sum() or 1)
+        top = cols[np.argsort(loadings)[::-1][:n_units]]
+        chosen.append(np.sort(top))
+        signals.append(_zscore(X[:, top].mean(axis=1)))
+    return chosen, np.column_stack(signals)
+
+
+def plant_bold(signals, drivers, network_of_voxel, snr, ar_phi, rng, runs=None):
+    """Simulated BOLD: driver signals in their networks plus AR(1) noise.
+
+    Parameters
+    ----------
+    signals : array, shape (n_scans, n_drivers)
+        z-scored driver time courses (already on the TR grid, HRF included).
+    drivers : sequence of Driver
+    network_of_voxel : array of str, shape (n_voxels,)
+        Canonical network of each voxel ("" outside every network).
+    snr : float
+        Variance of the planted signal over the variance of the noise in a
+        driven voxel.
+    ar_phi : float
+        AR(1) coefficient of the noise.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_scans, n_voxels)
+    """
+    n_scans = signals.shape[0]
+    Y = ar1_noise(n_scans, network_of_voxel.size, ar_phi, rng, runs)
+    amp = np.sqrt(snr)
+    for k, driver in enumerate(drivers):
+        voxels = network_of_voxel == driver.network
+        if not voxels.any():
+            raise ValueError(f"no voxel of network {driver.network!r} in the mask")
+        Y[:, voxels] += driver.sign * amp * signals[:, [k]]
+    return Y
+
+
+def truth_table(drivers, units, unit_names, network_of_voxel):
+    """The planted truth as a table: one row per driver."""
+    rows = []
+    for driver, cols in zip(drivers, units):
+        stream, layer, kind, _ = parse_unit_name(unit_names[cols[0]])
+        rows.append({
+            "site": driver.site,
+            "stream": stream,
+            "layer": layer,
+            "kind": kind,
+            "network": driver.network,
+            "sign": driver.sign,
+            "n_units": len(cols),
+            "units": ";".join(unit_names[c] for c in cols),
+            "n_voxels": int((network_of_voxel == driver.network).sum()),
+        })
+    return pd.DataFrame(rows)

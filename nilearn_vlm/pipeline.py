@@ -1,0 +1,259 @@
+"""The whole path for one subject and one model, as one function.
+
+stimuli -> :class:`~nilearn_vlm.NeuronActivations` -> :class:`~nilearn_vlm.TRAligner`
+-> :class:`~nilearn_vlm.SparseAtoms` -> :class:`~nilearn_vlm.VoxelGLM` (atom maps,
+positive/negative voxel sets) and :class:`~nilearn_vlm.VoxelEncoder` (predictive
+scores, per-site layer curves) -> unit x voxel maps -> networks -> statistics ->
+:class:`~nilearn_vlm.results.Results`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nilearn_vlm.adapters import parse_unit_name
+
+#: Atlases read by default in MNI152 volumes (networks of arXiv 2510.16870).
+DEFAULT_MNI_ATLASES = ("seitzman2018", "language_mni")
+
+
+@dataclass
+class PipelineSettings:
+    """Settings of :func:`fit_subject` (each uncertain choice of the paper is one).
+
+    Parameters
+    ----------
+    hrf_model : str, default="glover"
+        HRF of :class:`~nilearn_vlm.TRAligner`.
+    n_atoms : int, default=64
+        Atoms of :class:`~nilearn_vlm.SparseAtoms` (the paper's lineage uses 64).
+    atom_alpha : float, default=0.1
+        Sparsity of the codes.
+    atom_max_iter : int, default=10
+        Epochs of dictionary learning.
+    glm_alpha : float, default=0.05
+        FDR level of the GLM's positive/negative voxel sets.
+    alphas : array-like or None
+        Ridge penalties of the encoder (None: the encoder's default grid).
+    encode_sites : bool, default=True
+        Fit one encoder per site for layer curves and layer-preference maps.
+    top_k : int, default=10
+        Units kept per voxel in the unit x voxel maps.
+    n_permutations : int, default=200
+        Circular-shift nulls of the encoder's out-of-fold correlations.
+    atlases : tuple of str or None
+        Atlas plugins for the network tables (None: :data:`DEFAULT_MNI_ATLASES`;
+        an empty tuple: no network tables).
+    seed : int, default=0
+    """
+
+    hrf_model: str = "glover"
+    n_atoms: int = 64
+    atom_alpha: float = 0.1
+    atom_max_iter: int = 10
+    glm_alpha: float = 0.05
+    alphas: object = None
+    encode_sites: bool = True
+    top_k: int = 10
+    n_permutations: int = 200
+    atlases: tuple | None = None
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        out["alphas"] = None if self.alphas is None else [float(a) for a in np.atleast_1d(self.alphas)]
+        out["atlases"] = None if self.atlases is None else list(self.atlases)
+        out.update(self.extra)
+        return out
+
+
+class _Steps:
+    """Timed, printed steps."""
+
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.times = {}
+
+    def __call__(self, name):
+        steps = self
+
+        class _Step:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                if steps.verbose:
+                    print(f"[nilearn-vlm] {name} ...", flush=True)
+
+            def __exit__(self, *exc):
+                dt = time.perf_counter() - self.t0
+                steps.times[name] = round(dt, 2)
+                if steps.verbose and exc[0] is None:
+                    print(f"[nilearn-vlm] {name}: done in {dt:.1f} s", flush=True)
+
+        return _Step()
+
+
+def site_of(unit_name):
+    """``stream.layer.kind`` of a unit name."""
+    stream, layer, kind, _ = parse_unit_name(unit_name)
+    return f"{stream}.{layer}.{kind}"
+
+
+def load_bold(bold, mask=None):
+    """BOLD of any supported kind as (n_scans, n_voxels), with run labels and its space.
+
+    Uses the image input of :class:`~nilearn_vlm.encoding.BaseVoxelEstimator`
+    (4D NIfTI or a list of runs, SurfaceImage, CIFTI dtseries, arrays).
+
+    Returns
+    -------
+    Y : ndarray of float32 (n_scans, n_voxels)
+    runs : ndarray (n_scans,)
+        Run labels 1, 2, ... in the order of the runs.
+    space : nilearn_vlm.results.ImageSpace
+        Turns per-voxel arrays back into images of the input's kind.
+    """
+    from nilearn_vlm._imagespace import ImageSpace
+    from nilearn_vlm.encoding._base import BaseVoxelEstimator
+
+    loader = BaseVoxelEstimator(mask=mask)
+    targets = loader._load_targets(bold)
+    runs = targets.runs
+    if runs is None:
+        runs = np.ones(targets.Y.shape[0], dtype=int)
+    else:
+        _, runs = np.unique(np.asarray(runs), return_inverse=True)
+        runs = runs + 1
+    return np.asarray(targets.Y, dtype=np.float32), runs, ImageSpace.from_estimator(loader)
+
+
+def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, sites="default",
+                pooling="mean", settings=None, memory=None, subject="", verbose=1):
+    """Run the whole pipeline for one subject and one model.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Stimuli with ``onset``, ``duration``, ``run`` and ``image`` and/or
+        ``text`` (see :mod:`nilearn_vlm.stimuli`).
+    bold : list of images, or an image
+        One 4D image per run (NIfTI, CIFTI dtseries, SurfaceImage or a
+        (n_scans, n_voxels) array), in the order of the sorted run labels.
+    t_r : float
+    mask : Niimg-like, optional
+        Brain mask (computed from the first run when None).
+    model, model_params, sites, pooling :
+        The adapter plugin and its settings (see
+        :class:`~nilearn_vlm.NeuronActivations`).
+    settings : PipelineSettings, optional
+    memory : str, optional
+        Activation cache folder.
+    subject : str
+    verbose : int, default=1
+        Print each step with its duration.
+
+    Returns
+    -------
+    results : nilearn_vlm.results.Results
+        With ``meta["timings"]`` (seconds per step) and, in ``meta``, the
+        fitted estimators are *not* kept (only their outputs).
+    extras : dict
+        Arrays used by reports: ``X`` (TR-aligned units), ``atoms`` (the
+        atoms' time courses), ``runs``, ``site_scores`` ({site: per-voxel
+        out-of-fold r}), ``site_run_scores`` ({site: (n_runs, n_voxels)}),
+        ``encoder_p`` (per-voxel p of the encoder's r), ``space`` (an
+        :class:`~nilearn_vlm.results.ImageSpace` that rebuilds images).
+    """
+    from nilearn_vlm import stats
+    from nilearn_vlm.decomposition import SparseAtoms
+    from nilearn_vlm.encoding import VoxelEncoder
+    from nilearn_vlm.extraction import NeuronActivations
+    from nilearn_vlm.glm import VoxelGLM
+    from nilearn_vlm.maps import unit_voxel_maps
+    from nilearn_vlm.results import Results
+    from nilearn_vlm.timeseries import TRAligner
+
+    settings = settings or PipelineSettings()
+    step = _Steps(verbose)
+    with step("loading BOLD"):
+        Y, runs, space = load_bold(bold, mask)
+    run_labels = sorted(pd.unique(events["run"]))
+    n_scans = {run: int((runs == i + 1).sum()) for i, run in enumerate(run_labels)}
+
+    with step(f"extracting units ({model})"):
+        extractor = NeuronActivations(model=model, model_params=model_params or {}, sites=sites,
+                                      pooling=pooling, memory=memory, verbose=verbose)
+        cols = [c for c in ("image", "text") if c in events]
+        units = extractor.fit_transform(events[cols])
+        unit_names = [str(u) for u in extractor.get_feature_names_out()]
+    with step("aligning units to the TR grid (HRF)"):
+        aligner = TRAligner(events=events[["onset", "duration", "run"]], n_scans=n_scans, t_r=t_r,
+                            hrf_model=settings.hrf_model)
+        X = aligner.fit_transform(units).astype(np.float32)
+    with step(f"sparse dictionary learning ({settings.n_atoms} atoms)"):
+        atoms = SparseAtoms(n_atoms=settings.n_atoms, alpha=settings.atom_alpha,
+                            max_iter=settings.atom_max_iter, feature_names=unit_names,
+                            random_state=settings.seed)
+        A = atoms.fit_transform(X)
+    with step("voxelwise GLM on the atoms (AR(1))"):
+        glm = VoxelGLM(t_r=t_r, alpha=settings.glm_alpha).fit(A, Y, groups=runs)
+    with step("ridge encoder on the atoms (leave-one-run-out)"):
+        encoder = VoxelEncoder(alphas=settings.alphas).fit(A, Y, groups=runs)
+    with step(f"circular-shift null of encoder scores ({settings.n_permutations} shifts)"):
+        pred = _out_of_fold(A, Y, runs, settings.alphas)
+        null = stats.permutation_null(pred, Y, method="shift", runs=runs,
+                                      n_permutations=settings.n_permutations,
+                                      random_state=settings.seed)
+    site_scores, site_run_scores = {}, {}
+    if settings.encode_sites:
+        with step("per-site encoders (layer curves)"):
+            site_arr = np.array([site_of(u) for u in unit_names])
+            for site in pd.unique(site_arr):
+                Xs = X[:, site_arr == site]
+                pred_s = _out_of_fold(Xs, Y, runs, settings.alphas)
+                site_run_scores[site] = np.vstack(
+                    [stats.pearson_r(pred_s[runs == r], Y[runs == r]) for r in np.unique(runs)]
+                )
+                site_scores[site] = stats.pearson_r(pred_s, Y)
+    with step("unit x voxel maps (all units)"):
+        umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=unit_names)
+    results = Results.from_estimators(
+        model, subject, atoms=atoms, glm=glm, encoder=encoder, unit_names=unit_names, space=space,
+        seeds={"pipeline": settings.seed, **({"model": model_params.get("seed")} if model_params else {})},
+        weight_digests={model: extractor.adapter_.weights_digest()} if hasattr(extractor, "adapter_") else None,
+        unit_voxel_topk={"index": np.asarray(umaps.top_units), "value": np.asarray(umaps.top_values)},
+        layer_scores=site_scores,
+        settings={"pipeline": settings.to_dict(), "model": model, "model_params": model_params or {},
+                  "sites": sites, "pooling": pooling, "t_r": t_r},
+    )
+    results.tables["unit_sign_counts"] = umaps.unit_table()
+    results.tables["encoder_null"] = pd.DataFrame({
+        "voxel": np.arange(Y.shape[1]), "r": null.statistic, "p": null.pvalues, "p_fwe": null.pvalues_fwe,
+    })
+    atlases = DEFAULT_MNI_ATLASES if settings.atlases is None else tuple(settings.atlases)
+    if atlases:
+        with step("network tables"):
+            results.add_network_tables(list(atlases))
+    results.meta["timings"] = step.times
+    extras = {
+        "X": X, "atoms": A, "runs": runs, "Y": Y, "site_scores": site_scores,
+        "site_run_scores": site_run_scores, "encoder_p": null.pvalues, "space": space,
+        "glm": glm, "sparse_atoms": atoms, "null": null,
+    }
+    return results, extras
+
+
+def _out_of_fold(X, Y, runs, alphas):
+    """Leave-one-run-out predictions of a ridge encoder (alphas chosen within folds)."""
+    from nilearn_vlm.encoding import VoxelEncoder
+
+    pred = np.zeros_like(Y, dtype=np.float32)
+    for r in np.unique(runs):
+        train = runs != r
+        enc = VoxelEncoder(alphas=alphas).fit(X[train], Y[train], groups=runs[train])
+        pred[~train] = enc.predict(X[~train])
+    return pred

@@ -1,0 +1,94 @@
+"""The whole path on a tiny simulated subject with the NumPy toy adapter."""
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from nilearn_vlm.pipeline import PipelineSettings, fit_subject, load_bold
+from nilearn_vlm.plugins import register_plugin, unregister_plugin
+from nilearn_vlm import hookimpl
+from nilearn_vlm.testing import ToyAdapter
+
+
+class _ToyPlugin:
+    @hookimpl
+    def register_adapters(self, register):
+        register(ToyAdapter)
+
+
+@pytest.fixture
+def toy_plugin():
+    register_plugin(_ToyPlugin(), "toy-pipeline-test")
+    yield
+    unregister_plugin("toy-pipeline-test")
+
+
+def _subject(rng, n_runs=3, n_events=30, t_r=2.0, driven=slice(0, 20)):
+    from nilearn_vlm.timeseries import TRAligner
+
+    words = ["cat", "dog", "sky", "red", "car", "tree", "blue", "sun", "house", "river"]
+    rows = []
+    for run in range(1, n_runs + 1):
+        for k in range(n_events):
+            rows.append({
+                "onset": 2.0 * k, "duration": 2.0, "run": run,
+                "image": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+                "text": " ".join(rng.choice(words, 3)),
+            })
+    events = pd.DataFrame(rows)
+    n_scans = {run: n_events + 8 for run in range(1, n_runs + 1)}
+    adapter = ToyAdapter()
+    units = adapter.extract(
+        __import__("nilearn_vlm.adapters", fromlist=["Batch"]).Batch(
+            images=[__import__("PIL.Image", fromlist=["Image"]).fromarray(i) for i in events["image"]],
+            texts=list(events["text"])),
+        ["vision.1.ffn"], "mean")["vision.1.ffn"][:, :1]
+    driver = TRAligner(events=events[["onset", "duration", "run"]], n_scans=n_scans, t_r=t_r).fit_transform(units)
+    mask = np.zeros((6, 6, 6), np.int8)
+    mask[1:5, 1:5, 1:5] = 1
+    n_vox = int(mask.sum())
+    Y = rng.standard_normal((driver.shape[0], n_vox))
+    Y[:, driven] += 1.5 * driver
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    bold, start = [], 0
+    for run in range(1, n_runs + 1):
+        data = np.zeros((6, 6, 6, n_scans[run]), np.float32)
+        data[mask.astype(bool)] = Y[start:start + n_scans[run]].T
+        bold.append(nib.Nifti1Image(data, affine))
+        start += n_scans[run]
+    return events, bold, nib.Nifti1Image(mask, affine), t_r
+
+
+def test_fit_subject_end_to_end(toy_plugin, tmp_path):
+    rng = np.random.default_rng(0)
+    events, bold, mask, t_r = _subject(rng)
+    settings = PipelineSettings(n_atoms=4, n_permutations=50, atlases=(), top_k=3)
+    results, extras = fit_subject(events, bold, t_r, mask=mask, model="toy", sites="*.ffn",
+                                  settings=settings, memory=str(tmp_path / "cache"), verbose=0)
+    n_vox = 64
+    assert results.n_voxels == n_vox
+    assert results.glm_t.shape == (4, n_vox)
+    assert results.atom_loadings.shape == (4, results.n_units)
+    assert set(extras["site_scores"]) == {"vision.0.ffn", "vision.1.ffn", "text.0.ffn", "text.1.ffn"}
+    # the planted voxels are predicted, the others are not
+    scores = results.encoder_scores
+    assert np.nanmean(scores[:20]) > 0.3 > np.nanmean(scores[20:])
+    site = extras["site_scores"]["vision.1.ffn"]
+    assert np.mean(site[:20]) > np.mean(site[20:]) + 0.2
+    p = results.tables["encoder_null"]["p"].to_numpy()
+    assert np.mean(p[:20] < 0.05) > 0.9 and np.mean(p[20:] < 0.05) < 0.2
+    # the results folder round-trips with its images
+    results.save(tmp_path / "res")
+    from nilearn_vlm.results import Results
+
+    again = Results.load(tmp_path / "res")
+    np.testing.assert_allclose(again.glm_t, results.glm_t)
+    img = again.to_img("encoder_scores")
+    assert img.shape[:3] == (6, 6, 6)
+
+
+def test_load_bold_from_arrays():
+    Y, runs, space = load_bold([np.ones((5, 3)), np.zeros((4, 3))])
+    assert Y.shape == (9, 3) and runs.tolist() == [1] * 5 + [2] * 4
+    assert space.kind == "array"
