@@ -234,8 +234,10 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         Epochs (iterations) run by each dictionary's learner.
     mean_, scale_ : ndarray of shape (n_units,)
         Standardization of the units.
+    unit_names_ : ndarray of str or None
+        Unit names (``feature_names`` or a DataFrame's columns).
     feature_names_in_ : ndarray of str
-        Unit names, when known.
+        A DataFrame's columns (set for DataFrames only, as in scikit-learn).
     n_features_in_ : int
 
     Examples
@@ -363,8 +365,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
         n_scans, n_units = X.shape
         names = self._names(n_units)
-        if names is not None:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.unit_names_ = None if names is None else np.asarray(names, dtype=object)
         if self.standardize:
             self.mean_ = X.mean(axis=0)
             scale = np.sqrt(((X - self.mean_) ** 2).sum(axis=0))
@@ -523,7 +524,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
                 "sign": self.key_neurons_[atom_idx, unit_idx],
             }
         )
-        names = getattr(self, "feature_names_in_", None)
+        names = self.unit_names_
         if names is not None:
             parts = [parse_unit_name(n) for n in names[unit_idx]]
             table.insert(3, "name", names[unit_idx])

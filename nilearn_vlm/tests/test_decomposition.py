@@ -125,8 +125,11 @@ def test_groupby_learns_one_dictionary_per_group():
     for a, g in enumerate(model.atom_groups_):
         outside = vision if g == "text" else ~vision
         assert np.all(model.loadings_[a, outside] == 0)
-    assert model.transform(X).shape == (X.shape[0], 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # names given as a parameter, X an array
+        assert model.transform(X).shape == (X.shape[0], 6)
     assert model.atom_names_[0].startswith("text:atom")
+    assert list(model.unit_names_) == names
 
 
 @pytest.mark.parametrize(
