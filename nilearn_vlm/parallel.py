@@ -359,7 +359,8 @@ def map_tasks(func, arg_tuples, n_jobs=None, verbose=0, desc=None, total=None):
 
 
 def run_subjects(func, subjects, *, engine=None, scheduler=None,
-                 n_workers=None, verbose=0, **kwargs):
+                 n_workers=None, threads_per_worker=1, memory_limit="auto",
+                 verbose=0, **kwargs):
     """Map a per-subject pipeline over subjects, one task per subject.
 
     With ``engine="dask"`` every subject is a task of one Dask graph
@@ -375,9 +376,11 @@ def run_subjects(func, subjects, *, engine=None, scheduler=None,
         interactive session when the workers are remote).
     subjects : iterable
         Subject specifications (e.g. :class:`~nilearn_vlm.study.SubjectSpec`).
-    engine, scheduler, n_workers
-        See :func:`compute_context`; ``engine=None`` uses joblib's active
-        configuration (a surrounding :func:`use_dask`).
+    engine, scheduler, n_workers, threads_per_worker, memory_limit
+        See :func:`compute_context` (``run_subjects(func, subjects,
+        **check_compute(table))`` takes a study's ``[compute]`` table);
+        ``engine=None`` uses joblib's active configuration (a surrounding
+        :func:`use_dask`).
     verbose : int, default=0
         Progress bar over subjects.
     **kwargs
@@ -394,7 +397,8 @@ def run_subjects(func, subjects, *, engine=None, scheduler=None,
     [4, 9]
     """
     subjects = list(subjects)
-    with compute_context(engine, scheduler, n_workers):
+    with compute_context(engine, scheduler, n_workers, threads_per_worker,
+                         memory_limit):
         tasks = (delayed(func)(s, **kwargs) for s in subjects)
         results = Parallel(n_jobs=None, return_as="generator")(tasks)
         if verbose:
