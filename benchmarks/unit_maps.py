@@ -51,7 +51,7 @@ def main():
     parser.add_argument("--trs", type=int, default=3000)
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--threshold", default="fdr")
-    parser.add_argument("--memory-budget", default="1GiB")
+    parser.add_argument("--memory-budget", default="512MiB")
     parser.add_argument("--folder", default=None)
     parser.add_argument("--generate-only", action="store_true")
     args = parser.parse_args()

@@ -346,7 +346,7 @@ def _grouped_blocks(Xz, Y, uc, vc, top_k, counter, n_jobs, verbose):
 
 
 def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
-                    r_resolution=5e-4, memory_budget="1GiB", unit_chunk=None,
+                    r_resolution=5e-4, memory_budget="512MiB", unit_chunk=None,
                     voxel_chunk=None, unit_names=None, verbose=0, n_jobs=None):
     """Signed unit x voxel Pearson correlations, summarized out of core.
 
@@ -369,7 +369,7 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
         Bin width in ``|r|`` of the FDR histograms, which span the
         uncorrected to the Bonferroni level (the Benjamini-Hochberg cut lies
         in between).
-    memory_budget : int or str, default="1GiB"
+    memory_budget : int or str, default="512MiB"
         Working memory for the blocks (on top of the standardized units,
         ``4 * n_units * n_scans`` bytes, and per-unit histograms for FDR,
         ``8 * n_units * (r_bonferroni - r_uncorrected) / r_resolution``
@@ -465,7 +465,7 @@ def _check_top_k(top_k, n_units):
     return int(top_k)
 
 
-def weight_maps(W, threshold, *, top_k=10, memory_budget="1GiB", unit_chunk=None,
+def weight_maps(W, threshold, *, top_k=10, memory_budget="512MiB", unit_chunk=None,
                 voxel_chunk=None, unit_names=None, verbose=0):
     """Top units per voxel and signed counts per unit from given weights.
 
