@@ -48,6 +48,8 @@ __all__ = ["BaseVoxelEstimator", "Targets", "clean_signals", "nuisance_design"]
 Targets = namedtuple("Targets", ["Y", "runs", "confounds"])
 Targets.__doc__ = """Targets loaded by :meth:`BaseVoxelEstimator._load_targets`.
 
+Attributes
+----------
 Y : ndarray (n_scans, n_voxels), float64 or float32 as stored.
 runs : ndarray of int (n_scans,) or None
     Run label per scan (from a list of runs or from ``groups``).

@@ -45,9 +45,9 @@ class GroupResult:
     mean : ndarray of shape (n_voxels,)
         Mean map across subjects.
     pvalues_fwe : ndarray of shape (n_voxels,)
-        Family-wise corrected p-values (max-|t| over voxels per sign flip).
+        Family-wise corrected p-values (max-``|t|`` over voxels per sign flip).
     null_max : ndarray
-        Max |t| of each sign flip (the observed one included, as mne does).
+        Max ``|t|`` of each sign flip (the observed one included, as mne does).
     n_subjects : int
     """
 
@@ -68,7 +68,7 @@ def group_sign_flip(maps, *, masker=None, tail=1, n_permutations=10000, random_s
     Under the null each subject's map is symmetric around zero (e.g. chance
     encoding r centred at 0, or a subject-level map minus its null mean), so
     flipping the sign of whole subject maps gives the null distribution of the
-    group t-map; the maximum |t| over voxels per flip controls the family-wise
+    group t-map; the maximum ``|t|`` over voxels per flip controls the family-wise
     error (:func:`mne.stats.permutation_t_test`; all ``2**n_subjects`` flips
     are enumerated when ``n_permutations`` exceeds them). Fisher-z transform
     correlation maps first (``np.arctanh``) for better symmetry.
