@@ -1,8 +1,13 @@
 """Dask engine: a LocalCluster of 2 worker processes gives the local results.
 
-Every check compares against a one-job local run with one BLAS thread (the
-workers also run one BLAS thread), and asserts bit-for-bit equality. The
-task stream proves that the work ran on the workers.
+Every check compares against a one-job local run with one BLAS thread and
+asserts bit-for-bit equality. The workers get the very same BLAS set-up as
+this process (its environment, then one thread set at run time, as
+``threadpool_limits(1)`` does here): OpenBLAS started with
+``OPENBLAS_NUM_THREADS=1`` (Dask's default for workers) can round float32
+products differently from one limited to one thread at run time, which is
+the environment, not the distribution. The task stream proves that the work
+ran on the workers.
 """
 
 import sys
@@ -25,17 +30,26 @@ from nilearn_vlm.stats import permutation_null
 distributed = pytest.importorskip("distributed")
 
 
+def _one_blas_thread():
+    threadpool_limits(1)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     import cloudpickle
 
     # the workers cannot import this test file: ship its functions by value
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cl = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True,
-        dashboard_address=None, host="127.0.0.1", memory_limit="1GB",
-    )
+    import dask
+
+    # workers inherit this process's environment (no OPENBLAS_NUM_THREADS=1)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
+        cl = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True,
+            dashboard_address=None, host="127.0.0.1", memory_limit="1GB",
+        )
     client = distributed.Client(cl, set_as_default=False)
+    client.run(_one_blas_thread)
     try:
         yield client
     finally:
