@@ -23,9 +23,11 @@ Typical use::
     results = run_subjects(fit_one, subjects, engine="dask",
                            scheduler="tcp://scheduler:8786")
 
-Results equal those of a local run bit for bit (same chunks, same
-arithmetic), provided BLAS is deterministic across processes (one BLAS thread
-per task, as Dask workers have by default).
+Tasks cover exactly the chunks of a one-job run, so results equal the local
+ones bit for bit when BLAS is set up the same way in the workers and here;
+otherwise (e.g. workers started with ``OPENBLAS_NUM_THREADS=1``, Dask's
+default, against a local run limited to one thread at run time) within float32
+rounding. See ``docs/dask.md``.
 """
 
 from contextlib import contextmanager, nullcontext
