@@ -190,6 +190,35 @@ def _glm_fit(design, Y, runs, noise_model, bins, ar_coef, verbose=0):
     return beta, se, rho
 
 
+def _univariate_fit(design, k, Y, runs, noise_model, bins, ar_coef):
+    """One model per regressor (see ``VoxelGLM(mode="univariate")``).
+
+    Returns beta (with the intercept rows of the nuisance left at 0 except the
+    first constant, fitted on the nuisance alone), se, ar1 per voxel and dof.
+    """
+    from nilearn_vlm._glm_univariate import univariate_prewhitened_ols
+
+    n_voxels = Y.shape[1]
+    if ar_coef is not None:
+        rho = np.full(n_voxels, float(ar_coef))
+    elif noise_model == "ols":
+        rho = np.zeros(n_voxels)
+    else:
+        coef = np.linalg.lstsq(design, Y, rcond=None)[0]
+        rho = _bin_ar(ar1_yule_walker(Y - design @ coef, runs), bins)
+    beta = np.zeros((design.shape[1], n_voxels))
+    se = np.full_like(beta, np.inf)
+    nuisance = design[:, k:]
+    dof = None
+    values, inverse = np.unique(rho, return_inverse=True)
+    for g, value in enumerate(values):
+        idx = np.flatnonzero(inverse == g)
+        b, s, dof = univariate_prewhitened_ols(design[:, :k], nuisance, Y[:, idx], value, runs)
+        beta[:k, idx], se[:k, idx] = b, s
+        beta[k:, idx] = np.linalg.lstsq(nuisance, Y[:, idx], rcond=None)[0]
+    return beta, se, rho, dof
+
+
 def _height_threshold(p, alpha, height_control):
     """Boolean mask of significant entries of p (one map)."""
     if height_control is None:
@@ -231,6 +260,14 @@ class VoxelGLM(BaseVoxelEstimator):
         ``None`` whitens each voxel at its own coefficient (slower).
     ar_coef : float or None, default=None
         A fixed AR(1) coefficient for every voxel instead of estimating it.
+    mode : {"joint", "univariate"}, default="joint"
+        ``"joint"``: one model of all regressors per voxel (the paper's
+        likely choice: atoms as fixed regressors of one GLM). ``"univariate"``:
+        one model per regressor (with the shared drifts, constants and
+        confounds), so correlated regressors, such as atoms of a dictionary,
+        do not take each other's variance; the AR(1) coefficient of a voxel is
+        then estimated once from the residuals of the joint least-squares fit.
+        Collinear regressors are allowed in this mode.
     height_control : {"fdr", "bonferroni", "fpr", None}, default="fdr"
         Correction of the two-sided p-values of each regressor's t-map
         (FDR: Benjamini-Hochberg, :func:`scipy.stats.false_discovery_control`).
@@ -294,6 +331,7 @@ class VoxelGLM(BaseVoxelEstimator):
         noise_model="ar1",
         bins=100,
         ar_coef=None,
+        mode="joint",
         height_control="fdr",
         alpha=0.05,
         fdr_scope="map",
@@ -309,6 +347,7 @@ class VoxelGLM(BaseVoxelEstimator):
         self.noise_model = noise_model
         self.bins = bins
         self.ar_coef = ar_coef
+        self.mode = mode
         self.height_control = height_control
         self.alpha = alpha
         self.fdr_scope = fdr_scope
@@ -318,6 +357,8 @@ class VoxelGLM(BaseVoxelEstimator):
 
     # ------------------------------------------------------------ checks
     def _check_params(self):
+        if self.mode not in ("joint", "univariate"):
+            raise ValueError(f"mode must be 'joint' or 'univariate', got {self.mode!r}.")
         for name, allowed in (
             ("drift_model", _DRIFTS),
             ("noise_model", ("ar1", "ols")),
@@ -456,8 +497,8 @@ class VoxelGLM(BaseVoxelEstimator):
         D = design.to_numpy()
         if not np.all(np.isfinite(D)):
             raise ValueError("X and confounds must be finite (no NaN/inf).")
-        rank = np.linalg.matrix_rank(D)
-        if rank < D.shape[1]:
+        rank = np.linalg.matrix_rank(D if self.mode == "joint" else D[:, len(names):])
+        if rank < (D.shape[1] if self.mode == "joint" else D.shape[1] - len(names)):
             raise ValueError(
                 f"the design is rank deficient (rank {rank} < {D.shape[1]} "
                 "columns); drop collinear regressors or confounds."
@@ -469,10 +510,16 @@ class VoxelGLM(BaseVoxelEstimator):
             )
         valid = self._valid_voxels(Y)
         Yv = np.asarray(Y[:, valid], dtype=np.float64)
-        beta, se, rho = _glm_fit(
-            D, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.verbose
-        )
         k, n_vox = len(names), Y.shape[1]
+        if self.mode == "joint":
+            beta, se, rho = _glm_fit(
+                D, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.verbose
+            )
+            dof = D.shape[0] - D.shape[1]
+        else:
+            beta, se, rho, dof = _univariate_fit(
+                D, k, Yv, runs, self.noise_model, self.bins, self.ar_coef
+            )
 
         def full(a, fill):
             out = np.full((n_vox,) + a.shape[1:], fill, dtype=np.float64)
@@ -482,7 +529,7 @@ class VoxelGLM(BaseVoxelEstimator):
         self.design_ = design
         self.regressor_names_ = names
         self.n_features_in_ = k
-        self.dof_ = D.shape[0] - D.shape[1]
+        self.dof_ = dof
         self.runs_ = None if runs is None else np.asarray(runs)
         const = [
             i for i, c in enumerate(design.columns) if str(c).startswith("constant")
