@@ -34,7 +34,9 @@ def register_adapters(register):
         ``register(adapter_class, name=None)``. ``adapter_class`` is a
         subclass of :class:`nilearn_vlm.adapters.BaseAdapter`; its ``name``
         class attribute is used when ``name`` is None. Users reach it with
-        :func:`nilearn_vlm.get_adapter`.
+        :func:`nilearn_vlm.get_adapter`. To keep listing plugins cheap, a
+        plugin may register a ``"package.module:ClassName"`` string with a
+        ``name``; the class is imported on the first look-up.
 
     Examples
     --------

@@ -158,6 +158,14 @@ class _Host:
         distribution, version = self.dists[plugin_name]
 
         def register(obj, name=None):
+            if isinstance(obj, str) and name is None:
+                raise TypeError(
+                    f"lazy registration of {obj!r} needs a name: register({obj!r}, name='...')"
+                )
+            if isinstance(obj, str) and ":" not in obj:
+                raise ValueError(
+                    f"lazy registration takes 'package.module:attribute', got {obj!r}"
+                )
             name = name if name is not None else getattr(obj, "name", None)
             if not isinstance(name, str) or not name:
                 raise TypeError(
@@ -267,10 +275,33 @@ def unregister_plugin(name):
     _host().remove(name)
 
 
+def _resolve(entry):
+    """Import a lazily registered object (``"module:attribute"``)."""
+    from importlib import import_module
+
+    module, _, attr = entry.obj.partition(":")
+    try:
+        obj = import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise ImportError(
+            f"the {entry.kind} {entry.name!r} of plugin {entry.plugin!r} (distribution "
+            f"{entry.distribution!r}) could not be imported from {entry.obj!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return obj
+
+
 def _lookup(kind, name):
     registry = _host().registry[kind]
     if name in registry:
-        return registry[name].obj
+        entry = registry[name]
+        if isinstance(entry.obj, str):
+            entry = PluginEntry(entry.name, kind, _resolve(entry), entry.plugin, entry.distribution,
+                                entry.version)
+            registry[name] = entry
+        return entry.obj
     installed = sorted(registry)
     msg = f"no {kind} {name!r}; installed: {', '.join(installed) if installed else 'none'}"
     close = difflib.get_close_matches(str(name), installed, n=1)

@@ -124,6 +124,9 @@ def test_version_flag():
     assert res.stdout.strip() == f"nilearn-vlm {__version__}"
 
 
-def test_core_import_does_not_import_torch():
-    code = "import nilearn_vlm, sys; assert 'torch' not in sys.modules, 'torch imported'"
+def test_core_import_and_plugin_listing_do_not_import_torch():
+    code = (
+        "import nilearn_vlm, sys; assert 'torch' not in sys.modules, 'import imported torch'; "
+        "t = nilearn_vlm.list_plugins(); assert 'torch' not in sys.modules, 'listing imported torch'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -225,3 +225,30 @@ def test_public_names_are_exported():
     for name in ("hookimpl", "get_adapter", "get_analysis", "get_atlas", "list_plugins", "UnknownPluginError"):
         assert hasattr(nilearn_vlm, name)
     assert nilearn_vlm.hookimpl is plugins.hookspecs.hookimpl
+
+
+def test_lazy_registration_by_reference(fake_entry_points):
+    class Plugin:
+        @hookimpl
+        def register_adapters(self, register):
+            register("nilearn_vlm.testing._toy:ToyAdapter", name="lazy-toy")
+            register("nilearn_vlm.testing:NoSuchAdapter", name="broken-ref")
+
+    register_plugin(Plugin(), "lazy")
+    try:
+        assert "lazy-toy" in set(list_plugins()["name"])
+        assert get_adapter("lazy-toy") is ToyAdapter
+        with pytest.raises(ImportError, match=r"adapter 'broken-ref' of plugin 'lazy'.*NoSuchAdapter"):
+            get_adapter("broken-ref")
+    finally:
+        unregister_plugin("lazy")
+
+
+def test_lazy_registration_needs_a_name(fake_entry_points):
+    class Plugin:
+        @hookimpl
+        def register_adapters(self, register):
+            register("nilearn_vlm.testing:ToyAdapter")
+
+    with pytest.warns(PluginLoadWarning, match="needs a name"):
+        register_plugin(Plugin(), "nameless-ref")

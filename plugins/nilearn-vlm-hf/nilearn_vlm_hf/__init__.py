@@ -15,7 +15,21 @@ Registered adapters (entry point ``hf`` of the group ``nilearn_vlm``):
 
 __version__ = "0.1.0"
 
-from nilearn_vlm_hf._encoders import HFTextAdapter, HFVisionAdapter
-from nilearn_vlm_hf._vlm import BridgeTowerAdapter, SiglipAdapter
+_LAZY = {
+    "HFTextAdapter": "nilearn_vlm_hf._encoders",
+    "HFVisionAdapter": "nilearn_vlm_hf._encoders",
+    "SiglipAdapter": "nilearn_vlm_hf._vlm",
+    "BridgeTowerAdapter": "nilearn_vlm_hf._vlm",
+}
+
+
+def __getattr__(name):
+    # torch and transformers are imported with the adapters, on first use
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nilearn_vlm_hf' has no attribute {name!r}")
+
 
 __all__ = ["BridgeTowerAdapter", "HFTextAdapter", "HFVisionAdapter", "SiglipAdapter", "__version__"]

@@ -5,11 +5,8 @@ from nilearn_vlm import hookimpl
 
 @hookimpl
 def register_adapters(register):
-    # imported inside the hook: listing plugins stays cheap (no torch import)
-    from nilearn_vlm_hf._encoders import HFTextAdapter, HFVisionAdapter
-    from nilearn_vlm_hf._vlm import BridgeTowerAdapter, SiglipAdapter
-
-    register(HFTextAdapter)
-    register(HFVisionAdapter)
-    register(SiglipAdapter)
-    register(BridgeTowerAdapter)
+    # registered by reference: listing plugins does not import torch
+    register("nilearn_vlm_hf._encoders:HFTextAdapter", name="hf-text")
+    register("nilearn_vlm_hf._encoders:HFVisionAdapter", name="hf-vision")
+    register("nilearn_vlm_hf._vlm:SiglipAdapter", name="siglip")
+    register("nilearn_vlm_hf._vlm:BridgeTowerAdapter", name="bridgetower")
