@@ -38,7 +38,9 @@ from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
 __all__ = [
     "ENGINES",
+    "add_compute_arguments",
     "chunk_groups",
+    "compute_options",
     "compute_context",
     "check_compute",
     "map_tasks",
@@ -287,6 +289,69 @@ def check_compute(table=None):
             raise ValueError(f"compute.{key}: must be a positive integer; "
                              f"got {val!r}.")
     return out
+
+
+def add_compute_arguments(parser):
+    """Add ``--engine``, ``--scheduler`` and ``--n-workers`` to a CLI parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_compute_arguments(parser)
+    >>> parser.parse_args(["--scheduler", "tcp://h:8786"]).scheduler
+    'tcp://h:8786'
+    """
+    group = parser.add_argument_group("compute (overrides the study's [compute])")
+    group.add_argument("--engine", choices=ENGINES, default=None,
+                       help="where chunks and subjects run (default: local)")
+    group.add_argument("--scheduler", default=None,
+                       help="Dask scheduler: tcp://host:8786, a scheduler "
+                            "file (.json) or 'local'; implies --engine dask")
+    group.add_argument("--n-workers", type=int, default=None,
+                       help="local jobs, or workers of a local Dask cluster")
+
+
+def compute_options(table=None, args=None):
+    """A study's ``[compute]`` table with command-line overrides, validated.
+
+    Parameters
+    ----------
+    table : dict or None
+        The ``[compute]`` table.
+    args : argparse.Namespace or None
+        Parsed arguments of :func:`add_compute_arguments`; those given
+        override the table (``--scheduler`` alone switches to Dask).
+
+    Returns
+    -------
+    dict
+        As :func:`check_compute`; pass it to :func:`run_subjects`.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> args = argparse.Namespace(engine=None, scheduler="local", n_workers=2)
+    >>> opts = compute_options({"n_workers": 8}, args)
+    >>> opts["engine"], opts["scheduler"], opts["n_workers"]
+    ('dask', 'local', 2)
+    """
+    table = dict(table or {})
+    engine, scheduler, n_workers = (getattr(args, k, None) for k in
+                                    ("engine", "scheduler", "n_workers"))
+    if scheduler is not None:
+        table.update(scheduler=scheduler, engine=engine or "dask")
+    elif engine is not None:
+        table["engine"] = engine
+        if engine == "local":
+            table.pop("scheduler", None)
+    if n_workers is not None:
+        table["n_workers"] = n_workers
+    return check_compute(table)
 
 
 def chunk_groups(n_items, chunk, n_jobs=None):

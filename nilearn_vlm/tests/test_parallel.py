@@ -19,7 +19,9 @@ from threadpoolctl import threadpool_limits
 from nilearn_vlm import VoxelEncoder
 from nilearn_vlm.maps import unit_voxel_maps
 from nilearn_vlm.parallel import (
+    add_compute_arguments,
     check_compute,
+    compute_options,
     chunk_groups,
     compute_context,
     run_subjects,
@@ -209,3 +211,22 @@ def test_bad_scheduler_and_compute_table():
         check_compute({"engine": "spark"})
     with pytest.raises(ValueError, match="engine must be None or one of"):
         compute_context("spark")
+
+
+def test_command_line_overrides_compute_table():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_compute_arguments(parser)
+    table = {"engine": "dask", "scheduler": "tcp://h:8786", "n_workers": 8}
+    opts = compute_options(table, parser.parse_args([]))
+    assert (opts["engine"], opts["scheduler"], opts["n_workers"]) == \
+        ("dask", "tcp://h:8786", 8)
+    opts = compute_options(table, parser.parse_args(["--engine", "local"]))
+    assert (opts["engine"], opts["scheduler"]) == ("local", None)
+    opts = compute_options({}, parser.parse_args(
+        ["--scheduler", "sched.json", "--n-workers", "3"]))
+    assert (opts["engine"], opts["scheduler"], opts["n_workers"]) == \
+        ("dask", "sched.json", 3)
+    with pytest.raises(ValueError, match=r"compute\.n_workers"):
+        compute_options({}, parser.parse_args(["--n-workers", "0"]))
