@@ -383,6 +383,16 @@ def report_sections(done, skipped=None):
     Returns
     -------
     list of nilearn_vlm.report.Section
+
+    Examples
+    --------
+    >>> from nilearn_vlm.report import Report
+    >>> done = {"demo": AnalysisResult("demo", stats={"r": -0.9})}
+    >>> report = Report("Analyses")
+    >>> for section in report_sections(done, {"compare": "needs at least 2 results (models), got 1"}):
+    ...     _ = report.add(section)
+    >>> [s.title for s in report.sections]
+    ['Analysis: demo', 'Skipped analyses']
     """
     from nilearn_vlm.report import Section
 

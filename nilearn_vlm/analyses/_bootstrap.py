@@ -60,6 +60,12 @@ def percentile_interval(distribution, confidence=0.95):
     Returns
     -------
     low, high : ndarray
+
+    Examples
+    --------
+    >>> low, high = percentile_interval(np.r_[np.arange(101.0), np.nan], 0.9)
+    >>> round(float(low), 6), round(float(high), 6)
+    (5.0, 95.0)
     """
     a = (1 - confidence) / 2
     with np.errstate(all="ignore"):

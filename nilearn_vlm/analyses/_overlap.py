@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nilearn_vlm.stats import block_indices, default_block_length
+from threadpoolctl import threadpool_limits
+
+from nilearn_vlm.stats import default_block_length
 
 KINDS = ("dice", "jaccard")
 
@@ -57,7 +59,8 @@ def overlap_matrix(maps_a, maps_b=None, kind="dice"):
     b = a if maps_b is None else _sets(maps_b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"maps_a has {a.shape[1]} voxels but maps_b {b.shape[1]}")
-    inter = a.astype(np.float32) @ b.T.astype(np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):  # tiny output: threads only contend
+        inter = a.astype(np.float32) @ b.T.astype(np.float32)
     return _from_counts(np.rint(inter), a.sum(1).astype(float), b.sum(1).astype(float), kind)
 
 
@@ -67,7 +70,7 @@ def spatial_block_permutations(n_voxels, n_permutations, block_length=None, rand
     The voxel axis is rotated by a random offset, cut into blocks of
     ``block_length`` voxels and the blocks are shuffled
     (:func:`nilearn_vlm.stats.block_indices`, the time-series block
-    permutation applied to the voxel order). A permuted map keeps its size and
+    permutation applied to the voxel order, for many draws at once). A permuted map keeps its size and
     its runs of neighbouring voxels along the masker's voxel order (within a
     slice row for volumes, vertex order for surfaces) while its position
     relative to other maps is destroyed.
@@ -96,10 +99,20 @@ def spatial_block_permutations(n_voxels, n_permutations, block_length=None, rand
     if not 1 <= length <= n_voxels:
         raise ValueError(f"block_length must lie in [1, n_voxels={n_voxels}], got {block_length}")
     n_blocks = n_voxels // length
-    out = np.empty((n_permutations, n_voxels), dtype=np.int64)
-    for i in range(n_permutations):
-        out[i] = block_indices(n_voxels, length, int(rng.integers(n_voxels)), rng.permutation(n_blocks))
-    return out
+    offsets = rng.integers(n_voxels, size=n_permutations)
+    orders = np.argsort(rng.random((n_permutations, n_blocks)), axis=1)
+    return _block_indices_many(n_voxels, length, offsets, orders)
+
+
+def _block_indices_many(n, length, offsets, orders):
+    """:func:`nilearn_vlm.stats.block_indices` for many (offset, order) pairs at once."""
+    t = np.arange(n)
+    n_full = (n // length) * length
+    src = np.broadcast_to(t, (len(offsets), n)).copy()
+    src[:, :n_full] = np.take(orders, t[:n_full] // length, axis=1) * length + t[:n_full] % length
+    src += offsets[:, None]
+    src %= n
+    return src
 
 
 def overlap_null(maps, n_permutations=200, kind="dice", block_length=None, random_state=None,
@@ -147,6 +160,14 @@ def overlap_null(maps, n_permutations=200, kind="dice", block_length=None, rando
     null = np.empty((n_permutations, m, m), dtype=np.float32)
     values = [] if statistic is not None else None
     sf = s.astype(np.float32)
+    # (n_maps x n_voxels) @ (n_voxels x n_maps) has a tiny output: BLAS threads only contend
+    with threadpool_limits(limits=1, user_api="blas"):
+        _null_loop(s, sf, size, null, values, statistic, independent, n_permutations, block_length, kind, rng)
+    return null, (None if values is None else np.asarray(values))
+
+
+def _null_loop(s, sf, size, null, values, statistic, independent, n_permutations, block_length, kind, rng):
+    m, v = s.shape
     if independent:
         for i in range(n_permutations):
             perms = spatial_block_permutations(v, m, block_length, rng)
@@ -160,4 +181,3 @@ def overlap_null(maps, n_permutations=200, kind="dice", block_length=None, rando
         perms = spatial_block_permutations(v, n_permutations, block_length, rng)
         for i in range(n_permutations):
             null[i] = _from_counts(np.rint(sf @ sf[:, perms[i]].T), size, size, kind)
-    return null, (None if values is None else np.asarray(values))

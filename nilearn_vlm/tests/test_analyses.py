@@ -175,3 +175,16 @@ def test_bootstrap_sums_matches_resampling_rows():
     # each replicate's weights are draw counts: they sum to the number of rows
     ones = bootstrap_sums(np.ones((50, 1)), 10, random_state=0)
     assert np.all(ones == 50)
+
+
+def test_spatial_permutations_are_stats_block_indices():
+    from nilearn_vlm.analyses._overlap import _block_indices_many
+    from nilearn_vlm.stats import block_indices
+
+    rng = np.random.default_rng(0)
+    for n, length in ((23, 4), (30, 5), (7, 7), (9, 1)):
+        offsets = rng.integers(n, size=5)
+        orders = np.argsort(rng.random((5, n // length)), axis=1)
+        got = _block_indices_many(n, length, offsets, orders)
+        for i in range(5):
+            np.testing.assert_array_equal(got[i], block_indices(n, length, offsets[i], orders[i]))

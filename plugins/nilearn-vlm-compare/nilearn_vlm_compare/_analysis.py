@@ -75,12 +75,20 @@ def masked_mean_ci(values, masks, n_bootstrap=2000, confidence=0.95, random_stat
     seed = int(np.random.default_rng(random_state).integers(2**32))
     low = np.full(num.shape[1], np.nan)
     high = np.full(num.shape[1], np.nan)
+    shared_den = bool(finite.all())  # then the counts are the masks': resample them once
+    if shared_den:
+        den_boot = bootstrap_sums(masks.T.astype(float), n_bootstrap, seed)  # (n_bootstrap, n_mask)
     for start in range(0, num.shape[1], max_columns):
         sl = slice(start, start + max_columns)
-        sums = bootstrap_sums(np.hstack([num[:, sl], den[:, sl]]), n_bootstrap, seed)
-        k = sums.shape[1] // 2
+        cols = np.arange(num.shape[1])[sl]
+        if shared_den:
+            sums = bootstrap_sums(num[:, sl], n_bootstrap, seed)
+            denom = den_boot[:, cols % n_mask]
+        else:
+            both = bootstrap_sums(np.hstack([num[:, sl], den[:, sl]]), n_bootstrap, seed)
+            sums, denom = both[:, :cols.size], both[:, cols.size:]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = sums[:, :k] / sums[:, k:]
+            ratio = sums / denom
         low[sl], high[sl] = percentile_interval(ratio, confidence)
     few = (den.sum(0) < 2).reshape(n_col, n_mask)
     low, high = low.reshape(n_col, n_mask), high.reshape(n_col, n_mask)

@@ -196,13 +196,15 @@ def test_cli_lists_the_plugin(capsys):
         next(r for r in rows if r["name"] == "compare").items()
 
 
-def test_masked_mean_ci_against_core_bootstrap():
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_masked_mean_ci_against_core_bootstrap(with_nan):
     from nilearn_vlm.stats import bootstrap_ci
     from nilearn_vlm_compare import masked_mean_ci
 
     rng = np.random.default_rng(6)
     v = rng.exponential(size=(400, 2))
-    v[5, 0] = np.nan
+    if with_nan:
+        v[5, 0] = np.nan
     masks = np.vstack([np.arange(400) < 150, np.arange(400) >= 150])
     mean, low, high = masked_mean_ci(v, masks, 4000, random_state=0)
     for c in range(2):

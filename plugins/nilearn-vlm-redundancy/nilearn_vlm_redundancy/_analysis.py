@@ -130,7 +130,7 @@ class RedundancyResult(AnalysisResult):
 class RedundancyAnalysis(BaseAnalysis):
     """Functional redundancy: several units or atoms driving the same voxels.
 
-    Four parts (the last two need time series, see ``bold``):
+    Parts (the last two need time series, see ``bold``):
 
     1. **Voxel counts.** Per voxel, how many GLM regressors (atoms or units)
        are significant (``glm_sign_sets != 0``); per network the fraction of
@@ -143,6 +143,11 @@ class RedundancyAnalysis(BaseAnalysis):
        maps, classed as within a layer, across layers of a stream, or across
        streams, each pair and each class against a spatial block-permutation
        null (:func:`nilearn_vlm.analyses.overlap_null`); FDR over pairs.
+    2b. **Unit side.** With atoms: the fraction of units loading on two or
+       more atoms, the distribution of atoms per unit, and per network the
+       units and layers behind the atoms predicting it; for every map, the
+       coverage of predicted voxels left when it is dropped (1: every voxel it
+       predicts is predicted by another map too).
     3. **Variance partitioning** (with ``bold``): shared and unique
        out-of-fold R^2 of groups of features (streams by default) per
        network, from nested ridge fits
@@ -245,9 +250,15 @@ class RedundancyAnalysis(BaseAnalysis):
 
         # 1. voxel counts + null
         summary, dist = voxel_count_table(sets, member, net_names, min_count)
+        member_f = member.astype(np.float32)
+
         def count_stats(permuted):
-            s_null, _ = voxel_count_table(permuted, member, net_names, min_count)
-            return s_null[["frac_redundant", "mean_count"]].to_numpy(dtype=float)
+            count = permuted.sum(axis=0, dtype=np.int32)
+            n_pred = member_f @ (count >= 1).astype(np.float32)
+            n_red = member_f @ (count >= min_count).astype(np.float32)
+            total = member_f @ count.astype(np.float32)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.stack([n_red / n_pred, total / n_pred], axis=1)
 
         null_full = None
         if len(names) > max_maps:
@@ -312,6 +323,9 @@ class RedundancyAnalysis(BaseAnalysis):
         else:
             out.notes.append("Fewer than two maps: no pairwise overlap.")
 
+        # AN side: units shared by several atoms; coverage when one map is dropped
+        self._unit_side(out, res, signs != 0, net_names, member)
+
         # 3-4. variance partitioning and greedy selection
         if bold is None:
             out.notes.append("Variance partitioning and the smallest unit set need bold= (n_scans, n_voxels) "
@@ -320,6 +334,39 @@ class RedundancyAnalysis(BaseAnalysis):
         self._time_series_parts(out, res, bold, features, feature_names, runs, cv, partition_by,
                                 feature_groups, fraction, max_candidates, net_names, member)
         return out
+
+    @staticmethod
+    def _unit_side(out, res, sig, net_names, member):
+        predicted = sig.any(axis=0)
+        count = sig.sum(axis=0)
+        # dropping map i loses the voxels only it predicts
+        only = (sig & (count == 1)[None, :]).sum(axis=1)
+        n_pred = int(predicted.sum())
+        coverage = 1 - only / n_pred if n_pred else np.full(sig.shape[0], np.nan)
+        out.tables["ablation"] = pd.DataFrame({"map": list(res.regressor_names), "n_significant": sig.sum(axis=1),
+                                               "n_only_this_map": only, "coverage_without": coverage})
+        out.stats["min_coverage_without_one_map"] = float(np.min(coverage)) if coverage.size else np.nan
+        if res.atom_loadings is None or res.unit_names is None:
+            out.notes.append("Units shared by several atoms need atom_loadings and unit_names; skipped.")
+            return
+        n_atoms_of_unit = (res.atom_loadings != 0).sum(axis=0)
+        used = n_atoms_of_unit > 0
+        out.stats["frac_units_in_several_atoms"] = float(np.mean(n_atoms_of_unit[used] >= 2)) if used.any() \
+            else np.nan
+        rows = []
+        if res.n_atoms == sig.shape[0]:
+            # for each network: units (and the layers they come from) of the atoms predicting it
+            layer = unit_groups(res.unit_names, by="layer")
+            for name, m in zip(net_names, member):
+                atoms = np.flatnonzero(sig[:, m].any(axis=1))
+                units = np.flatnonzero((res.atom_loadings[atoms] != 0).any(axis=0)) if atoms.size else []
+                rows.append({"network": name, "n_atoms": int(atoms.size), "n_units": int(len(units)),
+                             "n_layers": int(len(set(layer[units]))) if len(units) else 0})
+        out.tables["unit_sharing"] = pd.DataFrame(
+            {"n_atoms_per_unit": np.arange(n_atoms_of_unit.max() + 1),
+             "n_units": np.bincount(n_atoms_of_unit)}) if n_atoms_of_unit.size else pd.DataFrame()
+        if rows:
+            out.tables["network_units"] = pd.DataFrame(rows)
 
     def _time_series_parts(self, out, res, bold, features, feature_names, runs, cv, partition_by,
                            feature_groups, fraction, max_candidates, net_names, member):

@@ -180,3 +180,28 @@ def test_max_maps_subsamples_pairs_only(redundant):
     full = RedundancyAnalysis().run(res, n_permutations=20)
     # voxel counts still use every map
     assert out.stats["mean_count"] == full.stats["mean_count"]
+
+
+def test_unit_side_and_ablation_coverage(redundant, separate):
+    red = RedundancyAnalysis().run(redundant[0], n_permutations=10)
+    sep = RedundancyAnalysis().run(separate[0], n_permutations=10)
+    # dropping one of several copies loses nothing; dropping a unique map loses its voxels
+    assert red.stats["min_coverage_without_one_map"] == 1.0
+    abl = sep.to_frame("ablation")
+    sets = separate[0].glm_sign_sets != 0
+    only = [(sets[i] & (sets.sum(0) == 1)).sum() for i in range(12)]
+    np.testing.assert_array_equal(abl["n_only_this_map"], only)
+    assert sep.stats["min_coverage_without_one_map"] < 0.95
+
+
+def test_units_shared_by_atoms():
+    units = [f"vision.{l}.attn_out.0" for l in range(4)]
+    load = np.array([[1.0, 0.5, 0, 0], [0, 0.3, -1.0, 0], [0, 0, 0, 2.0]])
+    sets = np.zeros((3, 30), np.int8)
+    sets[0, :10] = sets[1, 5:15] = sets[2, 20:] = 1
+    res = Results("toy", unit_names=units, atom_loadings=load, glm_sign_sets=sets)
+    out = RedundancyAnalysis().run(res, n_permutations=5)
+    assert out.stats["frac_units_in_several_atoms"] == pytest.approx(1 / 4)
+    assert out.to_frame("unit_sharing")["n_units"].tolist() == [0, 3, 1]
+    net = out.to_frame("network_units").iloc[0]
+    assert (net["n_atoms"], net["n_units"], net["n_layers"]) == (3, 4, 4)
