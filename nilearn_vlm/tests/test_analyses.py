@@ -188,3 +188,24 @@ def test_spatial_permutations_are_stats_block_indices():
         got = _block_indices_many(n, length, offsets, orders)
         for i in range(5):
             np.testing.assert_array_equal(got[i], block_indices(n, length, offsets[i], orders[i]))
+
+
+def test_cli_module_runs_saved_results(tmp_path, capsys):
+    import argparse
+
+    from nilearn_vlm.analyses import cli
+
+    folder = Results("a", "s1", encoder_scores=np.array([0.2, 0.4])).save(tmp_path / "a")
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    args = parser.parse_args([str(folder), "--names", "mean-score,pair-diff", "--params",
+                              '{"mean-score": {"scale": 10}}', "--out", str(tmp_path / "out"), "--json"])
+    assert cli.run(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["done"]["mean-score"]["stats"]["mean"] == pytest.approx(3.0)
+    assert payload["skipped"] == {"pair-diff": "needs at least 2 results (models), got 1"}
+    assert (tmp_path / "out" / "mean-score" / "main.tsv").exists()
+    assert "Skipped analyses" in (tmp_path / "out" / "report.html").read_text()
+    args = parser.parse_args([str(folder), "--names", "pair-diff"])
+    assert cli.run(args) == 1
+    assert "skipped  pair-diff: needs at least 2" in capsys.readouterr().out
