@@ -73,7 +73,7 @@ def _layer_permutation_p(pos_curve, neg_curve, method, n_permutations, rng):
     neg = np.asarray(neg_curve, dtype=float)
     perms = np.argsort(rng.random((n_permutations, neg.size)), axis=1)
     null = _corr_last(np.broadcast_to(np.asarray(pos_curve, float), perms.shape), neg[perms], method)
-    return float((1 + np.sum(null <= r)) / (1 + n_permutations))
+    return float((1 + np.sum(null <= r + 1e-12)) / (1 + n_permutations))
 
 
 class PolarityResult(AnalysisResult):

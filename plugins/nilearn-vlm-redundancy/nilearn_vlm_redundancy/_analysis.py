@@ -24,7 +24,11 @@ RELATIONS = ("within-layer", "across-layer", "across-stream")
 
 def _pvalue(null, observed, greater=True):
     """Permutation p-value with the +1 correction, along axis 0 of ``null``."""
-    null = np.asarray(null, dtype=float)
+    null = np.asarray(null)
+    if not np.issubdtype(null.dtype, np.floating):
+        null = null.astype(float)
+    # compare at the null's precision so that exact ties count as ties
+    observed = np.asarray(observed, dtype=float).astype(null.dtype)
     hits = (null >= observed) if greater else (null <= observed)
     hits = np.where(np.isnan(null), False, hits)
     n = np.isfinite(null).sum(axis=0)
@@ -250,13 +254,13 @@ class RedundancyAnalysis(BaseAnalysis):
 
         # 1. voxel counts + null
         summary, dist = voxel_count_table(sets, member, net_names, min_count)
-        member_f = member.astype(np.float32)
+        member_f = member.astype(np.float64)
 
         def count_stats(permuted):
-            count = permuted.sum(axis=0, dtype=np.int32)
-            n_pred = member_f @ (count >= 1).astype(np.float32)
-            n_red = member_f @ (count >= min_count).astype(np.float32)
-            total = member_f @ count.astype(np.float32)
+            count = permuted.sum(axis=0, dtype=np.int64)
+            n_pred = member_f @ (count >= 1).astype(np.float64)
+            n_red = member_f @ (count >= min_count).astype(np.float64)
+            total = member_f @ count.astype(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.stack([n_red / n_pred, total / n_pred], axis=1)
 
