@@ -18,6 +18,8 @@ from nilearn_vlm._version import __version__
 #: name -> (module, help text)
 SUBCOMMANDS = {
     "plugins": ("nilearn_vlm.cli", "list installed plugins (adapters, analyses, atlases)"),
+    "demo": ("nilearn_vlm.demo", "run the whole path on the embedded default study"),
+    "run": ("nilearn_vlm.study._run", "run a study file (TOML): subjects x models, resumable"),
 }
 
 

@@ -31,10 +31,14 @@ Example
     [pipeline]
     hrf = "glover"
     n_atoms = 64
-    atlas = "seitzman2018"
+    atlas = "seitzman2018"      # or a list, or "none"; default: seitzman2018 + language_mni
 
     [analyses]
     run = "all"                 # or a list of names
+
+    [compute]                   # optional: subjects x models as tasks of a Dask cluster
+    scheduler = "tcp://host:8786"   # or a scheduler file, or "local"
+    n_workers = 8
 """
 
 from __future__ import annotations
@@ -57,12 +61,13 @@ _SECTIONS = {
     "models": {"name", "params", "sites", "pooling", "label"},
     "pipeline": {"hrf", "n_atoms", "atom_alpha", "atlas", "alphas", "high_pass", "fdr", "n_permutations", "seed"},
     "analyses": {"run"},
+    "compute": {"engine", "scheduler", "n_workers", "threads_per_worker", "memory_limit"},
 }
 
 PIPELINE_DEFAULTS = {
     "hrf": "glover",
     "n_atoms": 64,
-    "atom_alpha": 1.0,
+    "atom_alpha": 0.1,
     "atlas": None,
     "alphas": None,
     "high_pass": None,
@@ -108,6 +113,7 @@ class StudyConfig:
     models: list
     pipeline: dict
     analyses: object = "all"
+    compute: dict = field(default_factory=dict)
 
 
 def _close(key, options):
@@ -230,9 +236,10 @@ def load_study(path, check_plugins=True):
                 get_adapter(m.name)
             except UnknownPluginError as exc:
                 _err(f"models[{i}].name", str(exc))
-        if pipeline["atlas"] is not None:
+        atlas = pipeline["atlas"]
+        for name in ([] if atlas in (None, "none") else [atlas] if isinstance(atlas, str) else atlas):
             try:
-                get_atlas(pipeline["atlas"])
+                get_atlas(name)
             except UnknownPluginError as exc:
                 _err("pipeline.atlas", str(exc))
         if analyses != "all":
@@ -244,9 +251,15 @@ def load_study(path, check_plugins=True):
                 except UnknownPluginError as exc:
                     _err("analyses.run", str(exc))
 
+    from nilearn_vlm.parallel import check_compute
+
+    try:
+        compute = check_compute(raw.get("compute"))
+    except ValueError as exc:
+        raise StudyConfigError(str(exc)) from None
     return StudyConfig(
         path=path, name=study.get("name", path.stem), output=output, t_r=float(t_r), stimuli=stimuli,
-        subjects=subjects, models=models, pipeline=pipeline, analyses=analyses,
+        subjects=subjects, models=models, pipeline=pipeline, analyses=analyses, compute=compute,
     )
 
 
