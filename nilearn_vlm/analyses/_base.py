@@ -319,7 +319,8 @@ def run_analyses(results_list, names="all", params=None, raise_errors=False, **d
     -------
     done : dict of str to AnalysisResult
         Keyed by analysis name; an analysis taking one result that is run on
-        several gets keys ``"name[model/subject]"``.
+        several gets keys ``"name[model]"`` (``"name[model/subject]"`` when a
+        model appears more than once).
     skipped : dict of str to str
         Why each analysis (or analysis and result) was not run.
 
@@ -354,7 +355,10 @@ def run_analyses(results_list, names="all", params=None, raise_errors=False, **d
         analysis = cls() if isinstance(cls, type) else cls
         hi = analysis.n_results[1]
         if hi == 1 and len(results_list) > 1:
-            jobs = [(f"{name}[{_label(r)}]", [r]) for r in results_list]
+            labels = [r.model for r in results_list]
+            if len(set(labels)) < len(labels):
+                labels = [_label(r) for r in results_list]
+            jobs = [(f"{name}[{lab}]", [r]) for lab, r in zip(labels, results_list)]
         else:
             jobs = [(name, results_list)]
         for key, res in jobs:

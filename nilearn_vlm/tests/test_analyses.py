@@ -90,12 +90,14 @@ def test_run_analyses_runs_skips_and_explains():
     c = Results("c", glm_t=np.ones((1, 3)))
     done, skipped = run_analyses([a, b, c], params={"mean-score": {"scale": 2.0}}, bold=np.zeros((4, 3)),
                                  runs=[0, 0, 1, 1])
-    assert set(done) == {"mean-score[a]", "mean-score[b/s2]"}
+    assert set(done) == {"mean-score[a]", "mean-score[b]"}
     assert done["mean-score[a]"].stats["mean"] == pytest.approx(1.0)
     assert done["mean-score[a]"].params["got_bold"] is True  # shared data given only to analyses accepting it
     assert skipped["mean-score[c]"] == "results of model 'c' lack encoder_scores"
     assert skipped["pair-diff"] == "takes at most 2 results (models), got 3"
     assert skipped["broken[a]"] == "failed: RuntimeError: boom"
+    same = run_analyses([a, Results("a", "s3", encoder_scores=np.zeros(3))], names=["mean-score"])[0]
+    assert set(same) == {"mean-score[a]", "mean-score[a/s3]"}
     done, skipped = run_analyses([a, b], names=["pair-diff"])
     assert done["pair-diff"].stats["diff"] == pytest.approx(0.3)
     with pytest.raises(RuntimeError, match="boom"):

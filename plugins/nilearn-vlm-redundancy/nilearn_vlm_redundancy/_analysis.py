@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -33,6 +35,12 @@ def _pvalue(null, observed, greater=True):
     hits = np.where(np.isnan(null), False, hits)
     n = np.isfinite(null).sum(axis=0)
     return (1 + hits.sum(axis=0)) / (1 + n)
+
+
+def _nanmean(a, axis=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (empty maps) give NaN
+        return np.nanmean(a, axis=axis)
 
 
 def _relation(layer_a, layer_b, stream_a, stream_b):
@@ -276,9 +284,9 @@ class RedundancyAnalysis(BaseAnalysis):
             null_full, nulls = overlap_null(sets, n_permutations, overlap, block_length, rng,
                                             statistic=count_stats)
         null_frac, null_count = nulls[:, :, 0], nulls[:, :, 1]
-        summary["null_frac_redundant"] = np.nanmean(null_frac, axis=0)
+        summary["null_frac_redundant"] = _nanmean(null_frac, axis=0)
         summary["p_frac_redundant"] = _pvalue(null_frac, summary["frac_redundant"].to_numpy()[None, :])
-        summary["null_mean_count"] = np.nanmean(null_count, axis=0)
+        summary["null_mean_count"] = _nanmean(null_count, axis=0)
         summary["p_mean_count"] = _pvalue(null_count, summary["mean_count"].to_numpy()[None, :])
         out.tables["voxel_counts"] = summary
         out.tables["count_distribution"] = dist
@@ -303,7 +311,7 @@ class RedundancyAnalysis(BaseAnalysis):
             out.tables["overlap_pairs"] = pd.DataFrame({
                 "map_a": np.asarray(names)[iu], "map_b": np.asarray(names)[ju],
                 "layer_a": layers[iu], "layer_b": layers[ju], "relation": rel,
-                "overlap": obs[iu, ju], "null_mean": np.nanmean(null[:, iu, ju], axis=0),
+                "overlap": obs[iu, ju], "null_mean": _nanmean(null[:, iu, ju], axis=0),
                 "p": p_pair, "q": q, "significant": rejected,
             })
             rows = []
@@ -312,17 +320,17 @@ class RedundancyAnalysis(BaseAnalysis):
                 if not sel.any():
                     continue
                 o = float(np.mean(obs[iu[sel], ju[sel]]))
-                nm = np.nanmean(null[:, iu[sel], ju[sel]], axis=1)
+                nm = _nanmean(null[:, iu[sel], ju[sel]], axis=1)
                 rows.append({"relation": r, "n_pairs": int(sel.sum()), "overlap": o,
-                             "null_mean": float(np.nanmean(nm)), "p": float(_pvalue(nm, o))})
+                             "null_mean": float(_nanmean(nm)), "p": float(_pvalue(nm, o))})
                 key = r.replace("-", "_")
                 out.stats[f"overlap_{key}"] = o
                 out.stats[f"p_overlap_{key}"] = rows[-1]["p"]
             out.tables["overlap_summary"] = pd.DataFrame(rows)
             if finite.any():
-                m_all = np.nanmean(null[:, iu[finite], ju[finite]], axis=1)
+                m_all = _nanmean(null[:, iu[finite], ju[finite]], axis=1)
                 o_all = float(np.mean(obs[iu[finite], ju[finite]]))
-                out.stats.update(mean_overlap=o_all, null_mean_overlap=float(np.nanmean(m_all)),
+                out.stats.update(mean_overlap=o_all, null_mean_overlap=float(_nanmean(m_all)),
                                  p_overlap=float(_pvalue(m_all, o_all)))
         else:
             out.notes.append("Fewer than two maps: no pairwise overlap.")

@@ -142,7 +142,7 @@ def test_run_analyses_runs_and_skips(redundant):
     res = redundant[0]
     empty = Results("empty", encoder_scores=np.zeros(240))
     done, skipped = run_analyses([res, empty], names=["redundancy"], params={"redundancy": {"n_permutations": 10}})
-    assert list(done) == ["redundancy[toy/sub-01]"]
+    assert list(done) == ["redundancy[toy]"]
     assert skipped == {"redundancy[empty]": "results of model 'empty' lack glm_sign_sets"}
     done, skipped = run_analyses(res, names=["redundancy", "nope"], params={"redundancy": {"n_permutations": 10}})
     assert "redundancy" in done and "no analysis 'nope'" in skipped["nope"]

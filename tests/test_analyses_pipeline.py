@@ -1,0 +1,63 @@
+"""End to end: SparseAtoms + VoxelGLM -> Results -> every analysis plugin, through run_analyses."""
+
+import numpy as np
+import pytest
+
+from nilearn_vlm import SparseAtoms, VoxelGLM
+from nilearn_vlm.analyses import report_sections, run_analyses
+from nilearn_vlm.plugins import ALLOW_ENV, reset_plugins
+from nilearn_vlm.report import Report
+from nilearn_vlm.results import Results
+
+pytest.importorskip("nilearn_vlm_redundancy")
+pytest.importorskip("nilearn_vlm_polarity")
+pytest.importorskip("nilearn_vlm_compare")
+
+
+@pytest.fixture(autouse=True)
+def _analysis_plugins(monkeypatch):
+    monkeypatch.setenv(ALLOW_ENV, "redundancy,polarity,compare")
+    reset_plugins()
+    yield
+    reset_plugins()
+
+
+def _fit(model, seed, fused):
+    rng = np.random.default_rng(seed)
+    n, runs = 240, np.repeat([0, 1, 2], 80)
+    names = [f"{s}.{l}.attn_out.{i}" for s in ("vision", "text") for l in range(3) for i in range(4)]
+    latent = rng.standard_normal((n, 2))
+    X = np.hstack([latent[:, [0]] + 0.5 * rng.standard_normal((n, 12)),
+                   latent[:, [1]] + 0.5 * rng.standard_normal((n, 12))])
+    Y = rng.standard_normal((n, 150))
+    Y[:, :50] += latent[:, [0]]
+    Y[:, 50:100] -= latent[:, [0 if fused else 1]]
+    atoms = SparseAtoms(n_atoms=4, random_state=0, feature_names=names).fit(X)
+    glm = VoxelGLM(drift_model=None, mode="univariate").fit(atoms.transform(X), Y)
+    res = Results.from_estimators(model, "sub-01", atoms=atoms, glm=glm, unit_names=names,
+                                  encoder_scores=rng.random(150) * 0.1)
+    return res, X, Y, runs
+
+
+def test_every_analysis_runs_on_pipeline_results(tmp_path):
+    clip, X, Y, runs = _fit("clip", 0, fused=False)
+    meter, _, _, _ = _fit("meter", 1, fused=True)
+    done, skipped = run_analyses(
+        [clip, meter], bold=Y, runs=runs,
+        params={"redundancy": {"n_permutations": 20, "features": X},
+                "polarity": {"n_bootstrap": 100, "min_layers": 1},
+                "compare": {"n_bootstrap": 100}},
+    )
+    assert skipped == {}, skipped
+    assert set(done) == {"redundancy[clip]", "redundancy[meter]", "polarity[clip]", "polarity[meter]", "compare"}
+    # the planted sign: units drive voxels 50-99 negatively
+    assert (clip.glm_sign_sets[:, 50:100] < 0).any() and (clip.glm_sign_sets[:, :50] > 0).any()
+    assert done["polarity[clip]"].to_frame("layer_curves")["n_neg"].sum() > 0
+    # towers: vision atoms drive voxels 0-49 and text atoms 50-99, so their maps barely overlap
+    assert done["compare"].stats["msi:clip"] < 0.1
+    assert 0 <= done["compare"].stats["msi:meter"] <= 1
+    report = Report("pipeline")
+    for section in report_sections(done, skipped):
+        report.add(section)
+    assert len(report.sections) == 5
+    report.save(tmp_path / "report.html")
