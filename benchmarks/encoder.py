@@ -52,7 +52,9 @@ def _data(n, p, v, seed=0):
     X += rng.standard_normal((n, p), dtype=np.float32)
     Y = Z @ rng.standard_normal((64, v), dtype=np.float32)
     Y *= np.logspace(-2, 0, v, dtype=np.float32)
-    Y += rng.standard_normal((n, v), dtype=np.float32) * 3
+    for start in range(0, n, 100):  # no full-size temporary (peak RSS)
+        Y[start:start + 100] += 3 * rng.standard_normal(
+            (min(100, n - start), v), dtype=np.float32)
     return X, Y
 
 
@@ -151,6 +153,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,large")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--methods", default="ours,himalaya,sklearn",
+                        help="sklearn runs at the small size only")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -180,7 +184,8 @@ def main():
                   + f"; floor at {rate:.0f} GFLOP/s: {floor:.1f} s")
             print("time; x floor (at the rate above); x floor' (at the sgemm rate "
                   "measured in the child around its fit, which follows the load)")
-            methods = ["ours", "himalaya"] + (["sklearn"] if size == "small" else [])
+            methods = [m for m in args.methods.split(",")
+                       if m != "sklearn" or size in ("tiny", "small")]
             ours = {}
             for m in methods:
                 r = run_child(m, size, args.threads, tmp)

@@ -133,12 +133,26 @@ def count_flops(n, p, v, n_alphas, folds, refit=True, solver="auto"):
         m = min(nt, p)
         gram = 2.0 * nt * p * p if primal else 2.0 * nt * nt * p
         out["decompose"] += gram + 9.0 * m**3 + 2.0 * nt * p * m
-        out["project"] += 2.0 * nt * m * v + 2.0 * nv * p * m
-        out["validation"] += n_alphas * 2.0 * nv * m * v
+        out["project"] += 2.0 * nv * p * m
+        if nv and _direct(n_alphas, nt, nv, m):
+            out["decompose"] += n_alphas * 2.0 * nv * m * nt
+            out["validation"] += n_alphas * 2.0 * nv * nt * v
+        else:
+            out["project"] += 2.0 * nt * m * v
+            out["validation"] += n_alphas * 2.0 * nv * m * v
         if refit and i == len(sets) - 1:
             out["refit"] += 2.0 * p * m * v
     out["total"] = sum(out.values())
     return out
+
+
+def _direct(n_alphas, n_tr, n_va, m):
+    """Whether per-alpha products with Y_train beat projecting Y first.
+
+    Projected: ``2 m (n_tr + n_alphas n_va)`` flops per target; direct
+    (resolution matrices, as himalaya does): ``2 n_alphas n_va n_tr``.
+    """
+    return n_alphas * n_va * n_tr < m * (n_tr + n_alphas * n_va)
 
 
 def _chunks(n_cols, chunk):
@@ -155,7 +169,9 @@ def chunk_size(n, p, n_alphas, folds, itemsize, budget, n_targets):
     targets per chunk whatever the budget.
     """
     m = min(n, p)
-    fixed = itemsize * (2 * n * p + n * m + 2 * m * m + p * m)
+    n_va = max([len(va) for _, va in folds] + [0])
+    fixed = itemsize * (2 * n * p + n * m + 2 * m * m + p * m
+                        + n_alphas * n_va * n)
     per_target = itemsize * (2 * n + 2 * m) + 16 * n_alphas
     chunk = int((budget - fixed) // per_target)
     return int(np.clip(chunk, 16, max(n_targets, 16)))
@@ -265,6 +281,13 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
         A = (Xr[va] - mean) @ V
         del V
         inv = (1.0 / (s[None, :].astype(np.float64) + alphas[:, None])).astype(dtype)
+        n_tr, n_va = len(tr), len(va)
+        if _direct(len(alphas), n_tr, n_va, W.shape[1]):
+            # resolution matrices (A d_k) W^T, (n_va, n_tr) per alpha: no
+            # projection of Y (cheaper in the kernel form)
+            M = np.stack([(A * inv[k]) @ W.T for k in range(len(alphas))])
+        else:
+            M = None
         for sl in slices:
             c = sl if cols is None else cols[sl]
             Ytr, Yv = _take(Y, rows[tr], c, dtype), _take(Y, rows[va], c, dtype)
@@ -275,19 +298,19 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                 y_mean = Ytr.mean(0)
                 Ytr -= y_mean
                 Yv -= y_mean
-            B = W.T @ Ytr
+            B = W.T @ Ytr if M is None else Ytr
             del Ytr
             sst = ((Yv - Yv.mean(0)) ** 2).sum(0, dtype=np.float64)
             P = np.empty_like(Yv)
             for k in range(len(alphas)):
-                np.matmul(A * inv[k], B, out=P)
+                np.matmul(A * inv[k] if M is None else M[k], B, out=P)
                 np.subtract(P, Yv, out=P)
                 sse = np.einsum("ij,ij->j", P, P, dtype=np.float64)
                 scores[k, sl] += _r2(sse, sst)
             del B, P, Yv
             if bar is not None:
                 bar.update()
-        del W, A
+        del W, A, M
     scores /= max(len(folds), 1)
     best = np.argmax(scores + np.log(alphas)[:, None] * 1e-10, axis=0)
     out = dict(alpha=alphas[best], scores=scores,
