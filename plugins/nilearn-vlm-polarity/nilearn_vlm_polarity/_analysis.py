@@ -228,6 +228,16 @@ class PolarityAnalysis(BaseAnalysis):
                 rows.append({"stream": streams[i], "layer": lab, "depth": depth[lab], "network": net,
                              "n_pos": n_pos[i, j], "n_neg": n_neg[i, j]})
         out.tables["layer_curves"] = pd.DataFrame(rows)
+        stream_of = np.asarray([lab.rsplit(".", 1)[0] if "." in lab else "" for lab in layers])
+        srows = []
+        for stream in dict.fromkeys(streams):
+            sp = (sign[stream_of == stream] > 0).any(axis=0)
+            sn = (sign[stream_of == stream] < 0).any(axis=0)
+            for j, net in enumerate(net_names):
+                srows.append({"stream": stream, "network": net, "n_pos": (sp & member[j]).sum() * scale[j],
+                              "n_neg": (sn & member[j]).sum() * scale[j],
+                              "n_both": (sp & sn & member[j]).sum() * scale[j]})
+        out.tables["stream_counts"] = pd.DataFrame(srows)
         out.tables["mirrored_trend"] = self._trend(out, pos, neg, folds, layers, order, streams, net_names,
                                                    member, method, n_bootstrap, confidence, min_layers,
                                                    random_state, n_permutations)

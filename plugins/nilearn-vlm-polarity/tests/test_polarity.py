@@ -37,6 +37,9 @@ def test_layer_curves_are_counts_of_the_planted_sets(mirrored):
     vis = curves[curves["network"] == "vision"]
     sign = mirrored.glm_sign_sets
     np.testing.assert_array_equal(vis["n_pos"], [(sign[2 * l: 2 * l + 2, :200] > 0).any(0).sum() for l in range(10)])
+    streams = out.to_frame("stream_counts").set_index("network")
+    assert streams.loc["(all)", "n_pos"] == (sign > 0).any(0).sum()
+    assert streams.loc["default mode", "n_both"] == ((sign[:, 200:] > 0).any(0) & (sign[:, 200:] < 0).any(0)).sum()
     frac = PolarityAnalysis().run(mirrored, n_bootstrap=10, measure="fraction").to_frame("layer_curves")
     np.testing.assert_allclose(frac[frac["network"] == "(all)"]["n_pos"], whole["n_pos"] / 400)
 
