@@ -48,6 +48,9 @@ class PipelineSettings:
         Ridge penalties of the encoder (None: the encoder's default grid).
     encode_sites : bool, default=True
         Fit one encoder per site for layer curves and layer-preference maps.
+    site_alphas : array-like, default=(1, 10, 100, 1000, 10000)
+        Ridge penalties of the per-site encoders (a coarser grid: one nested
+        leave-one-run-out fit per site).
     top_k : int, default=10
         Units kept per voxel in the unit x voxel maps.
     n_permutations : int, default=200
@@ -66,6 +69,7 @@ class PipelineSettings:
     glm_mode: str = "univariate"
     alphas: object = None
     encode_sites: bool = True
+    site_alphas: tuple = (1.0, 10.0, 100.0, 1000.0, 10000.0)
     top_k: int = 10
     n_permutations: int = 200
     atlases: tuple | None = None
@@ -76,6 +80,7 @@ class PipelineSettings:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
         out["alphas"] = None if self.alphas is None else [float(a) for a in np.atleast_1d(self.alphas)]
         out["atlases"] = None if self.atlases is None else list(self.atlases)
+        out["site_alphas"] = [float(a) for a in self.site_alphas]
         out.update(self.extra)
         return out
 
@@ -223,7 +228,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
             site_arr = np.array([site_of(u) for u in unit_names])
             for site in pd.unique(site_arr):
                 Xs = X[:, site_arr == site]
-                pred_s = _out_of_fold(Xs, Y, runs, settings.alphas)
+                pred_s = _out_of_fold(Xs, Y, runs, settings.site_alphas)
                 site_run_scores[site] = np.vstack(
                     [stats.pearson_r(pred_s[folds == f], Y[folds == f]) for f in np.unique(folds)]
                 )
