@@ -12,7 +12,7 @@ N_VOX = 300
 NETWORKS = ["Visual", "Language", "Default"]  # voxels 0-99, 100-199, 200-299
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _only_this_plugin():
     mp = pytest.MonkeyPatch()
     mp.setenv(ALLOW_ENV, "redundancy,polarity,compare")

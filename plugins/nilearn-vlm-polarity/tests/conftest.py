@@ -11,7 +11,7 @@ from nilearn_vlm.results import Results
 N_LAYERS, N_VOX = 10, 400
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _only_this_plugin():
     mp = pytest.MonkeyPatch()
     mp.setenv(ALLOW_ENV, "redundancy,polarity,compare")

@@ -11,7 +11,7 @@ from nilearn_vlm.results import Results
 N_LAYERS, PER_LAYER, N_VOX, N_SCANS = 3, 2, 240, 240
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _only_this_plugin():
     # model plugins may import torch when loaded; these tests need this plugin only
     mp = pytest.MonkeyPatch()
