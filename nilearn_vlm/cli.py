@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "plugins": ("nilearn_vlm.cli", "list installed plugins (adapters, analyses, atlases)"),
     "demo": ("nilearn_vlm.demo", "run the whole path on the embedded default study"),
     "run": ("nilearn_vlm.study._run", "run a study file (TOML): subjects x models, resumable"),
+    "analyses": ("nilearn_vlm.analyses.cli", "run the installed analyses on saved results folders"),
 }
 
 
