@@ -51,6 +51,11 @@ class PipelineSettings:
     site_alphas : array-like, default=(1, 10, 100, 1000, 10000)
         Ridge penalties of the per-site encoders (a coarser grid: one nested
         leave-one-run-out fit per site).
+    site_voxels : {"relevant", "all"}, default="relevant"
+        Voxels the per-site encoders fit: ``"relevant"`` are the voxels of the
+        atlases' canonical networks plus those the atom encoder predicts
+        (circular-shift p < 0.05, uncorrected); the other voxels get NaN
+        layer scores. ``"all"`` fits every voxel (slower).
     top_k : int, default=10
         Units kept per voxel in the unit x voxel maps.
     n_permutations : int, default=200
@@ -70,6 +75,7 @@ class PipelineSettings:
     alphas: object = None
     encode_sites: bool = True
     site_alphas: tuple = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+    site_voxels: str = "relevant"
     top_k: int = 10
     n_permutations: int = 200
     atlases: tuple | None = None
@@ -222,17 +228,38 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         null = stats.permutation_null(pred, Y, method="shift", runs=runs,
                                       n_permutations=settings.n_permutations,
                                       random_state=settings.seed)
+    atlases = DEFAULT_MNI_ATLASES if settings.atlases is None else tuple(settings.atlases)
+    labels = []
+    if atlases:
+        from nilearn_vlm.networks import load_atlases
+
+        with step("loading network atlases"):
+            labels = load_atlases(list(atlases), space)
     site_scores, site_run_scores = {}, {}
     if settings.encode_sites:
-        with step("per-site encoders (layer curves)"):
+        if settings.site_voxels not in ("relevant", "all"):
+            raise ValueError(f"site_voxels must be 'relevant' or 'all', got {settings.site_voxels!r}")
+        keep = np.ones(Y.shape[1], bool)
+        if settings.site_voxels == "relevant":
+            keep = null.pvalues < 0.05
+            for lab in labels:
+                names, member = lab.membership("canonical")
+                if len(names):
+                    keep |= member.any(axis=0)
+        with step(f"per-site encoders (layer curves, {int(keep.sum())} voxels)"):
             site_arr = np.array([site_of(u) for u in unit_names])
+            Yk = Y[:, keep]
             for site in pd.unique(site_arr):
                 Xs = X[:, site_arr == site]
-                pred_s = _out_of_fold(Xs, Y, runs, settings.site_alphas)
-                site_run_scores[site] = np.vstack(
-                    [stats.pearson_r(pred_s[folds == f], Y[folds == f]) for f in np.unique(folds)]
+                pred_s = _out_of_fold(Xs, Yk, runs, settings.site_alphas)
+                per_fold = np.full((np.unique(folds).size, Y.shape[1]), np.nan, dtype=np.float32)
+                per_fold[:, keep] = np.vstack(
+                    [stats.pearson_r(pred_s[folds == f], Yk[folds == f]) for f in np.unique(folds)]
                 )
-                site_scores[site] = stats.pearson_r(pred_s, Y)
+                site_run_scores[site] = per_fold
+                full = np.full(Y.shape[1], np.nan, dtype=np.float32)
+                full[keep] = stats.pearson_r(pred_s, Yk)
+                site_scores[site] = full
     with step("unit x voxel maps (all units)"):
         umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=unit_names)
     results = Results.from_estimators(
@@ -248,10 +275,9 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     results.tables["encoder_null"] = pd.DataFrame({
         "voxel": np.arange(Y.shape[1]), "r": null.statistic, "p": null.pvalues, "p_fwe": null.pvalues_fwe,
     })
-    atlases = DEFAULT_MNI_ATLASES if settings.atlases is None else tuple(settings.atlases)
-    if atlases:
+    if labels:
         with step("network tables"):
-            results.add_network_tables(list(atlases))
+            results.add_network_tables(labels)
     results.meta["timings"] = step.times
     extras = {
         "X": X, "atoms": A, "runs": runs, "Y": Y, "site_scores": site_scores,

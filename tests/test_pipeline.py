@@ -63,7 +63,7 @@ def _subject(rng, n_runs=3, n_events=30, t_r=2.0, driven=slice(0, 20)):
 def test_fit_subject_end_to_end(toy_plugin, tmp_path):
     rng = np.random.default_rng(0)
     events, bold, mask, t_r = _subject(rng)
-    settings = PipelineSettings(n_atoms=4, n_permutations=50, atlases=(), top_k=3)
+    settings = PipelineSettings(n_atoms=4, n_permutations=50, atlases=(), top_k=3, site_voxels="all")
     results, extras = fit_subject(events, bold, t_r, mask=mask, model="toy", sites="*.ffn",
                                   settings=settings, memory=str(tmp_path / "cache"), verbose=0)
     n_vox = 64
@@ -86,6 +86,18 @@ def test_fit_subject_end_to_end(toy_plugin, tmp_path):
     np.testing.assert_allclose(again.glm_t, results.glm_t)
     img = again.to_img("encoder_scores")
     assert img.shape[:3] == (6, 6, 6)
+
+
+def test_site_encoders_fit_relevant_voxels_only(toy_plugin, tmp_path):
+    rng = np.random.default_rng(0)
+    events, bold, mask, t_r = _subject(rng)
+    settings = PipelineSettings(n_atoms=4, n_permutations=50, atlases=(), top_k=3)
+    results, extras = fit_subject(events, bold, t_r, mask=mask, model="toy", sites="vision.1.ffn",
+                                  settings=settings, memory=str(tmp_path / "cache"), verbose=0)
+    site = extras["site_scores"]["vision.1.ffn"]
+    relevant = extras["encoder_p"] < 0.05
+    assert np.isfinite(site[relevant]).all() and np.isnan(site[~relevant]).all()
+    assert relevant[:20].mean() > 0.9 and relevant[20:].mean() < 0.3
 
 
 def test_load_bold_from_arrays():
