@@ -100,6 +100,20 @@ def _kind_of(obj):
     return "array", obj
 
 
+def _voxel_status(Y, chunk=4096):
+    """Finite and constant columns of Y, without full-size temporaries."""
+    finite = np.empty(Y.shape[1], bool)
+    const = np.zeros(Y.shape[1], bool)
+    for start in range(0, Y.shape[1], chunk):
+        block = Y[:, start:start + chunk]
+        fin = np.isfinite(block).all(0)
+        finite[start:start + chunk] = fin
+        if Y.shape[0] > 1:
+            with np.errstate(invalid="ignore"):
+                const[start:start + chunk] = fin & (block.max(0) == block.min(0))
+    return finite, const
+
+
 def nuisance_design(n_scans, runs=None, confounds=None, detrend=False,
                     high_pass=None, t_r=None):
     """Build the nuisance regressors removed from features and BOLD alike.
@@ -480,11 +494,7 @@ class BaseVoxelEstimator(BaseEstimator):
         (coefficients) in outputs; ``fit`` never fails because of them,
         unless no voxel is usable.
         """
-        finite = np.all(np.isfinite(Y), axis=0)
-        const = np.zeros_like(finite)
-        if Y.shape[0] > 1:
-            with np.errstate(invalid="ignore"):
-                const = finite & (np.ptp(np.where(finite, Y, 0), axis=0) == 0)
+        finite, const = _voxel_status(Y)
         valid = finite & ~const
         n_bad = int((~valid).sum())
         if n_bad == Y.shape[1]:

@@ -10,7 +10,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from nilearn_vlm.encoding._base import BaseVoxelEstimator, clean_signals
+from nilearn_vlm.encoding._base import (
+    BaseVoxelEstimator,
+    _voxel_status,
+    clean_signals,
+)
 from nilearn_vlm.encoding._metrics import explainable_variance, pearson_per_voxel
 from nilearn_vlm.encoding._solver import SOLVERS, parse_memory, ridge_cv_path
 
@@ -321,7 +325,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
             full = np.zeros((p, n_vox), dtype)
             full[:, valid] = coef
             coef = full
-        const = ~valid & np.all(np.isfinite(Y), axis=0)
+        const = ~valid & _voxel_status(Y)[0]
         intercept[const] = Y[0, const]
         self.alpha_ = np.full(n_vox, np.nan)
         self.alpha_[valid] = res["alpha"]
