@@ -103,6 +103,10 @@ class PolarityResult(AnalysisResult):
         return figs
 
 
+#: Units (largest absolute loading) per atom whose map correlations are compared.
+_MAX_PAIR_UNITS = 64
+
+
 class PolarityAnalysis(BaseAnalysis):
     """Polarity: positively and negatively driven voxels and units across layers.
 
@@ -331,28 +335,36 @@ class PolarityAnalysis(BaseAnalysis):
         out.stats["n_neg_units"] = int((unit_sign < 0).sum())
         maps = unit_maps
         if maps is None and res.unit_voxel_topk is not None:
+            from scipy import sparse
+
             idx, val = np.asarray(res.unit_voxel_topk["index"]), np.asarray(res.unit_voxel_topk["value"])
-            maps = np.zeros((res.n_units, idx.shape[1]))
             cols = np.broadcast_to(np.arange(idx.shape[1]), idx.shape)
-            maps[idx.ravel(), cols.ravel()] = val.ravel()
+            # sparse: the top-k maps of tens of thousands of units do not fit densely
+            maps = sparse.csr_matrix((val.ravel(), (idx.ravel(), cols.ravel())),
+                                     shape=(res.n_units, idx.shape[1]))
         if maps is None:
             out.notes.append("Whether opposite-sign units drive opposite voxels needs unit_maps= or "
                              "unit_voxel_topk; skipped.")
             return
-        maps = np.asarray(maps, dtype=float)
         if maps.shape[0] != res.n_units:
             raise ValueError(f"unit_maps must have one row per unit ({res.n_units}), got {maps.shape}")
-        corr = np.corrcoef(maps) if maps.shape[0] > 1 else np.ones((1, 1))
         pair_rows = []
         for k in range(load.shape[0]):
             units = np.flatnonzero(load[k] != 0)
+            # the units of largest |loading| only: pairs grow as the square of the units
+            units = units[np.argsort(-np.abs(load[k, units]), kind="stable")[:_MAX_PAIR_UNITS]]
+            if units.size < 2:
+                continue
+            sub = maps[units]
+            sub = np.asarray(sub.todense() if hasattr(sub, "todense") else sub, dtype=float)
+            corr = np.corrcoef(sub)
             s = np.sign(load[k, units])
             for a in range(len(units)):
                 for b in range(a + 1, len(units)):
                     pair_rows.append({"atom": res.atom_names[k], "unit_a": res.unit_names[units[a]],
                                       "unit_b": res.unit_names[units[b]],
                                       "pair": "same-sign" if s[a] == s[b] else "opposite-sign",
-                                      "map_r": corr[units[a], units[b]]})
+                                      "map_r": corr[a, b]})
         pairs = pd.DataFrame(pair_rows, columns=["atom", "unit_a", "unit_b", "pair", "map_r"])
         out.tables["unit_pairs"] = pairs
         means = pairs.groupby("pair")["map_r"].mean()
