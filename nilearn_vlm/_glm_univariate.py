@@ -64,3 +64,32 @@ def univariate_prewhitened_ols(X, nuisance, Y, rho, runs=None):
     rss = np.maximum(yy[None, :] - beta * G, 0.0)
     se = np.where(ok[:, None], np.sqrt(rss / dof / safe[:, None]), np.inf)
     return beta, se, dof
+
+
+def univariate_fit(design, k, Y, runs, noise_model, bins, ar_coef):
+    """One model per regressor (see ``VoxelGLM(mode="univariate")``).
+
+    Returns beta (with the intercept rows of the nuisance left at 0 except the
+    first constant, fitted on the nuisance alone), se, ar1 per voxel and dof.
+    """
+    from nilearn_vlm.glm import _bin_ar, ar1_yule_walker
+
+    n_voxels = Y.shape[1]
+    if ar_coef is not None:
+        rho = np.full(n_voxels, float(ar_coef))
+    elif noise_model == "ols":
+        rho = np.zeros(n_voxels)
+    else:
+        coef = np.linalg.lstsq(design, Y, rcond=None)[0]
+        rho = _bin_ar(ar1_yule_walker(Y - design @ coef, runs), bins)
+    beta = np.zeros((design.shape[1], n_voxels))
+    se = np.full_like(beta, np.inf)
+    nuisance = design[:, k:]
+    dof = None
+    values, inverse = np.unique(rho, return_inverse=True)
+    for g, value in enumerate(values):
+        idx = np.flatnonzero(inverse == g)
+        b, s, dof = univariate_prewhitened_ols(design[:, :k], nuisance, Y[:, idx], value, runs)
+        beta[:k, idx], se[:k, idx] = b, s
+        beta[k:, idx] = np.linalg.lstsq(nuisance, Y[:, idx], rcond=None)[0]
+    return beta, se, rho, dof

@@ -190,35 +190,6 @@ def _glm_fit(design, Y, runs, noise_model, bins, ar_coef, verbose=0):
     return beta, se, rho
 
 
-def _univariate_fit(design, k, Y, runs, noise_model, bins, ar_coef):
-    """One model per regressor (see ``VoxelGLM(mode="univariate")``).
-
-    Returns beta (with the intercept rows of the nuisance left at 0 except the
-    first constant, fitted on the nuisance alone), se, ar1 per voxel and dof.
-    """
-    from nilearn_vlm._glm_univariate import univariate_prewhitened_ols
-
-    n_voxels = Y.shape[1]
-    if ar_coef is not None:
-        rho = np.full(n_voxels, float(ar_coef))
-    elif noise_model == "ols":
-        rho = np.zeros(n_voxels)
-    else:
-        coef = np.linalg.lstsq(design, Y, rcond=None)[0]
-        rho = _bin_ar(ar1_yule_walker(Y - design @ coef, runs), bins)
-    beta = np.zeros((design.shape[1], n_voxels))
-    se = np.full_like(beta, np.inf)
-    nuisance = design[:, k:]
-    dof = None
-    values, inverse = np.unique(rho, return_inverse=True)
-    for g, value in enumerate(values):
-        idx = np.flatnonzero(inverse == g)
-        b, s, dof = univariate_prewhitened_ols(design[:, :k], nuisance, Y[:, idx], value, runs)
-        beta[:k, idx], se[:k, idx] = b, s
-        beta[k:, idx] = np.linalg.lstsq(nuisance, Y[:, idx], rcond=None)[0]
-    return beta, se, rho, dof
-
-
 def _height_threshold(p, alpha, height_control):
     """Boolean mask of significant entries of p (one map)."""
     if height_control is None:
@@ -517,7 +488,9 @@ class VoxelGLM(BaseVoxelEstimator):
             )
             dof = D.shape[0] - D.shape[1]
         else:
-            beta, se, rho, dof = _univariate_fit(
+            from nilearn_vlm._glm_univariate import univariate_fit
+
+            beta, se, rho, dof = univariate_fit(
                 D, k, Yv, runs, self.noise_model, self.bins, self.ar_coef
             )
 
