@@ -251,7 +251,9 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
             Yk = Y[:, keep]
             for site in pd.unique(site_arr):
                 Xs = X[:, site_arr == site]
-                pred_s = _out_of_fold(Xs, Yk, runs, settings.site_alphas)
+                # small problems: one BLAS thread (threaded LAPACK on small matrices
+                # is many times slower on a busy 2-core machine)
+                pred_s = _out_of_fold(Xs, Yk, runs, settings.site_alphas, n_threads=1)
                 per_fold = np.full((np.unique(folds).size, Y.shape[1]), np.nan, dtype=np.float32)
                 per_fold[:, keep] = np.vstack(
                     [stats.pearson_r(pred_s[folds == f], Yk[folds == f]) for f in np.unique(folds)]
@@ -295,7 +297,7 @@ def cv_folds(runs, n_blocks=4):
     return 1 + np.minimum(np.arange(runs.size) * n_blocks // runs.size, n_blocks - 1)
 
 
-def _out_of_fold(X, Y, runs, alphas):
+def _out_of_fold(X, Y, runs, alphas, n_threads=None):
     """Leave-one-fold-out predictions of a ridge encoder (alphas chosen within folds).
 
     Folds are the runs (:func:`cv_folds`: contiguous blocks for a single run).
@@ -306,6 +308,6 @@ def _out_of_fold(X, Y, runs, alphas):
     pred = np.zeros_like(Y, dtype=np.float32)
     for r in np.unique(runs):
         train = runs != r
-        enc = VoxelEncoder(alphas=alphas).fit(X[train], Y[train], groups=runs[train])
+        enc = VoxelEncoder(alphas=alphas, n_threads=n_threads).fit(X[train], Y[train], groups=runs[train])
         pred[~train] = enc.predict(X[~train])
     return pred

@@ -220,5 +220,13 @@ def make_default_study(
         events=events, bold=bold, mask=mask, t_r=t_r, n_scans=n_scans, networks=networks,
         truth=truth, driver_signals=signals, unit_names=unit_names, units=units,
         model=model, model_params=model_params, sites=sites, pooling=pooling, settings=settings,
-        description=make_default_study.__doc__.split("\n\n")[1],
+        description=(
+            f"A simulated subject watching {n_runs} runs of a movie made of real images with their real "
+            "descriptions as subtitles (scikit-image's data images, scikit-learn's and matplotlib's sample "
+            f"images), TR {t_r} s, in nilearn's MNI152 brain mask at {resolution} mm. Units come from "
+            f"{model} ({model_params}); the default CLIP ViT-B/32 has random weights (seeded), since no "
+            "pretrained weights can be fetched offline. Planted truth: units of chosen sites drive chosen "
+            "networks (seitzman2018 and language_mni atlases) with chosen signs through the Glover HRF, "
+            f"with AR(1) noise (phi {ar_phi}) at SNR {snr} (signal over noise variance in a driven voxel)."
+        ),
     )

@@ -87,8 +87,8 @@ def recovery_bars(table):
     ax.bar(x + 0.2, table["sign_accuracy"], width=0.4, label="sign accuracy")
     labels = [f"{r.site}\n-> {r.network} ({'+' if r.sign > 0 else '-'})" for r in table.itertuples()]
     ax.set_xticks(x, labels, fontsize=7)
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_ylim(0, 1.3)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", ncol=2)
     ax.set_title("Recovery of the planted truth", fontsize=10)
     fig.tight_layout()
     return fig
