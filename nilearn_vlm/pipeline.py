@@ -236,16 +236,18 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         with step("loading network atlases"):
             labels = load_atlases(list(atlases), space)
     site_scores, site_run_scores = {}, {}
-    if settings.encode_sites:
-        if settings.site_voxels not in ("relevant", "all"):
-            raise ValueError(f"site_voxels must be 'relevant' or 'all', got {settings.site_voxels!r}")
-        keep = np.ones(Y.shape[1], bool)
-        if settings.site_voxels == "relevant":
-            keep = null.pvalues < 0.05
-            for lab in labels:
-                names, member = lab.membership("canonical")
-                if len(names):
-                    keep |= member.any(axis=0)
+    if settings.site_voxels not in ("relevant", "all"):
+        raise ValueError(f"site_voxels must be 'relevant' or 'all', got {settings.site_voxels!r}")
+    keep = np.ones(Y.shape[1], bool)
+    if settings.encode_sites and settings.site_voxels == "relevant":
+        keep = null.pvalues < 0.05
+        for lab in labels:
+            names, member = lab.membership("canonical")
+            if len(names):
+                keep |= member.any(axis=0)
+    if settings.encode_sites and not keep.any() and verbose:
+        print("[nilearn-vlm] no voxel is predicted or in a network: per-site encoders skipped", flush=True)
+    if settings.encode_sites and keep.any():
         with step(f"per-site encoders (layer curves, {int(keep.sum())} voxels)"):
             site_arr = np.array([site_of(u) for u in unit_names])
             Yk = Y[:, keep]

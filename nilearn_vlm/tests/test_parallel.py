@@ -82,9 +82,11 @@ def test_encoder_fit_identical_on_cluster(cluster):
                   alphas=np.logspace(-1, 4, 6))
     local = VoxelEncoder(n_jobs=1, **params).fit(X, Y)
     with use_dask(cluster):
+        from nilearn_vlm.encoding._encoder import make_folds
         from nilearn_vlm.encoding._solver import chunk_size
 
-        chunk = chunk_size(120, 20, 6, None, 4, 60_000, 300)
+        folds = list(make_folds(4, 120))
+        chunk = chunk_size(120, 20, 6, folds, 4, 60_000, 300)
         assert len(chunk_groups(300, chunk)) == 2  # two workers: two tasks
         with distributed.get_task_stream(cluster) as ts:
             remote = VoxelEncoder(**params).fit(X, Y)
