@@ -150,10 +150,8 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
 
 def _run_analyses(results, verbose):
     """Every installed analysis the results allow: ({name: result}, {name: reason})."""
-    try:
-        from nilearn_vlm.analyses import run_analyses
-    except ImportError:  # pragma: no cover - the analysis contract ships with the core
-        return {}, {}
+    from nilearn_vlm.analyses import run_analyses
+
     done, skipped = run_analyses([results])
     if verbose:
         print(f"[nilearn-vlm] analyses run: {sorted(done) or 'none'}; skipped: {skipped or 'none'}", flush=True)

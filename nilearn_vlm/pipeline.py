@@ -178,14 +178,15 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     Returns
     -------
     results : nilearn_vlm.results.Results
-        With ``meta["timings"]`` (seconds per step) and, in ``meta``, the
-        fitted estimators are *not* kept (only their outputs).
+        The outputs of every step, with ``meta["timings"]`` (seconds per
+        step); the fitted estimators themselves are returned in ``extras``.
     extras : dict
         Arrays used by reports: ``X`` (TR-aligned units), ``atoms`` (the
         atoms' time courses), ``runs``, ``site_scores`` ({site: per-voxel
         out-of-fold r}), ``site_run_scores`` ({site: (n_runs, n_voxels)}),
         ``encoder_p`` (per-voxel p of the encoder's r), ``space`` (an
-        :class:`~nilearn_vlm.results.ImageSpace` that rebuilds images).
+        :class:`~nilearn_vlm.results.ImageSpace` that rebuilds images), and
+        the fitted ``glm``, ``sparse_atoms`` and ``null``.
     """
     from nilearn_vlm import stats
     from nilearn_vlm.decomposition import SparseAtoms
