@@ -235,6 +235,29 @@ class BaseAtlas:
         return f"<{type(self).__name__} {self.name!r} ({self.space})>"
 
 
+class _LanguageAtlas(BaseAtlas):
+    """One "Language" network made of named regions of another atlas.
+
+    Subclasses set ``default_name`` and build the labels in ``_load`` from
+    :meth:`_prefixes` (the hemisphere prefixes of the region names).
+    """
+
+    default_name = None
+
+    def __init__(self, hemisphere="left", name=None):
+        self.hemisphere = hemisphere
+        self.name = self.default_name if name is None else name
+
+    def _names(self):
+        return ["Language"]
+
+    def _prefixes(self, left, right):
+        """Region-name prefixes of the chosen hemispheres."""
+        if self.hemisphere not in ("left", "both"):
+            raise ValueError(f"hemisphere must be 'left' or 'both', got {self.hemisphere!r}")
+        return (left,) if self.hemisphere == "left" else (left, right)
+
+
 @lru_cache(maxsize=4)
 def default_mni_mask(resolution=2):
     """nilearn's MNI152 brain mask at ``resolution`` mm (bundled, offline)."""

@@ -19,6 +19,7 @@ from nilearn_vlm.networks._base import (
     N_GRAYORDINATES,
     AtlasLabels,
     BaseAtlas,
+    _LanguageAtlas,
     make_lookup,
 )
 from nilearn_vlm.networks._canonical import YEO17_NAMES
@@ -155,7 +156,7 @@ def _subset(labels, n):
 LANGUAGE_MMP_PARCELS = ("44", "45", "47l", "55b", "SFL", "PSL", "STSdp", "STSvp", "TPOJ1")
 
 
-class LanguageHCPAtlas(BaseAtlas):
+class LanguageHCPAtlas(_LanguageAtlas):
     """A language network on HCP grayordinates from HCP-MMP1 parcels.
 
     The union of the HCP-MMP1 parcels of :data:`LANGUAGE_MMP_PARCELS`: areas 44
@@ -186,18 +187,11 @@ class LanguageHCPAtlas(BaseAtlas):
         "network, Ji et al. 2019, NeuroImage 185:35)"
     )
 
-    def __init__(self, hemisphere="left", name="language_hcp"):
-        self.hemisphere = hemisphere
-        self.name = name
-
-    def _names(self):
-        return ["Language"]
+    default_name = "language_hcp"
 
     def _load(self, target):
-        if self.hemisphere not in ("left", "both"):
-            raise ValueError(f"hemisphere must be 'left' or 'both', got {self.hemisphere!r}")
         labels, ids, names = _read_npz("mmp_1.0")
-        sides = ("L_",) if self.hemisphere == "left" else ("L_", "R_")
+        sides = self._prefixes("L_", "R_")
         wanted = {s + p for s in sides for p in LANGUAGE_MMP_PARCELS}
         chosen = [i for i, n in zip(ids, names) if n in wanted]
         if len(chosen) != len(wanted):  # pragma: no cover - file changed upstream

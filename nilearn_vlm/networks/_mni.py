@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nilearn_vlm.networks._base import AtlasLabels, BaseAtlas, make_lookup
+from nilearn_vlm.networks._base import AtlasLabels, BaseAtlas, _LanguageAtlas, make_lookup
 
 
 def _mask_xyz(mask_img):
@@ -226,7 +226,7 @@ LANGUAGE_HO_REGIONS = (
 )
 
 
-class LanguageMNIAtlas(BaseAtlas):
+class LanguageMNIAtlas(_LanguageAtlas):
     """A language network in MNI152 from Harvard-Oxford regions.
 
     The network is the union of the Harvard-Oxford (max-prob, 25%) regions of
@@ -256,18 +256,11 @@ class LanguageMNIAtlas(BaseAtlas):
         "motivated by the language parcels of Fedorenko et al. 2010 (J Neurophysiol 104:1177)"
     )
 
-    def __init__(self, hemisphere="left", name="language_mni"):
-        self.hemisphere = hemisphere
-        self.name = name
-
-    def _names(self):
-        return ["Language"]
+    default_name = "language_mni"
 
     def _load(self, target):
-        if self.hemisphere not in ("left", "both"):
-            raise ValueError(f"hemisphere must be 'left' or 'both', got {self.hemisphere!r}")
         img, names = harvard_oxford_maxprob(25)
-        sides = ("Left_",) if self.hemisphere == "left" else ("Left_", "Right_")
+        sides = self._prefixes("Left_", "Right_")
         wanted = {s + r for s in sides for r in LANGUAGE_HO_REGIONS}
         ids = [i + 1 for i, n in enumerate(names) if n in wanted]
         regions = _resample_labels(img, target.mask_img)
