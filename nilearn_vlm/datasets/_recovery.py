@@ -50,10 +50,14 @@ def evaluate_recovery(truth, atom_loadings, unit_names, sign_sets, network_of_vo
     """
     from sklearn.metrics import f1_score
 
+    from nilearn_vlm.networks import best_network, network_dice
+
     index = {u: i for i, u in enumerate(unit_names)}
     L = np.asarray(atom_loadings, dtype=float)
     S = np.asarray(sign_sets)
     top = np.quantile(np.abs(L), 0.95, axis=1, keepdims=True)
+    networks = list(networks)
+    membership = np.vstack([network_of_voxel == net for net in networks])
     rows = []
     n_correct = n_signed = 0
     for row in truth.itertuples():
@@ -63,13 +67,9 @@ def evaluate_recovery(truth, atom_loadings, unit_names, sign_sets, network_of_vo
         orient = 1 if score[atom] >= 0 else -1
         key_recall = float(np.mean(np.abs(L[atom, cols]) >= top[atom, 0]))
         sig = S[atom] * orient
-        dice = {}
-        for net in networks:
-            member = network_of_voxel == net
-            n_sig = int((sig != 0).sum())
-            overlap = int(((sig != 0) & member).sum())
-            dice[net] = 2 * overlap / (n_sig + member.sum()) if n_sig + member.sum() else 0.0
-        predicted = max(dice, key=dice.get) if max(dice.values()) > 0 else "none"
+        dice = network_dice(sig[None, :], membership, networks, signs=["any"])
+        predicted = best_network(dice).iloc[0] or "none"
+        planted_dice = float(np.nan_to_num(dice.loc[dice["network"] == row.network, "dice"].iloc[0]))
         inside = sig[network_of_voxel == row.network]
         inside = inside[inside != 0]
         correct = int((inside == row.sign).sum())
@@ -78,7 +78,7 @@ def evaluate_recovery(truth, atom_loadings, unit_names, sign_sets, network_of_vo
         rows.append({
             "site": row.site, "network": row.network, "sign": row.sign, "atom": atom,
             "orientation": orient, "key_recall": key_recall, "predicted_network": predicted,
-            "dice": dice[row.network], "n_significant_in_network": int(inside.size),
+            "dice": planted_dice, "n_significant_in_network": int(inside.size),
             "n_network_voxels": int((network_of_voxel == row.network).sum()),
             "sign_accuracy": correct / inside.size if inside.size else float("nan"),
         })
