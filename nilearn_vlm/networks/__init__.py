@@ -63,6 +63,7 @@ from nilearn_vlm.networks._images import (
     load_atlases,
     maps_to_array,
     network_table,
+    voxel_networks,
 )
 from nilearn_vlm.networks._mni import (
     LANGUAGE_HO_REGIONS,
@@ -137,4 +138,5 @@ __all__ = [
     "network_table",
     "resolve_target",
     "unit_groups",
+    "voxel_networks",
 ]
