@@ -42,6 +42,7 @@ from nilearn_vlm.networks._base import AtlasLabels
 
 __all__ = ["FORMAT_VERSION", "ImageSpace", "Results", "collect_provenance", "file_digest"]
 
+
 def _site_of(unit):
     return unit.rsplit(".", 1)[0] if "." in unit else unit
 
@@ -400,9 +401,9 @@ class Results:
         if name == "layer_scores":
             names = list(self.layer_scores)
             return self.space.inverse_transform(np.vstack([self.layer_scores[k] for k in names]), names=names)
-        value = getattr(self, name, None) if name in _VOXEL_ARRAYS else None
         if name not in _VOXEL_ARRAYS:
             raise ValueError(f"{name!r} is not a per-voxel field; one of {list(_VOXEL_ARRAYS) + ['layer_scores']}")
+        value = getattr(self, name)
         if value is None:
             raise ValueError(f"Results.{name} is empty")
         names = self.regressor_names if name.startswith("glm") else None
