@@ -45,7 +45,7 @@ from nilearn_vlm.analyses._base import (
     report_sections,
     run_analyses,
 )
-from nilearn_vlm.analyses._bootstrap import bootstrap_sums, percentile_interval
+from nilearn_vlm._utils import bootstrap_sums, percentile_interval
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
     layer_depth,
