@@ -211,3 +211,18 @@ def test_list_of_runs_and_constant_voxel():
     ref = VoxelGLM(t_r=1.0).fit(X, np.delete(Y, 2, axis=1),
                                 groups=np.repeat([0, 1], 50))
     np.testing.assert_allclose(np.delete(glm.t_, 2, axis=0), ref.t_, atol=1e-10)
+
+
+def test_n_jobs_and_dtypes_leave_the_numbers_alone():
+    X, Y = _data(n=120, v=30)
+    for mode in ("joint", "univariate"):
+        one = VoxelGLM(t_r=2.0, mode=mode).fit(X, Y)
+        two = VoxelGLM(t_r=2.0, mode=mode, n_jobs=2).fit(X, Y)
+        assert np.unique(one.ar1_).size > 1  # several AR(1) bins: several tasks
+        for name in ("t_", "coef_", "p_", "ar1_", "signed_"):
+            np.testing.assert_array_equal(getattr(two, name), getattr(one, name))
+    f32 = VoxelGLM(t_r=2.0).fit(X.astype(np.float32), Y)
+    f64 = VoxelGLM(t_r=2.0).fit(X.astype(np.float32).astype(np.float64), Y)
+    np.testing.assert_array_equal(f32.t_, f64.t_)  # the fit runs in float64 either way
+    assert f32.maps("t").dtype == np.float32 and f64.maps("t").dtype == np.float64
+    assert VoxelGLM(t_r=2.0).fit(np.rint(X * 10).astype(int), Y).maps("coef").dtype == np.float64
