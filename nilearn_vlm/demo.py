@@ -1,4 +1,4 @@
-"""``nilearn-vlm demo``: the whole path on the embedded default study.
+"""The demo: the whole path on the embedded default study (``nilearn-vlm demo``).
 
 Simulates the default subject (:func:`nilearn_vlm.datasets.make_default_study`),
 runs :func:`nilearn_vlm.pipeline.fit_subject`, scores the recovery of the planted
@@ -17,24 +17,6 @@ import pandas as pd
 
 #: Settings of the demo's pipeline (fit the 5-minute budget on 2 cores).
 DEMO_SETTINGS = {"n_atoms": 32, "atom_max_iter": 10, "n_permutations": 200}
-
-
-def configure(parser):
-    """Arguments of ``nilearn-vlm demo``."""
-    parser.add_argument("--out", default="nilearn_vlm_demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="print only the summary")
-
-
-def run(args):
-    """Run ``nilearn-vlm demo``."""
-    summary = run_demo(args.out, verbose=0 if args.quiet else 1)
-    rec = summary["recovery"]
-    print(
-        f"planted truth recovered: network F1 = {rec['network_f1']:.2f}, "
-        f"signs = {100 * rec['sign_accuracy']:.1f}% correct ({summary['elapsed_s']:.0f} s)"
-    )
-    print(f"report: {Path(args.out) / 'report.html'}")
-    return 0
 
 
 def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None):

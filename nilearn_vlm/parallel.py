@@ -323,9 +323,10 @@ def compute_options(table=None, args=None):
     ----------
     table : dict or None
         The ``[compute]`` table.
-    args : argparse.Namespace or None
-        Parsed arguments of :func:`add_compute_arguments`; those given
-        override the table (``--scheduler`` alone switches to Dask).
+    args : argparse.Namespace, dict or None
+        Parsed arguments of :func:`add_compute_arguments` (or a dict with
+        keys ``engine``, ``scheduler``, ``n_workers``); those given (not
+        None) override the table (``--scheduler`` alone switches to Dask).
 
     Returns
     -------
@@ -341,8 +342,8 @@ def compute_options(table=None, args=None):
     ('dask', 'local', 2)
     """
     table = dict(table or {})
-    engine, scheduler, n_workers = (getattr(args, k, None) for k in
-                                    ("engine", "scheduler", "n_workers"))
+    given = args if isinstance(args, dict) else vars(args) if args is not None else {}
+    engine, scheduler, n_workers = (given.get(k) for k in ("engine", "scheduler", "n_workers"))
     if scheduler is not None:
         table.update(scheduler=scheduler, engine=engine or "dask")
     elif engine is not None:

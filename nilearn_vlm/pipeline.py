@@ -10,86 +10,14 @@ scores, per-site layer curves) -> unit x voxel maps -> networks -> statistics ->
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from nilearn_vlm._utils import fold_labels
 from nilearn_vlm.adapters import parse_unit_name
-
-#: Atlases read by default in MNI152 volumes (networks of arXiv 2510.16870).
-DEFAULT_MNI_ATLASES = ("seitzman2018", "language_mni")
-
-
-@dataclass
-class PipelineSettings:
-    """Settings of :func:`fit_subject` (each uncertain choice of the paper is one).
-
-    Parameters
-    ----------
-    hrf_model : str, default="glover"
-        HRF of :class:`~nilearn_vlm.TRAligner`.
-    n_atoms : int, default=64
-        Atoms of :class:`~nilearn_vlm.SparseAtoms` (the paper's lineage uses 64).
-    atom_alpha : float, default=0.1
-        Sparsity of the codes.
-    atom_max_iter : int, default=10
-        Epochs of dictionary learning.
-    glm_alpha : float, default=0.05
-        FDR level of the GLM's positive/negative voxel sets.
-    glm_mode : {"univariate", "joint"}, default="univariate"
-        :class:`~nilearn_vlm.VoxelGLM` ``mode``. Atoms of a dictionary are
-        correlated by construction, and one joint model of all of them splits
-        a shared signal between them until none is significant (on the
-        default study, a planted driver matched by an atom at r = 0.99 got no
-        significant voxel in the joint model); one model per atom keeps each
-        atom's map. ``"joint"`` is the paper's likely choice (unknown).
-    alphas : array-like or None
-        Ridge penalties of the encoder (None: the encoder's default grid).
-    encode_sites : bool, default=True
-        Fit one encoder per site for layer curves and layer-preference maps.
-    site_alphas : array-like, default=(1, 10, 100, 1000, 10000)
-        Ridge penalties of the per-site encoders (a coarser grid: one nested
-        leave-one-run-out fit per site).
-    site_voxels : {"relevant", "all"}, default="relevant"
-        Voxels the per-site encoders fit: ``"relevant"`` are the voxels of the
-        atlases' canonical networks plus those the atom encoder predicts
-        (circular-shift p < 0.05, uncorrected); the other voxels get NaN
-        layer scores. ``"all"`` fits every voxel (slower).
-    top_k : int, default=10
-        Units kept per voxel in the unit x voxel maps.
-    n_permutations : int, default=200
-        Circular-shift nulls of the encoder's out-of-fold correlations.
-    atlases : tuple of str or None
-        Atlas plugins for the network tables (None: :data:`DEFAULT_MNI_ATLASES`;
-        an empty tuple: no network tables).
-    seed : int, default=0
-    """
-
-    hrf_model: str = "glover"
-    n_atoms: int = 64
-    atom_alpha: float = 0.1
-    atom_max_iter: int = 10
-    glm_alpha: float = 0.05
-    glm_mode: str = "univariate"
-    alphas: object = None
-    encode_sites: bool = True
-    site_alphas: tuple = (1.0, 10.0, 100.0, 1000.0, 10000.0)
-    site_voxels: str = "relevant"
-    top_k: int = 10
-    n_permutations: int = 200
-    atlases: tuple | None = None
-    seed: int = 0
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self):
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
-        out["alphas"] = None if self.alphas is None else [float(a) for a in np.atleast_1d(self.alphas)]
-        out["atlases"] = None if self.atlases is None else list(self.atlases)
-        out["site_alphas"] = [float(a) for a in self.site_alphas]
-        out.update(self.extra)
-        return out
+from nilearn_vlm.settings import ModelSpec, PipelineSettings
 
 
 class _Steps:
@@ -170,6 +98,8 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         The adapter plugin and its settings (see
         :class:`~nilearn_vlm.NeuronActivations`).
     settings : PipelineSettings, optional
+        Every key is checked (by building the estimators it sets) before any
+        work starts; ``t_r`` reaches every estimator that takes it.
     memory : str, optional
         Activation cache folder.
     subject : str
@@ -190,15 +120,19 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         estimators of each step are public) to get them.
     """
     from nilearn_vlm import stats
-    from nilearn_vlm.decomposition import SparseAtoms
-    from nilearn_vlm.encoding import VoxelEncoder
     from nilearn_vlm.extraction import NeuronActivations
-    from nilearn_vlm.glm import VoxelGLM
     from nilearn_vlm.maps import unit_voxel_maps
     from nilearn_vlm.results import Results
-    from nilearn_vlm.timeseries import TRAligner
 
-    settings = settings or PipelineSettings()
+    settings = PipelineSettings() if settings is None else settings
+    # every setting is checked, by building the estimators, before any work
+    settings.validate(t_r=t_r)
+    estimators = settings.estimators(t_r)
+    if isinstance(model, str):
+        ModelSpec(name=model, params=dict(model_params or {}), sites=sites, pooling=pooling).validate()
+    extractor = NeuronActivations(model=model, model_params=model_params or {}, sites=sites,
+                                  pooling=pooling, memory=memory, verbose=verbose)
+    extractor._validate_params()
     step = _Steps(verbose)
     with step("loading BOLD"):
         Y, runs, space = load_bold(bold, mask)
@@ -206,31 +140,27 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     n_scans = {run: int((runs == i + 1).sum()) for i, run in enumerate(run_labels)}
 
     with step(f"extracting units ({model})"):
-        extractor = NeuronActivations(model=model, model_params=model_params or {}, sites=sites,
-                                      pooling=pooling, memory=memory, verbose=verbose)
         cols = [c for c in ("image", "text") if c in events]
         units = extractor.fit_transform(events[cols])
         unit_names = [str(u) for u in extractor.get_feature_names_out()]
     with step("aligning units to the TR grid (HRF)"):
-        aligner = TRAligner(events=events[["onset", "duration", "run"]], n_scans=n_scans, t_r=t_r,
-                            hrf_model=settings.hrf_model)
+        aligner = estimators["aligner"].set_params(events=events[["onset", "duration", "run"]],
+                                                   n_scans=n_scans)
         X = aligner.fit_transform(units).astype(np.float32)
     with step(f"sparse dictionary learning ({settings.n_atoms} atoms)"):
-        atoms = SparseAtoms(n_atoms=settings.n_atoms, alpha=settings.atom_alpha,
-                            max_iter=settings.atom_max_iter, feature_names=unit_names,
-                            random_state=settings.seed)
+        atoms = estimators["atoms"].set_params(feature_names=unit_names)
         A = atoms.fit_transform(X)
     with step(f"voxelwise GLM on the atoms (AR(1), {settings.glm_mode})"):
-        glm = VoxelGLM(t_r=t_r, alpha=settings.glm_alpha, mode=settings.glm_mode).fit(A, Y, groups=runs)
+        glm = estimators["glm"].fit(A, Y, groups=runs)
     folds = cv_folds(runs)
     with step("ridge encoder on the atoms (leave-one-run-out)"):
-        encoder = VoxelEncoder(alphas=settings.alphas).fit(A, Y, groups=folds)
+        encoder = clone(estimators["encoder"]).fit(A, Y, groups=folds)
     with step(f"circular-shift null of encoder scores ({settings.n_permutations} shifts)"):
-        pred = _out_of_fold(A, Y, runs, settings.alphas)
+        pred = _out_of_fold(A, Y, runs, estimators["encoder"])
         null = stats.permutation_null(pred, Y, method="shift", runs=runs,
                                       n_permutations=settings.n_permutations,
                                       random_state=settings.seed)
-    atlases = DEFAULT_MNI_ATLASES if settings.atlases is None else tuple(settings.atlases)
+    atlases = tuple(settings.atlases)
     labels = []
     if atlases:
         from nilearn_vlm.networks import load_atlases
@@ -238,8 +168,6 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         with step("loading network atlases"):
             labels = load_atlases(list(atlases), space)
     site_scores, site_run_scores = {}, {}
-    if settings.site_voxels not in ("relevant", "all"):
-        raise ValueError(f"site_voxels must be 'relevant' or 'all', got {settings.site_voxels!r}")
     keep = np.ones(Y.shape[1], bool)
     if settings.encode_sites and settings.site_voxels == "relevant":
         keep = null.pvalues < 0.05
@@ -257,7 +185,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
                 Xs = X[:, site_arr == site]
                 # small problems: one BLAS thread (threaded LAPACK on small matrices
                 # is many times slower on a busy 2-core machine)
-                pred_s = _out_of_fold(Xs, Yk, runs, settings.site_alphas, n_threads=1)
+                pred_s = _out_of_fold(Xs, Yk, runs, estimators["site_encoder"], n_threads=1)
                 per_fold = np.full((np.unique(folds).size, Y.shape[1]), np.nan, dtype=np.float32)
                 per_fold[:, keep] = np.vstack(
                     [stats.pearson_r(pred_s[folds == f], Yk[folds == f]) for f in np.unique(folds)]
@@ -296,17 +224,18 @@ def cv_folds(runs, n_blocks=4):
     return fold_labels(runs, n_blocks)
 
 
-def _out_of_fold(X, Y, runs, alphas, n_threads=None):
+def _out_of_fold(X, Y, runs, encoder, n_threads=None):
     """Leave-one-fold-out predictions of a ridge encoder (alphas chosen within folds).
 
-    Folds are the runs (:func:`cv_folds`: contiguous blocks for a single run).
+    Folds are the runs (:func:`cv_folds`: contiguous blocks for a single run);
+    ``encoder`` is an unfitted :class:`~nilearn_vlm.VoxelEncoder`, cloned per
+    fold with ``n_threads`` BLAS threads.
     """
     runs = cv_folds(runs)
-    from nilearn_vlm.encoding import VoxelEncoder
-
     pred = np.zeros_like(Y, dtype=np.float32)
     for r in np.unique(runs):
         train = runs != r
-        enc = VoxelEncoder(alphas=alphas, n_threads=n_threads).fit(X[train], Y[train], groups=runs[train])
+        enc = clone(encoder).set_params(n_threads=n_threads)
+        enc.fit(X[train], Y[train], groups=runs[train])
         pred[~train] = enc.predict(X[~train])
     return pred

@@ -11,7 +11,8 @@ kind, a tidy table, which columns go on x, y, hue and error bars, title and
 axis labels with units). The report renders them
 (:func:`nilearn_vlm.report.analysis_section`); ``plot()`` draws the figures
 and ``summary()`` gives a JSON-able summary. :func:`run_analyses` runs every
-installed analysis the results allow and says which were skipped and why.
+installed analysis the results allow and says which were skipped and why;
+:func:`save_analyses` writes their results to a folder.
 
 Shared helpers used by the analysis plugins live here too: grouping of GLM
 regressors into layers and streams (:func:`regressor_groups`), network
@@ -42,7 +43,7 @@ Examples
 """
 
 from nilearn_vlm._utils import bootstrap_sums, percentile_interval
-from nilearn_vlm.analyses._base import AnalysisResult, BaseAnalysis, run_analyses
+from nilearn_vlm.analyses._base import AnalysisResult, BaseAnalysis, run_analyses, save_analyses
 from nilearn_vlm.analyses._figures import FIGURE_KINDS, FigureSpec
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
@@ -71,6 +72,7 @@ __all__ = [
     "percentile_interval",
     "regressor_groups",
     "run_analyses",
+    "save_analyses",
     "spatial_block_permutations",
     "variance_partition",
 ]

@@ -353,3 +353,43 @@ def run_analyses(results_list, names="all", params=None, raise_errors=False, **d
                     raise
                 skipped[key] = f"failed: {type(exc).__name__}: {exc}"
     return done, skipped
+
+
+def _folder_name(key):
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+
+
+def save_analyses(done, folder, skipped=None):
+    """Save analysis results, one sub-folder each, with an index.
+
+    Parameters
+    ----------
+    done : dict of str to AnalysisResult
+        As :func:`run_analyses` returns (keys become folder names, characters
+        other than letters, digits, ``-_.`` replaced by ``_``).
+    folder : str or Path
+        Created; an ``index.json`` lists ``{"done": {key: sub-folder},
+        "skipped": {key: reason}}``.
+    skipped : dict of str to str, optional
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> res = AnalysisResult("count", tables={"main": pd.DataFrame({"n": [3]})})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     out = save_analyses({"count[toy]": res}, d)
+    ...     sorted(p.name for p in out.iterdir())
+    ['count_toy_', 'index.json']
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {"done": {}, "skipped": {k: str(v) for k, v in (skipped or {}).items()}}
+    for key, result in done.items():
+        result.save(folder / _folder_name(key))
+        index["done"][key] = _folder_name(key)
+    (folder / "index.json").write_text(json.dumps(index, indent=1))
+    return folder

@@ -11,9 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from nilearn_vlm._utils import make_folds, zscore
-from nilearn_vlm.encoding import ridge_cv_path
+from nilearn_vlm.encoding import DEFAULT_ALPHAS, ridge_cv_path
 
-DEFAULT_ALPHAS = np.logspace(-2, 5, 8)
+#: Default penalties here: every second value of the encoder's grid
+#: (:data:`nilearn_vlm.encoding.DEFAULT_ALPHAS`), the decades 1e-2 ... 1e5,
+#: since these functions refit many models.
+_DECADE_ALPHAS = DEFAULT_ALPHAS[::2]
 
 
 def _prepare(X, n_scans=None):
@@ -39,7 +42,8 @@ def cv_r2(X, Y, runs=None, cv=None, alphas=None, max_memory=5e8):
         Run per scan: leave-one-run-out folds.
     cv : see :func:`nilearn_vlm.encoding.make_folds`
     alphas : array-like or None
-        Default ``np.logspace(-2, 5, 8)``.
+        Default: the decades 1e-2 ... 1e5, every second value of
+        :data:`nilearn_vlm.encoding.DEFAULT_ALPHAS`.
     max_memory : float
         Solver working memory in bytes.
 
@@ -62,7 +66,7 @@ def cv_r2(X, Y, runs=None, cv=None, alphas=None, max_memory=5e8):
         raise ValueError(f"bold must be (n_scans, n_voxels), got shape {Y.shape}")
     Xs = _prepare(X, Y.shape[0])
     folds = make_folds(cv, Y.shape[0], runs)
-    alphas = DEFAULT_ALPHAS if alphas is None else np.asarray(alphas, dtype=float)
+    alphas = _DECADE_ALPHAS if alphas is None else np.asarray(alphas, dtype=float)
     out = ridge_cv_path(Xs, Y, alphas, folds, refit=False, dtype=np.float64, max_memory=max_memory)
     return out["cv_score"]
 

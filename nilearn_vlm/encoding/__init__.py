@@ -12,11 +12,12 @@ from nilearn_vlm.encoding._base import (
     clean_signals,
     nuisance_design,
 )
-from nilearn_vlm.encoding._encoder import VoxelEncoder, make_folds
+from nilearn_vlm.encoding._encoder import DEFAULT_ALPHAS, VoxelEncoder, make_folds
 from nilearn_vlm.encoding._metrics import explainable_variance, pearson_per_voxel
 from nilearn_vlm.encoding._solver import count_flops, ridge_cv_path
 
 __all__ = [
+    "DEFAULT_ALPHAS",
     "BaseVoxelEstimator",
     "Targets",
     "VoxelEncoder",

@@ -24,8 +24,14 @@ from nilearn_vlm.encoding._base import (
 from nilearn_vlm.encoding._metrics import explainable_variance
 from nilearn_vlm.encoding._solver import SOLVERS, ridge_cv_path
 
-__all__ = ["VoxelEncoder", "make_folds"]
+__all__ = ["DEFAULT_ALPHAS", "VoxelEncoder", "make_folds"]
 
+#: The default grid of ridge penalties, the one grid of the library: 15
+#: values in half-decade steps from 1e-2 to 1e5. Coarser grids are documented
+#: subsets of it: every second value (the decades 1e-2 ... 1e5) for analyses
+#: that refit many times (:func:`nilearn_vlm.analyses.cv_r2`), and the decades
+#: 1 ... 1e4 for the pipeline's per-site encoders
+#: (:data:`nilearn_vlm.settings.SITE_ALPHAS`).
 DEFAULT_ALPHAS = np.logspace(-2, 5, 15)
 
 
@@ -46,7 +52,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         Mask image or masker for image targets (see
         :class:`~nilearn_vlm.encoding.BaseVoxelEstimator`).
     alphas : array-like of float or None, default=None
-        Candidate penalties; None means ``np.logspace(-2, 5, 15)``.
+        Candidate penalties; None means :data:`DEFAULT_ALPHAS`
+        (``np.logspace(-2, 5, 15)``).
     cv : None, int, splitter or iterable, default=None
         Folds (see :func:`make_folds`): leave-one-run-out with runs, else 5
         contiguous blocks.

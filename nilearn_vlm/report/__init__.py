@@ -8,7 +8,7 @@ for their figures); :func:`analysis_section` renders them.
 """
 
 from nilearn_vlm.report._html import Report, Section, figure_to_data_uri
-from nilearn_vlm.report._analyses import analysis_section, analysis_sections
+from nilearn_vlm.report._analyses import analyses_report, analysis_section, analysis_sections
 from nilearn_vlm.report._pipeline_report import (
     RECOVERY_THRESHOLDS,
     PlantedTruth,
@@ -23,6 +23,7 @@ __all__ = [
     "PlantedTruth",
     "Report",
     "Section",
+    "analyses_report",
     "analysis_section",
     "analysis_sections",
     "build_report",

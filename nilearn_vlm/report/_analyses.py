@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nilearn_vlm.report._html import Section
+from nilearn_vlm.report._html import Report, Section
 
 
 def _fmt(v):
@@ -91,3 +91,29 @@ def analysis_sections(done, skipped=None, max_rows=40):
         frame = pd.DataFrame({"analysis": list(skipped), "reason": [str(v) for v in skipped.values()]})
         sections.append(Section("Skipped analyses", text="Analyses the results did not allow.").add_table(frame))
     return sections
+
+
+def analyses_report(done, skipped=None, title="nilearn-vlm analyses", subtitle="", max_rows=40):
+    """A report of analysis results alone (what ``nilearn-vlm analyses --out`` writes).
+
+    Parameters
+    ----------
+    done, skipped, max_rows :
+        As :func:`analysis_sections`.
+    title, subtitle : str
+
+    Returns
+    -------
+    Report
+
+    Examples
+    --------
+    >>> from nilearn_vlm.analyses import AnalysisResult
+    >>> report = analyses_report({"demo": AnalysisResult("demo", stats={"r": 0.5})}, subtitle="toy")
+    >>> [s.title for s in report.sections]
+    ['Analysis: demo']
+    """
+    report = Report(title, subtitle=subtitle)
+    for section in analysis_sections(done, skipped, max_rows=max_rows):
+        report.add(section)
+    return report

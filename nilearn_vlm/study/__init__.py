@@ -1,20 +1,21 @@
-"""Studies: TOML study files, BIDS discovery, and running them (``nilearn-vlm run``)."""
+"""Studies: TOML study files, BIDS discovery, and running them (``nilearn-vlm run``).
+
+The keys of a study file come from one schema, :mod:`nilearn_vlm.settings`;
+:func:`load_study` validates every key before any work starts and
+:func:`run_study` runs every subject x model.
+"""
 
 from nilearn_vlm.study._bids import find_bold_runs, parse_entities
-from nilearn_vlm.study._config import (
-    ModelSpec,
-    StudyConfig,
-    StudyConfigError,
-    SubjectSpec,
-    load_study,
-)
+from nilearn_vlm.study._config import StudyConfig, StudyConfigError, load_study
+from nilearn_vlm.study._run import fingerprint, load_stimuli, run_study
 
 __all__ = [
-    "ModelSpec",
     "StudyConfig",
     "StudyConfigError",
-    "SubjectSpec",
     "find_bold_runs",
+    "fingerprint",
+    "load_stimuli",
     "load_study",
     "parse_entities",
+    "run_study",
 ]

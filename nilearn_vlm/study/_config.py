@@ -1,8 +1,11 @@
 """Study configuration files (TOML) for ``nilearn-vlm run``.
 
 A study file names the stimuli, the fMRI data of one or more subjects, the
-models and the analyses. Every key is validated before any work starts;
-errors name the key and the fix.
+models, the pipeline's settings and the analyses. Its keys, their types,
+defaults and meaning come from one schema, :mod:`nilearn_vlm.settings` (the
+documentation page "The study file" lists them all). Every key is validated
+before any work starts, the pipeline's keys by building the estimators they
+configure; errors name the key, the value and the fix.
 
 Example
 -------
@@ -29,9 +32,9 @@ Example
     pooling = "mean"
 
     [pipeline]
-    hrf = "glover"
+    hrf_model = "glover"
     n_atoms = 64
-    atlas = "seitzman2018"      # or a list, or "none"; default: seitzman2018 + language_mni
+    atlases = ["seitzman2018"]  # [] for none; default: seitzman2018 + language_mni
 
     [analyses]
     run = "all"                 # or a list of names
@@ -45,75 +48,74 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from nilearn_vlm.settings import (
+    SECTIONS,
+    AnalysesSettings,
+    ComputeSettings,
+    FmriSettings,
+    ModelSpec,
+    PipelineSettings,
+    SettingsError,
+    StimuliSettings,
+    StudySettings,
+    SubjectSpec,
+    check_plugin_names,
+    parse_section,
+)
+from nilearn_vlm.study._bids import find_bold_runs
 
-class StudyConfigError(ValueError):
-    """A study file is invalid; the message names the key and the fix."""
-
-
-_SECTIONS = {
-    "study": {"name", "output", "t_r"},
-    "stimuli": {"events", "video", "subtitles", "rate", "image_root"},
-    "fmri": {"bids", "space", "task", "mask"},
-    "subjects": {"id", "bold", "mask"},
-    "models": {"name", "params", "sites", "pooling", "label"},
-    "pipeline": {"hrf", "n_atoms", "atom_alpha", "atlas", "alphas", "high_pass", "fdr", "n_permutations", "seed"},
-    "analyses": {"run"},
-    "compute": {"engine", "scheduler", "n_workers", "threads_per_worker", "memory_limit"},
-}
-
-PIPELINE_DEFAULTS = {
-    "hrf": "glover",
-    "n_atoms": 64,
-    "atom_alpha": 0.1,
-    "atlas": None,
-    "alphas": None,
-    "high_pass": None,
-    "fdr": 0.05,
-    "n_permutations": 200,
-    "seed": 0,
-}
-
-
-@dataclass
-class ModelSpec:
-    """One model of a study: adapter name, parameters, sites and pooling."""
-
-    name: str
-    params: dict = field(default_factory=dict)
-    sites: object = "default"
-    pooling: object = "mean"
-    label: str = ""
-
-    def __post_init__(self):
-        self.label = self.label or self.name
-
-
-@dataclass
-class SubjectSpec:
-    """One subject: its run images (paths, in run order) and an optional mask."""
-
-    id: str
-    bold: list
-    mask: str | None = None
+#: Raised by :func:`load_study`: the message names the key, the value and the fix
+#: (the schema's :class:`~nilearn_vlm.settings.SettingsError`).
+StudyConfigError = SettingsError
 
 
 @dataclass
 class StudyConfig:
-    """A validated study file."""
+    """A validated study file: one object per section of the schema.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The study file.
+    study : StudySettings
+        ``name`` (the file's stem when not given), ``output`` (resolved),
+        ``t_r``, ``verbose``.
+    stimuli : StimuliSettings
+        Paths resolved.
+    subjects : list of SubjectSpec
+        From ``[[subjects]]`` or found under ``[fmri] bids``.
+    models : list of ModelSpec
+    pipeline : PipelineSettings
+    analyses : AnalysesSettings
+    compute : ComputeSettings
+    """
 
     path: Path
-    name: str
-    output: Path
-    t_r: float
-    stimuli: dict
+    study: StudySettings
+    stimuli: StimuliSettings
     subjects: list
     models: list
-    pipeline: dict
-    analyses: object = "all"
-    compute: dict = field(default_factory=dict)
+    pipeline: PipelineSettings
+    analyses: AnalysesSettings
+    compute: ComputeSettings
+
+    @property
+    def name(self):
+        """The study's name."""
+        return self.study.name
+
+    @property
+    def output(self):
+        """The results folder (a :class:`pathlib.Path`)."""
+        return Path(self.study.output)
+
+    @property
+    def t_r(self):
+        """The repetition time (seconds)."""
+        return float(self.study.t_r)
 
 
 def _close(key, options):
@@ -121,38 +123,29 @@ def _close(key, options):
     return f" Did you mean {match[0]!r}?" if match else ""
 
 
-def _err(where, message):
-    raise StudyConfigError(f"{where}: {message}")
-
-
-def _check_keys(where, table, allowed):
-    if not isinstance(table, dict):
-        _err(where, f"expected a table, got {type(table).__name__}")
-    for key in table:
-        if key not in allowed:
-            _err(f"{where}.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}.{_close(key, allowed)}")
-
-
-def _resolve(base, value, where, must_exist=True):
-    if not isinstance(value, str) or not value:
-        _err(where, "expected a path string")
-    path = Path(value)
-    if not path.is_absolute():
-        path = base / path
-    if must_exist and not path.exists():
-        _err(where, f"file or folder {str(path)!r} does not exist; fix the path (relative paths are read from the study file's folder)")
-    return path
+def _tables(raw, name):
+    """An array of tables (``[[models]]``), a single table accepted."""
+    value = raw.get(name)
+    return [value] if isinstance(value, dict) else list(value or [])
 
 
 def load_study(path, check_plugins=True):
     """Read and validate a study file.
 
+    Every key is checked before any work starts: its type and range, the
+    paths, the plugin names (adapters, atlases, analyses), and the keys that
+    configure estimators by building them (``TRAligner``, ``SparseAtoms``,
+    ``VoxelGLM``, ``VoxelEncoder``, ``NeuronActivations``) and running their
+    parameter validation. A model's ``sites`` and ``params`` are checked
+    against the model itself when it loads (the first step of its run).
+
     Parameters
     ----------
     path : str or Path
-        The TOML file.
+        The TOML file (keys: the documentation page "The study file", or
+        :func:`nilearn_vlm.settings.study_file_reference`).
     check_plugins : bool, default=True
-        Check that model and analysis names are installed plugins.
+        Check that model, atlas and analysis names are installed plugins.
 
     Returns
     -------
@@ -161,138 +154,69 @@ def load_study(path, check_plugins=True):
     Raises
     ------
     StudyConfigError
-        Naming the key and the fix.
+        Naming the key (``pipeline.hrf_model``), the value and the fix.
     """
     path = Path(path)
     if not path.is_file():
-        raise StudyConfigError(f"study file {str(path)!r} not found")
+        raise StudyConfigError(str(path), "study file not found")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise StudyConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise StudyConfigError(str(path), f"not valid TOML: {exc}") from None
     base = path.parent.resolve()
     for key in raw:
-        if key not in _SECTIONS:
-            _err(key, f"unknown section; allowed: {', '.join(sorted(_SECTIONS))}.{_close(key, _SECTIONS)}")
+        if key not in SECTIONS:
+            raise StudyConfigError(key, f"unknown section; allowed: {', '.join(SECTIONS)}.{_close(key, SECTIONS)}")
 
-    study = raw.get("study", {})
-    _check_keys("study", study, _SECTIONS["study"])
-    if "t_r" not in study:
-        _err("study.t_r", "missing: give the repetition time in seconds, e.g. t_r = 2.0")
-    t_r = study["t_r"]
-    if not isinstance(t_r, (int, float)) or t_r <= 0:
-        _err("study.t_r", f"must be a positive number of seconds, got {t_r!r}")
-    output = _resolve(base, study.get("output", "nilearn_vlm_results"), "study.output", must_exist=False)
-
-    stimuli = raw.get("stimuli")
-    if stimuli is None:
-        _err("stimuli", "missing section: give events = 'events.tsv' or video = ... with subtitles = ...")
-    _check_keys("stimuli", stimuli, _SECTIONS["stimuli"])
-    if ("events" in stimuli) == ("video" in stimuli):
-        _err("stimuli", "give exactly one of 'events' (a BIDS-like events.tsv) or 'video' (with 'subtitles')")
-    stimuli = dict(stimuli)
-    for key in ("events", "video", "subtitles", "image_root"):
-        if key in stimuli:
-            stimuli[key] = _resolve(base, stimuli[key], f"stimuli.{key}")
-
+    study = parse_section(StudySettings, raw.get("study", {}), "study", base)
+    study.name = study.name or path.stem
+    if "stimuli" not in raw:
+        raise StudyConfigError("stimuli", "missing section: give events = 'events.tsv' or video = ... "
+                               "with subtitles = ...")
+    stimuli = parse_section(StimuliSettings, raw["stimuli"], "stimuli", base)
     subjects = _load_subjects(raw, base)
 
-    models_raw = raw.get("models")
+    models_raw = _tables(raw, "models")
     if not models_raw:
-        _err("models", "missing: add at least one [[models]] table with name = '<adapter>'")
-    if isinstance(models_raw, dict):
-        models_raw = [models_raw]
+        raise StudyConfigError("models", "missing: add at least one [[models]] table with name = '<adapter>'")
     models = []
-    for i, m in enumerate(models_raw):
-        where = f"models[{i}]"
-        _check_keys(where, m, _SECTIONS["models"])
-        if "name" not in m:
-            _err(f"{where}.name", "missing: the adapter plugin name, e.g. name = 'clip'")
-        if not isinstance(m.get("params", {}), dict):
-            _err(f"{where}.params", "must be a table, e.g. params = { arch = 'ViT-B-32' }")
-        models.append(ModelSpec(**m))
+    for i, table in enumerate(models_raw):
+        spec = parse_section(ModelSpec, table, f"models[{i}]", base)
+        spec.validate(f"models[{i}]", check_plugins=check_plugins)
+        models.append(spec)
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
-        _err("models", f"two models share the label {labels}; give each a distinct label = '...'")
+        raise StudyConfigError("models", f"two models share the label {labels}; give each a distinct "
+                               "label = '...'")
 
-    pipeline = dict(PIPELINE_DEFAULTS)
-    pipe_raw = raw.get("pipeline", {})
-    _check_keys("pipeline", pipe_raw, _SECTIONS["pipeline"])
-    pipeline.update(pipe_raw)
-    if not isinstance(pipeline["n_atoms"], int) or pipeline["n_atoms"] < 1:
-        _err("pipeline.n_atoms", f"must be a positive integer, got {pipeline['n_atoms']!r}")
-    if not 0 < float(pipeline["fdr"]) < 1:
-        _err("pipeline.fdr", f"must lie in (0, 1), got {pipeline['fdr']!r}")
-
-    analyses_raw = raw.get("analyses", {})
-    _check_keys("analyses", analyses_raw, _SECTIONS["analyses"])
-    analyses = analyses_raw.get("run", "all")
-
-    if check_plugins:
-        from nilearn_vlm.plugins import UnknownPluginError, get_adapter, get_analysis, get_atlas
-
-        for i, m in enumerate(models):
-            try:
-                get_adapter(m.name)
-            except UnknownPluginError as exc:
-                _err(f"models[{i}].name", str(exc))
-        atlas = pipeline["atlas"]
-        for name in ([] if atlas in (None, "none") else [atlas] if isinstance(atlas, str) else atlas):
-            try:
-                get_atlas(name)
-            except UnknownPluginError as exc:
-                _err("pipeline.atlas", str(exc))
-        if analyses != "all":
-            if isinstance(analyses, str):
-                analyses = [analyses]
-            for name in analyses:
-                try:
-                    get_analysis(name)
-                except UnknownPluginError as exc:
-                    _err("analyses.run", str(exc))
-
-    from nilearn_vlm.parallel import check_compute
-
-    try:
-        compute = check_compute(raw.get("compute"))
-    except ValueError as exc:
-        raise StudyConfigError(str(exc)) from None
-    return StudyConfig(
-        path=path, name=study.get("name", path.stem), output=output, t_r=float(t_r), stimuli=stimuli,
-        subjects=subjects, models=models, pipeline=pipeline, analyses=analyses, compute=compute,
-    )
+    pipeline = parse_section(PipelineSettings, raw.get("pipeline", {}), "pipeline", base)
+    pipeline.validate(t_r=study.t_r, check_plugins=check_plugins)
+    analyses = parse_section(AnalysesSettings, raw.get("analyses", {}), "analyses", base)
+    if check_plugins and analyses.run != "all":
+        check_plugin_names("analysis", analyses.run, "analyses.run")
+    compute = parse_section(ComputeSettings, raw.get("compute", {}), "compute", base)
+    return StudyConfig(path=path, study=study, stimuli=stimuli, subjects=subjects, models=models,
+                       pipeline=pipeline, analyses=analyses, compute=compute)
 
 
 def _load_subjects(raw, base):
-    fmri = raw.get("fmri")
-    subjects_raw = raw.get("subjects")
-    if (fmri is None) == (subjects_raw is None):
-        _err("fmri", "give either an [fmri] section with bids = '<folder>' or [[subjects]] tables with bold = [...]")
-    if subjects_raw is not None:
-        if isinstance(subjects_raw, dict):
-            subjects_raw = [subjects_raw]
-        subjects = []
-        for i, s in enumerate(subjects_raw):
-            where = f"subjects[{i}]"
-            _check_keys(where, s, _SECTIONS["subjects"])
-            if "id" not in s or "bold" not in s:
-                _err(where, "each subject needs id = '...' and bold = ['run1.nii.gz', ...]")
-            bold = s["bold"] if isinstance(s["bold"], list) else [s["bold"]]
-            if not bold:
-                _err(f"{where}.bold", "empty list: give the run images in run order")
-            paths = [str(_resolve(base, b, f"{where}.bold[{j}]")) for j, b in enumerate(bold)]
-            mask = str(_resolve(base, s["mask"], f"{where}.mask")) if "mask" in s else None
-            subjects.append(SubjectSpec(id=str(s["id"]), bold=paths, mask=mask))
+    if ("fmri" in raw) == ("subjects" in raw):
+        raise StudyConfigError("fmri", "give either an [fmri] section with bids = '<folder>' or [[subjects]] "
+                               "tables with bold = [...]")
+    if "subjects" in raw:
+        subjects = [parse_section(SubjectSpec, table, f"subjects[{i}]", base)
+                    for i, table in enumerate(_tables(raw, "subjects"))]
+        if not subjects:
+            raise StudyConfigError("subjects", "empty: add [[subjects]] tables with id = '...' and bold = [...]")
+        ids = [s.id for s in subjects]
+        if len(set(ids)) != len(ids):
+            raise StudyConfigError("subjects", f"two subjects share an id {ids}; give each a distinct id")
         return subjects
-    _check_keys("fmri", fmri, _SECTIONS["fmri"])
-    if "bids" not in fmri:
-        _err("fmri.bids", "missing: the BIDS (derivatives) folder holding sub-*/func/ images")
-    root = _resolve(base, fmri["bids"], "fmri.bids")
-    from nilearn_vlm.study._bids import find_bold_runs
-
-    found = find_bold_runs(root, space=fmri.get("space"), task=fmri.get("task"))
+    fmri = parse_section(FmriSettings, raw["fmri"], "fmri", base)
+    found = find_bold_runs(fmri.bids, space=fmri.space, task=fmri.task)
     if not found:
-        _err("fmri.bids", f"no sub-*/func/*_bold.nii[.gz] or *.dtseries.nii under {str(root)!r}"
-             + (f" with space-{fmri['space']}" if fmri.get("space") else ""))
-    mask = str(_resolve(base, fmri["mask"], "fmri.mask")) if "mask" in fmri else None
+        raise StudyConfigError("fmri.bids", f"no sub-*/func/*_bold.nii[.gz] or *.dtseries.nii under "
+                               f"{str(fmri.bids)!r}" + (f" with space-{fmri.space}" if fmri.space else "")
+                               + (f" and task-{fmri.task}" if fmri.task else ""))
+    mask = None if fmri.mask is None else str(fmri.mask)
     return [SubjectSpec(id=sub, bold=[str(p) for p in runs], mask=mask) for sub, runs in found.items()]

@@ -201,7 +201,7 @@ def test_spatial_permutations_are_stats_block_indices():
 def test_cli_module_runs_saved_results(tmp_path, capsys):
     import argparse
 
-    from nilearn_vlm.analyses import cli
+    from nilearn_vlm.cli import analyses as cli
 
     folder = Results("a", "s1", encoder_scores=np.array([0.2, 0.4])).save(tmp_path / "a")
     parser = argparse.ArgumentParser()

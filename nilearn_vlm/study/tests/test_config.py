@@ -35,14 +35,15 @@ def test_a_valid_study(tmp_path):
     assert cfg.t_r == 2.0
     assert cfg.subjects[0].bold == [str(tmp_path / "run1.nii.gz")]
     assert cfg.models[0].params == {"width": 8}
-    assert cfg.pipeline["n_atoms"] == 64
+    assert cfg.pipeline.n_atoms == 64 and cfg.name == "study" and cfg.study.verbose == 1
     assert cfg.output == tmp_path / "nilearn_vlm_results"
 
 
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (("t_r = 2.0", "t_r = -1"), r"study.t_r: must be a positive number"),
+        (("t_r = 2.0", "t_r = -1"), r"study.t_r: must be a float in the range \(0.0, inf\). Got -1 instead. "
+                                     r"Fix: e.g. t_r = 2.0"),
         (("t_r = 2.0", "tr = 2.0"), r"study.tr: unknown key.*Did you mean 't_r'\?"),
         (('events = "events.tsv"', 'events = "missing.tsv"'), r"stimuli.events: file or folder .*missing.tsv"),
         (("[[models]]", "[[model]]"), r"model: unknown section.*Did you mean 'models'\?"),

@@ -12,8 +12,8 @@ import pytest
 
 from nilearn_vlm import hookimpl
 from nilearn_vlm.plugins import register_plugin, unregister_plugin
-from nilearn_vlm.study import load_study
-from nilearn_vlm.study._run import run_study
+from nilearn_vlm.cli.run import write_report
+from nilearn_vlm.study import load_study, run_study
 from nilearn_vlm.testing import ToyAdapter
 
 
@@ -59,7 +59,7 @@ def _study_file(folder, fmri_block):
         [pipeline]
         n_atoms = 3
         n_permutations = 20
-        atlas = "none"
+        atlases = []
         [analyses]
         run = []
         """))
@@ -82,7 +82,7 @@ def test_run_on_a_bids_like_folder_then_reuse(tmp_path, toy):
                      func / f"sub-{sub}_task-movie_run-{run}_space-MNI_desc-preproc_bold.nii.gz")
     nib.save(nib.Nifti1Image(mask, affine), tmp_path / "mask.nii.gz")
     path = _study_file(tmp_path, '[fmri]\nbids = "derivatives"\nspace = "MNI"\nmask = "mask.nii.gz"')
-    summary = run_study(path, verbose=0)
+    summary = run_study(path, verbose=0, on_result=write_report)
     assert [(r["subject"], r["reused"]) for r in summary["results"]] == [("01", False), ("02", False)]
     folder = tmp_path / "out" / "sub-01" / "toy"
     assert (folder / "report.html").is_file()

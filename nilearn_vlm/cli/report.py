@@ -1,8 +1,4 @@
-"""``nilearn-vlm report``: rebuild the HTML report of a saved results folder.
-
-Declared for :mod:`nilearn_vlm.cli` as ``"report": ("nilearn_vlm.report.cli", help)``;
-:func:`configure` adds the arguments and :func:`run` runs them.
-"""
+"""``nilearn-vlm report``: rebuild the HTML report of a saved results folder."""
 
 from __future__ import annotations
 

@@ -1,15 +1,9 @@
-"""``nilearn-vlm analyses``: run every installed analysis on saved results.
-
-Declared for :mod:`nilearn_vlm.cli` as ``"analyses": ("nilearn_vlm.analyses.cli", help)``;
-:func:`configure` adds the arguments and :func:`run` runs them.
-"""
+"""``nilearn-vlm analyses``: run every installed analysis on saved results."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-HELP = "run the installed analyses on results folders (Results.save) and write tables and a report"
 
 
 def configure(parser):
@@ -26,8 +20,8 @@ def configure(parser):
 
 def run(args):
     """Run ``nilearn-vlm analyses``; returns 0, or 1 when nothing could run."""
-    from nilearn_vlm.analyses import run_analyses
-    from nilearn_vlm.report import Report, analysis_sections
+    from nilearn_vlm.analyses import run_analyses, save_analyses
+    from nilearn_vlm.report import analyses_report
     from nilearn_vlm.results import Results
 
     results = [Results.load(folder) for folder in args.results]
@@ -35,13 +29,9 @@ def run(args):
     params = json.loads(args.params) if args.params else None
     done, skipped = run_analyses(results, names=names, params=params)
     if args.out is not None:
-        out = Path(args.out)
-        for key, res in done.items():
-            res.save(out / "".join(c if c.isalnum() or c in "-_." else "_" for c in key))
-        report = Report("nilearn-vlm analyses", subtitle=", ".join(f"{r.model}/{r.subject}" for r in results))
-        for section in analysis_sections(done, skipped):
-            report.add(section)
-        report.save(out / "report.html")
+        out = save_analyses(done, args.out, skipped=skipped)
+        subtitle = ", ".join(f"{r.model}/{r.subject}" for r in results)
+        analyses_report(done, skipped, subtitle=subtitle).save(Path(out) / "report.html")
     if args.json:
         print(json.dumps({"done": {k: v.summary() for k, v in done.items()}, "skipped": skipped}, indent=1))
     else:
