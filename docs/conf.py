@@ -80,5 +80,14 @@ def _skip_member(app, what, name, obj, skip, options):
     return skip
 
 
+def _study_file_reference(app, docname, source):
+    # the keys of the study file, generated from the settings schema
+    if docname == "study_file":
+        from nilearn_vlm.settings import study_file_reference
+
+        source[0] = source[0].replace("<!-- study-file-reference -->", study_file_reference())
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
+    app.connect("source-read", _study_file_reference)

@@ -174,11 +174,11 @@ def _items_ok(value, items):
     return all(_type_ok(v, items) for v in value)
 
 
-def _describe_types(meta):
+def _describe_types(meta, articles=False):
     names = [TYPE_NAMES[t] for t in meta["types"]]
     if meta["items"] and ("list" in meta["types"]):
         names = [f"array of {TYPE_NAMES[meta['items']]}s" if n == "array" else n for n in names]
-    return " or ".join(names)
+    return " or ".join(_a(n) if articles else n for n in names)
 
 
 def estimator_targets(obj):
@@ -233,7 +233,7 @@ def check_value(where, f, value):
     if not any(_type_ok(value, k) for k in kinds) or (
         _type_ok(value, "list") and "list" in kinds and not _items_ok(value, meta["items"])
     ):
-        raise SettingsError(where, f"must be {_a(_describe_types(meta))}; got {value!r}. {_example(f)}".strip())
+        raise SettingsError(where, f"must be {_describe_types(meta, articles=True)}; got {value!r}. {_example(f)}".strip())
     check = meta["check"]
     if callable(check):
         problem = check(value)

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from nilearn_vlm.adapters import check_pooling
 from nilearn_vlm.encoding import DEFAULT_ALPHAS
 from nilearn_vlm.parallel import COMPUTE_DEFAULTS, ENGINES, check_compute
+from nilearn_vlm.timeseries import HRF_MODELS
 from nilearn_vlm.settings._build import build_estimators, check_plugin_names
 from nilearn_vlm.settings._schema import SettingsError, check_section, section, section_keys, setting
 
@@ -29,6 +30,18 @@ def _positive_alphas(value):
     alphas = np.asarray(value, dtype=float)
     if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
         return "must be a non-empty list of positive numbers (ridge penalties), e.g. [1.0, 10.0, 100.0]"
+    return None
+
+
+#: HRF models giving one regressor per unit (the pipeline's atoms, maps and
+#: tables are per unit; the others give several columns per unit).
+SINGLE_BASIS_HRFS = ("glover", "spm")
+
+
+def _single_basis(value):
+    if value in HRF_MODELS and value not in SINGLE_BASIS_HRFS:
+        return (f"gives several regressors per unit, and the pipeline's atoms, maps and tables take one; "
+                f"use one of {', '.join(SINGLE_BASIS_HRFS)} (TRAligner itself takes {value!r})")
     return None
 
 
@@ -226,9 +239,9 @@ class PipelineSettings:
     0.01
     """
 
-    hrf_model: str = setting("glover", "HRF model of the alignment to the TR grid (\"glover\", "
-                             "\"spm\", their derivative and dispersion variants, or \"fir\").",
-                             types=("str",), to=("aligner.hrf_model",), renamed=("hrf",))
+    hrf_model: str = setting("glover", "HRF model of the alignment to the TR grid, one regressor per "
+                             "unit: \"glover\" or \"spm\".", types=("str",), to=("aligner.hrf_model",),
+                             check=_single_basis, renamed=("hrf",))
     n_atoms: int = setting(64, "Atoms of the dictionary (64 in this line of work).", types=("int",),
                            to=("atoms.n_atoms",))
     atom_alpha: float = setting(0.1, "Sparsity (l1 penalty) of the atoms' codes.", types=("float",),
