@@ -33,7 +33,7 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
         Passed to :func:`~nilearn_vlm.datasets.make_default_study`.
     settings : dict, optional
         Overrides of :data:`DEMO_SETTINGS` (see
-        :class:`~nilearn_vlm.pipeline.PipelineSettings`).
+        :class:`~nilearn_vlm.settings.PipelineSettings`).
 
     Returns
     -------
@@ -42,7 +42,8 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
     """
     from nilearn_vlm.datasets import STUDY_NETWORKS, make_default_study
     from nilearn_vlm.datasets._recovery import evaluate_recovery
-    from nilearn_vlm.pipeline import PipelineSettings, fit_subject
+    from nilearn_vlm.pipeline import fit_subject
+    from nilearn_vlm.settings import PipelineSettings
     from nilearn_vlm.report import PlantedTruth, build_report, layer_curve_table
 
     t0 = time.perf_counter()

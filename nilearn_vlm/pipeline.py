@@ -97,7 +97,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     model, model_params, sites, pooling :
         The adapter plugin and its settings (see
         :class:`~nilearn_vlm.NeuronActivations`).
-    settings : PipelineSettings, optional
+    settings : nilearn_vlm.settings.PipelineSettings, optional
         Every key is checked (by building the estimators it sets) before any
         work starts; ``t_r`` reaches every estimator that takes it.
     memory : str, optional

@@ -87,7 +87,9 @@ def setting(default=dataclasses.MISSING, doc="", *, types, to=(), check=None, it
     check : list or callable, optional
         scikit-learn parameter constraints (a list, as in
         ``_parameter_constraints``), or ``check(value)`` returning an error
-        message or None, for keys that set no estimator parameter.
+        message or None: what the estimators do not check (or, for keys that
+        set no estimator parameter, everything). Runs before the estimators'
+        validation.
     items : {"str", "float"}, optional
         Type of the items of a list.
     role : {"analysis", "execution"}, default="analysis"
@@ -116,8 +118,8 @@ def setting(default=dataclasses.MISSING, doc="", *, types, to=(), check=None, it
     if unknown:
         raise ValueError(f"unknown types {sorted(unknown)}; use {sorted(TYPE_NAMES)}")
     meta = {"doc": doc, "types": tuple(types), "to": tuple(to), "check": check, "items": items,
-            "role": role, "renamed": tuple(renamed), "migrate": migrate, "path": path, "default_text": default_text,
-            "example": example}
+            "role": role, "renamed": tuple(renamed), "migrate": migrate, "path": path,
+            "default_text": default_text, "example": example}
     if isinstance(default, (list, dict)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
