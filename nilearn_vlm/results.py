@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nilearn_vlm._imagespace import ImageSpace
 from nilearn_vlm._provenance import _json_params, collect_provenance, file_digest
 from nilearn_vlm.networks._base import AtlasLabels
+from nilearn_vlm.spaces import ImageSpace
 
 __all__ = ["ImageSpace", "Results", "collect_provenance", "file_digest"]
 
