@@ -1,18 +1,7 @@
 """Load fMRI targets of any supported kind into arrays, and turn arrays back.
 
-Supported target kinds (:attr:`ImageSpace.kind`):
-
-``"array"``
-    a 2D array ``(n_scans, n_voxels)`` (a 1D array is one voxel), or a list of
-    2D arrays (one per run).
-``"nifti"``
-    a 4D Niimg (image or path), or a list of 4D run images.
-``"surface"``
-    a :class:`nilearn.surface.SurfaceImage` (data ``(n_vertices, n_scans)``),
-    or a list of them (one per run).
-``"cifti"``
-    a CIFTI-2 dtseries (:class:`nibabel.cifti2.Cifti2Image` or a path); the
-    grayordinates are the voxels, the brain-model axis is kept for output.
+The kinds (``"array"``, ``"nifti"``, ``"surface"``, ``"cifti"``) are listed in
+:mod:`nilearn_vlm.spaces`.
 """
 
 from __future__ import annotations
