@@ -60,6 +60,7 @@ from nilearn_vlm.networks._images import (
     load_atlases,
     maps_to_array,
     network_table,
+    voxel_networks,
 )
 from nilearn_vlm.networks._mni import (
     LANGUAGE_HO_REGIONS,
@@ -136,4 +137,5 @@ __all__ = [
     "network_dice",
     "network_table",
     "unit_groups",
+    "voxel_networks",
 ]

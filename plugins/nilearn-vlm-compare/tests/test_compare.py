@@ -138,6 +138,10 @@ def test_baselines_and_layer_curves(subject_factory):
     assert np.all(whole["low"] <= whole["mean"]) and np.all(whole["mean"] <= whole["high"])
     np.testing.assert_allclose(whole["depth"], [0, 1 / 3, 2 / 3, 1])
     assert len(out.plot()) == 3
+    assert [spec.title for spec in out.figures][1] == "Paired score difference by network"
+    diff = out.figures[1]
+    assert (diff.low, diff.high) == ("low", "high")
+    pd.testing.assert_frame_equal(diff.data, out.to_frame("score_difference")[["network", "mean_diff", "low", "high"]])
     json.dumps(out.summary())
     with pytest.raises(ValueError, match="integration_networks"):
         CompareAnalysis().run([clip, meter, vit], integration_networks=["nope"])
