@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nilearn_vlm._imagespace import ImageSpace
 from nilearn_vlm.networks._base import AtlasLabels
+from nilearn_vlm.spaces import ImageSpace
 
 #: Version of the folder layout written by ``Results.save`` (1: up to
 #: nilearn_vlm 0.1; 2: encoder null, per-fold layer scores, runs and timings

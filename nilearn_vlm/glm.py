@@ -120,6 +120,10 @@ class VoxelGLM(BaseVoxelEstimator):
         Names of the regressors of interest (a DataFrame's columns, else
         ``x0, x1, ...``); ``feature_names_in_`` is set for DataFrames only.
     n_features_in_ : int
+    space_ : nilearn_vlm.spaces.ImageSpace
+        Where the voxels live: kind, masker, CIFTI grayordinates and space
+        family of the fitted targets (maps are images of it;
+        :meth:`~nilearn_vlm.spaces.ImageSpace.from_estimator` reads it).
     masker_, input_kind_, n_voxels_
         Image I/O state (see :class:`~nilearn_vlm.VoxelEncoder`).
 

@@ -86,9 +86,9 @@ def register_atlases(register):
             :func:`nilearn_vlm.networks.canonical_network`). ``target`` is
             None (the atlas's default grid), a space name, a mask image, a
             nilearn masker, a CIFTI image, a grayordinate count or an
-            :class:`nilearn_vlm.results.ImageSpace`. Labels are resampled
+            :class:`nilearn_vlm.spaces.ImageSpace`. Labels are resampled
             only within the atlas's space family; another family raises
-            :class:`nilearn_vlm.networks.SpaceMismatchError`.
+            :class:`nilearn_vlm.spaces.SpaceMismatchError`.
 
         Subclassing :class:`nilearn_vlm.networks.BaseAtlas` (implement
         ``_names()`` and ``_load(target)``) gives target resolution and the

@@ -18,6 +18,7 @@ from sklearn.base import clone
 from nilearn_vlm._utils import fold_labels
 from nilearn_vlm.adapters import parse_unit_name
 from nilearn_vlm.settings import ModelSpec, PipelineSettings
+from nilearn_vlm.spaces import load_targets
 
 
 class _Steps:
@@ -54,29 +55,25 @@ def site_of(unit_name):
 def load_bold(bold, mask=None):
     """BOLD of any supported kind as (n_scans, n_voxels), with run labels and its space.
 
-    Uses the image input of :class:`~nilearn_vlm.encoding.BaseVoxelEstimator`
-    (4D NIfTI or a list of runs, SurfaceImage, CIFTI dtseries, arrays).
+    Reads it with :func:`nilearn_vlm.spaces.load_targets` (4D NIfTI or a
+    list of runs, SurfaceImage, CIFTI dtseries, arrays).
 
     Returns
     -------
     Y : ndarray of float32 (n_scans, n_voxels)
     runs : ndarray (n_scans,)
         Run labels 1, 2, ... in the order of the runs.
-    space : nilearn_vlm.results.ImageSpace
+    space : nilearn_vlm.spaces.ImageSpace
         Turns per-voxel arrays back into images of the input's kind.
     """
-    from nilearn_vlm._imagespace import ImageSpace
-    from nilearn_vlm.encoding._base import BaseVoxelEstimator
-
-    loader = BaseVoxelEstimator(mask=mask)
-    targets = loader._load_targets(bold)
+    targets = load_targets(bold, mask=mask)
     runs = targets.runs
     if runs is None:
         runs = np.ones(targets.Y.shape[0], dtype=int)
     else:
         _, runs = np.unique(np.asarray(runs), return_inverse=True)
         runs = runs + 1
-    return np.asarray(targets.Y, dtype=np.float32), runs, ImageSpace.from_estimator(loader)
+    return np.asarray(targets.Y, dtype=np.float32), runs, targets.space
 
 
 def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, sites="default",

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from nilearn_vlm._imagespace import ImageSpace
 from nilearn_vlm._provenance import _json_params, collect_provenance, file_digest
 from nilearn_vlm._results_io import _ARRAYS, _VOXEL_ARRAYS, FORMAT_VERSION, load_fields, save_results
 from nilearn_vlm.networks._base import AtlasLabels
+from nilearn_vlm.spaces import ImageSpace
 
 __all__ = ["FORMAT_VERSION", "ImageSpace", "Results", "collect_provenance", "file_digest"]
 

@@ -2,27 +2,15 @@
 
 :class:`BaseVoxelEstimator` turns fMRI targets of several kinds into one
 ``(n_scans, n_voxels)`` array, and turns per-voxel results back into the kind
-that came in. :class:`~nilearn_vlm.VoxelEncoder` and
+that came in, through :func:`nilearn_vlm.spaces.load_targets` and
+:func:`nilearn_vlm.spaces.array_to_image` (the supported kinds are listed in
+:mod:`nilearn_vlm.spaces`). :class:`~nilearn_vlm.VoxelEncoder` and
 :class:`~nilearn_vlm.VoxelGLM` subclass it.
-
-Supported target kinds (``input_kind_``):
-
-``"array"``
-    a 2D array ``(n_scans, n_voxels)`` (a 1D array is one voxel), or a list of
-    2D arrays (one per run).
-``"nifti"``
-    a 4D Niimg (image or path), or a list of 4D run images.
-``"surface"``
-    a :class:`nilearn.surface.SurfaceImage` (data ``(n_vertices, n_scans)``),
-    or a list of them (one per run).
-``"cifti"``
-    a CIFTI-2 dtseries (:class:`nibabel.cifti2.Cifti2Image` or a path); the
-    grayordinates are the voxels, the brain-model axis is kept for output.
 
 Interface for subclasses (stable):
 
 - ``self._load_targets(y, confounds=None, groups=None, reset=True)`` ->
-  :class:`Targets` ``(Y, runs, confounds)``; sets ``masker_``,
+  :class:`Targets` ``(Y, runs, confounds)``; sets ``space_``, ``masker_``,
   ``input_kind_``, ``n_voxels_`` (``reset=False``: reuse them, e.g. in
   ``score``).
 - ``self._valid_voxels(Y)`` -> boolean mask of usable voxels (warns about NaN
@@ -35,13 +23,12 @@ Interface for subclasses (stable):
 
 import warnings
 from collections import namedtuple
-from contextlib import contextmanager
-from pathlib import Path
 
-import nibabel as nib
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+
+from nilearn_vlm.spaces import array_to_image, load_targets
 
 __all__ = ["BaseVoxelEstimator", "Targets", "clean_signals", "nuisance_design"]
 
@@ -56,48 +43,6 @@ runs : ndarray of int (n_scans,) or None
 confounds : ndarray (n_scans, n_confounds) or None
     Validated confounds, runs concatenated.
 """
-
-
-@contextmanager
-def _quiet():
-    """Silence nilearn's FutureWarning about default masker parameters."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
-
-
-def _is_surface(obj):
-    if not type(obj).__module__.startswith("nilearn"):
-        return False  # no nilearn import for arrays
-    from nilearn.surface import SurfaceImage
-
-    return isinstance(obj, SurfaceImage)
-
-
-def _is_cifti(obj):
-    return isinstance(obj, nib.cifti2.Cifti2Image)
-
-
-def _is_niimg(obj):
-    return isinstance(obj, nib.spatialimages.SpatialImage) and not _is_cifti(obj)
-
-
-def _load_path(obj):
-    if isinstance(obj, (str, Path)):
-        return nib.load(str(obj))
-    return obj
-
-
-def _kind_of(obj):
-    """Return the kind of one target object, loading a path."""
-    obj = _load_path(obj)
-    if _is_cifti(obj):
-        return "cifti", obj
-    if _is_surface(obj):
-        return "surface", obj
-    if _is_niimg(obj):
-        return "nifti", obj
-    return "array", obj
 
 
 def _voxel_status(Y, chunk=4096):
@@ -250,8 +195,12 @@ class BaseVoxelEstimator(BaseEstimator):
 
     Attributes
     ----------
+    space_ : nilearn_vlm.spaces.ImageSpace
+        Where the voxels live (kind, masker, CIFTI grayordinates, space
+        family); :meth:`nilearn_vlm.spaces.ImageSpace.from_estimator` reads
+        it.
     masker_ : nilearn masker or None
-        The fitted masker (None for arrays and CIFTI).
+        The fitted masker (None for arrays and CIFTI); ``space_.masker``.
     input_kind_ : {"array", "nifti", "surface", "cifti"}
         Kind of the targets given to ``fit``; outputs take this kind.
     n_voxels_ : int
@@ -264,75 +213,14 @@ class BaseVoxelEstimator(BaseEstimator):
         self.verbose = verbose
         self.n_jobs = n_jobs
 
-    # ------------------------------------------------------------- maskers
-    def _make_masker(self, kind, first):
-        mask = self.mask
-        if kind in ("array", "cifti"):
-            if mask is not None:
-                raise ValueError(
-                    f"mask is only used with Nifti or surface images, but the "
-                    f"targets are {kind}: select the columns yourself and "
-                    f"pass mask=None."
-                )
-            return None
-        from nilearn.maskers import NiftiMasker, SurfaceMasker
-
-        if hasattr(mask, "inverse_transform") and hasattr(mask, "fit"):
-            masker = mask
-            if not hasattr(masker, "mask_img_"):
-                masker = clone(mask)
-        elif mask is None or _is_surface(mask) or _is_niimg(_load_path(mask)):
-            mask = _load_path(mask)
-            if kind == "surface":
-                masker = SurfaceMasker(mask_img=mask, memory=self.memory,
-                                       verbose=max(self.verbose - 1, 0))
-            else:
-                masker = NiftiMasker(mask_img=mask, memory=self.memory,
-                                     verbose=max(self.verbose - 1, 0))
-        else:
-            raise TypeError(
-                f"mask must be a mask image, a nilearn masker or None; "
-                f"got {type(mask).__name__}."
-            )
-        is_surf_masker = isinstance(masker, SurfaceMasker)
-        if (kind == "surface") != is_surf_masker:
-            raise ValueError(
-                f"The targets are {kind} images but the mask is "
-                f"{'a surface' if is_surf_masker else 'a volume'} mask: use "
-                f"a {'SurfaceMasker' if kind == 'surface' else 'NiftiMasker'}"
-                f" or a matching mask image."
-            )
-        if kind == "nifti":
-            self._check_mask_matches(masker, first)
-        return masker
-
-    @staticmethod
-    def _check_mask_matches(masker, img):
-        mask_img = getattr(masker, "mask_img_", None)
-        if mask_img is None:
-            mask_img = getattr(masker, "mask_img", None)
-        if mask_img is None or not hasattr(masker, "mask_img"):
-            return
-        mask_img = _load_path(mask_img)
-        if not _is_niimg(mask_img) or getattr(masker, "target_affine", None) \
-                is not None or getattr(masker, "target_shape", None) is not None:
-            return
-        if tuple(mask_img.shape[:3]) != tuple(img.shape[:3]) or not np.allclose(
-                mask_img.affine, img.affine, atol=1e-4):
-            raise ValueError(
-                f"The mask (shape {tuple(mask_img.shape[:3])}) does not match "
-                f"the BOLD images (shape {tuple(img.shape[:3])}) in shape or "
-                f"affine: resample it with nilearn.image.resample_to_img("
-                f"mask, bold, interpolation='nearest')."
-            )
-
     # -------------------------------------------------------------- inputs
     def _load_targets(self, y, confounds=None, groups=None, reset=True):
         """Load targets of any supported kind into a 2D array.
 
-        With ``reset=True`` (in ``fit``) sets ``masker_``, ``input_kind_``
-        and ``n_voxels_``; with ``reset=False`` (in ``score``) uses the
-        fitted masker and checks that kind and voxel count match the fit.
+        With ``reset=True`` (in ``fit``) sets ``space_``, ``masker_``,
+        ``input_kind_`` and ``n_voxels_``; with ``reset=False`` (in ``score``)
+        reads ``y`` in the fitted space and checks that kind and voxel count
+        match the fit. See :func:`nilearn_vlm.spaces.load_targets`.
 
         Parameters
         ----------
@@ -348,133 +236,17 @@ class BaseVoxelEstimator(BaseEstimator):
         Targets
             ``(Y, runs, confounds)``.
         """
-        items = y if isinstance(y, (list, tuple)) else [y]
-        if len(items) == 0:
-            raise ValueError("y is an empty list: give at least one run.")
-        kinds = [_kind_of(it) for it in items]
-        if isinstance(y, (list, tuple)) and all(k == "array" for k, _ in kinds) \
-                and all(np.ndim(o) == 0 for _, o in kinds):
-            kinds, items = [("array", np.asarray(y))], [y]  # list of numbers
-        kind_set = {k for k, _ in kinds}
-        if len(kind_set) > 1:
-            raise TypeError(
-                f"All runs of y must be of one kind; got {sorted(kind_set)}."
-            )
-        kind = kind_set.pop()
-        objs = [o for _, o in kinds]
         if not reset:
-            if kind != self.input_kind_:
-                raise ValueError(
-                    f"y is {kind} data but the estimator was fitted on "
-                    f"{self.input_kind_} data: give targets of the same kind."
-                )
-            y_ndim = self._y_ndim
-        else:
-            self.input_kind_ = kind
-            self._y_ndim = 2
-            self.masker_ = self._make_masker(kind, objs[0])
-        if reset and self.masker_ is not None and \
-                not hasattr(self.masker_, "mask_img_"):
-            with _quiet():
-                if getattr(self.masker_, "mask_img", None) is not None:
-                    self.masker_.fit()
-                else:
-                    self.masker_.fit(objs[0])  # mask from the first run
-        blocks = [self._targets_to_array(kind, o) for o in objs]
-        if len({b.shape[1] for b in blocks}) > 1:
-            raise ValueError(
-                "Runs of y have different numbers of voxels: "
-                f"{[b.shape[1] for b in blocks]}."
-            )
-        Y = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-        runs = None
-        if len(blocks) > 1:
-            runs = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
-        if groups is not None:
-            groups = np.asarray(groups).ravel()
-            if groups.shape[0] != Y.shape[0]:
-                raise ValueError(
-                    f"groups has {groups.shape[0]} entries but y has "
-                    f"{Y.shape[0]} scans: give one run label per scan."
-                )
-            runs = groups
-        if reset:
-            self.n_voxels_ = Y.shape[1]
-        else:
-            self._y_ndim = y_ndim
-            if Y.shape[1] != self.n_voxels_:
-                raise ValueError(
-                    f"y has {Y.shape[1]} voxels but the estimator was fitted "
-                    f"on {self.n_voxels_}: use the same mask and space."
-                )
-        C = self._check_confounds(confounds, Y.shape[0])
-        return Targets(Y, runs, C)
-
-    def _targets_to_array(self, kind, obj):
-        if kind == "array":
-            arr = np.asarray(obj)
-            if arr.dtype.kind == "O":
-                try:
-                    arr = arr.astype(np.float64)
-                except (TypeError, ValueError) as err:
-                    raise ValueError(
-                        "y must hold numbers (Unknown label type: non-numeric "
-                        "objects)."
-                    ) from err
-            if arr.dtype.kind not in "fiub":
-                raise ValueError(f"y must be numeric; got dtype {arr.dtype}.")
-            if arr.ndim == 1:
-                self._y_ndim = 1
-                arr = arr[:, None]
-            if arr.ndim != 2:
-                raise ValueError(
-                    f"y must be 2D (n_scans, n_voxels); got {arr.ndim}D."
-                )
-            return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
-        if kind == "cifti":
-            ax = obj.header.get_axis(1)
-            if not isinstance(ax, nib.cifti2.BrainModelAxis):
-                raise ValueError(
-                    "CIFTI targets must have grayordinates (a brain-model "
-                    "axis) as the second axis, as in a dtseries."
-                )
-            self._cifti_axes = (obj.header.get_axis(0), ax, obj.nifti_header)
-            return np.asarray(obj.get_fdata(dtype=np.float32))
-        if kind == "nifti":
-            if len(obj.shape) != 4:
-                raise ValueError(
-                    f"Nifti targets must be 4D (x, y, z, time); got shape "
-                    f"{obj.shape}. Pass a list of 4D images for several runs."
-                )
-            self._check_mask_matches(self.masker_, obj)
-        with _quiet():
-            return np.asarray(self.masker_.transform(obj))
-
-    @staticmethod
-    def _check_confounds(confounds, n_scans):
-        if confounds is None:
-            return None
-        if isinstance(confounds, tuple) and len(confounds) == 2 and \
-                hasattr(confounds[0], "columns"):
-            confounds = confounds[0]  # load_confounds' (df, sample_mask)
-        if isinstance(confounds, (list, tuple)):
-            C = np.concatenate([np.asarray(c, float).reshape(len(c), -1)
-                                for c in confounds])
-        else:
-            C = np.asarray(confounds, float)
-            C = C.reshape(len(C), -1)
-        if C.shape[0] != n_scans:
-            raise ValueError(
-                f"confounds have {C.shape[0]} rows but y has {n_scans} scans: "
-                f"give one row per scan (runs concatenated)."
-            )
-        if not np.all(np.isfinite(C)):
-            raise ValueError(
-                "confounds contain NaN or inf (e.g. the first row of "
-                "derivative columns): fill them (nilearn's load_confounds "
-                "does) before passing them."
-            )
-        return C
+            t = load_targets(y, confounds=confounds, groups=groups, space=self.space_)
+            return Targets(t.Y, t.runs, t.confounds)
+        t = load_targets(y, mask=self.mask, confounds=confounds, groups=groups,
+                         memory=self.memory, verbose=max(self.verbose - 1, 0))
+        self.space_ = t.space
+        self.masker_ = t.space.masker
+        self.input_kind_ = t.space.kind
+        self.n_voxels_ = t.space.n_voxels
+        self._y_ndim = t.ndim
+        return Targets(t.Y, t.runs, t.confounds)
 
     @staticmethod
     def _check_n_samples(X, Y):
@@ -531,32 +303,11 @@ class BaseVoxelEstimator(BaseEstimator):
         Arrays stay arrays (a 1D-target fit gives 1D predictions); Nifti
         gives a 4D (or 3D for 1D input) image through the masker; surfaces
         give a SurfaceImage; CIFTI gives a dtseries (2D) or a dscalar (1D).
+        See :func:`nilearn_vlm.spaces.array_to_image`.
         """
-        if not hasattr(self, "input_kind_"):
+        if not hasattr(self, "space_"):
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet: call "
                 f"fit first."
             )
-        array = np.asarray(array)
-        kind = self.input_kind_
-        if kind == "array":
-            if self._y_ndim == 1 and array.ndim == 2 and array.shape[1] == 1:
-                return array[:, 0]
-            return array
-        if kind == "cifti":
-            ax0, bm, nhdr = self._cifti_axes
-            if array.ndim == 1:
-                first = nib.cifti2.ScalarAxis(["map"])
-                data = array[None]
-            else:
-                step = getattr(ax0, "step", 1.0)
-                unit = getattr(ax0, "unit", "SECOND")
-                first = nib.cifti2.SeriesAxis(0.0, step, array.shape[0], unit)
-                data = array
-            hdr = nib.cifti2.Cifti2Header.from_axes((first, bm))
-            img = nib.cifti2.Cifti2Image(data.astype(np.float32), hdr)
-            img.nifti_header.set_intent(
-                "ConnDenseScalar" if array.ndim == 1 else "ConnDenseSeries")
-            return img
-        with _quiet():
-            return self.masker_.inverse_transform(array)
+        return array_to_image(array, self.space_, ndim=self._y_ndim)

@@ -117,7 +117,17 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         :func:`~nilearn_vlm.encoding.explainable_variance`.
     valid_voxels_ : ndarray of bool (n_voxels,)
         Voxels used in the fit (finite and not constant).
-    masker_, input_kind_, n_voxels_, n_features_in_
+    space_ : nilearn_vlm.spaces.ImageSpace
+        Where the voxels live: kind, masker, CIFTI grayordinates and space
+        family of the fitted targets (outputs are images of it;
+        :meth:`~nilearn_vlm.spaces.ImageSpace.from_estimator` reads it).
+    masker_ : nilearn masker or None
+        The fitted masker (``space_.masker``; None for arrays and CIFTI).
+    input_kind_ : {"array", "nifti", "surface", "cifti"}
+        Kind of the fitted targets (``space_.kind``).
+    n_voxels_ : int
+        Number of voxels (``space_.n_voxels``).
+    n_features_in_ : int
 
     Examples
     --------

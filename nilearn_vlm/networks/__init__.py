@@ -15,7 +15,12 @@ and looked up with :func:`nilearn_vlm.get_atlas`. An atlas object has
     an :class:`AtlasLabels` on the data's grid: a per-voxel label array and a
     lookup table (``index``, ``name``, ``canonical``). Labels are resampled
     within a space family only; another family raises
-    :class:`SpaceMismatchError`.
+    :class:`~nilearn_vlm.spaces.SpaceMismatchError`.
+
+Space names, :func:`~nilearn_vlm.spaces.resolve_target` (what ``target`` may
+be) and the grayordinate order live in :mod:`nilearn_vlm.spaces`; the names
+atlas authors use (``SpaceMismatchError``, ``Target``, ``canonical_space``,
+``resolve_target``, ``SPACE_ALIASES``) are importable from here too.
 
 Built-in atlases (all offline):
 
@@ -46,15 +51,7 @@ Examples
 True
 """
 
-from nilearn_vlm.networks._base import (
-    SPACE_ALIASES,
-    AtlasLabels,
-    BaseAtlas,
-    SpaceMismatchError,
-    Target,
-    canonical_space,
-    resolve_target,
-)
+from nilearn_vlm.networks._base import AtlasLabels, BaseAtlas
 from nilearn_vlm.networks._canonical import CANONICAL_NETWORKS, canonical_network
 from nilearn_vlm.networks._hcp import LANGUAGE_MMP_PARCELS, HCPAtlas, LanguageHCPAtlas
 from nilearn_vlm.networks._images import (
@@ -80,6 +77,13 @@ from nilearn_vlm.networks._tables import (
     network_counts,
     network_dice,
     unit_groups,
+)
+from nilearn_vlm.spaces import (  # noqa: F401 - for atlas authors; documented in spaces
+    SPACE_ALIASES,
+    SpaceMismatchError,
+    Target,
+    canonical_space,
+    resolve_target,
 )
 
 
@@ -111,7 +115,6 @@ __all__ = [
     "CANONICAL_NETWORKS",
     "LANGUAGE_HO_REGIONS",
     "LANGUAGE_MMP_PARCELS",
-    "SPACE_ALIASES",
     "AtlasLabels",
     "BaseAtlas",
     "HCPAtlas",
@@ -119,11 +122,8 @@ __all__ = [
     "LanguageHCPAtlas",
     "LanguageMNIAtlas",
     "Seitzman2018Atlas",
-    "SpaceMismatchError",
-    "Target",
     "best_network",
     "canonical_network",
-    "canonical_space",
     "dice",
     "dominant_group",
     "layer_preference",
@@ -136,7 +136,6 @@ __all__ = [
     "network_counts",
     "network_dice",
     "network_table",
-    "resolve_target",
     "unit_groups",
     "voxel_networks",
 ]

@@ -107,7 +107,7 @@ def test_full_91k_axis_is_checked(hcp):
     assert len(axis) == 91282
     img = nib.Cifti2Image(np.zeros((1, 91282), np.float32), header=(nib.cifti2.ScalarAxis(["a"]), axis))
     np.testing.assert_array_equal(get_atlas("cole_anticevic").load(img).labels, hcp.ca_network.map_all)
-    from nilearn_vlm.results import ImageSpace
+    from nilearn_vlm.spaces import ImageSpace
 
     space = ImageSpace.from_cifti(img)
     np.testing.assert_array_equal(get_atlas("yeo7").load(space).labels, hcp.yeo7.map_all)

@@ -6,13 +6,9 @@ import pytest
 from nilearn.datasets import fetch_coords_seitzman_2018, load_mni152_brain_mask
 
 from nilearn_vlm import UnknownPluginError, get_atlas
-from nilearn_vlm.networks import (
-    LANGUAGE_HO_REGIONS,
-    Seitzman2018Atlas,
-    SpaceMismatchError,
-    canonical_space,
-)
+from nilearn_vlm.networks import LANGUAGE_HO_REGIONS, Seitzman2018Atlas
 from nilearn_vlm.plugins import iter_plugins, reset_plugins
+from nilearn_vlm.spaces import SpaceMismatchError
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +120,7 @@ def test_language_mni_is_left_ho_regions(mask4):
     assert (both.labels == 1).sum() > 1.5 * (lang.labels == 1).sum()
 
 
-def test_masker_target_and_space_names(mask4):
+def test_masker_and_default_targets(mask4):
     from nilearn.maskers import NiftiMasker
 
     masker = NiftiMasker(mask_img=mask4, standardize=None).fit()
@@ -135,9 +131,6 @@ def test_masker_target_and_space_names(mask4):
         get_atlas("seitzman2018").load(NiftiMasker())
     default = get_atlas("seitzman2018").load()
     assert default.labels.shape == (int(np.asarray(load_mni152_brain_mask(resolution=2).dataobj).sum()),)
-    assert canonical_space("hcp_grayordinates") == "fsLR_91k"
-    with pytest.raises(ValueError, match="unknown space 'talairach'"):
-        canonical_space("talairach")
 
 
 def test_cross_space_requests_raise(mask4):

@@ -11,10 +11,18 @@ from __future__ import annotations
 import json
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from nilearn_vlm.spaces._names import (
+    N_CORTEX_GRAYORDINATES,
+    N_GRAYORDINATES,
+    Target,
+    _surface_space,
+    canonical_space,
+)
 
 KINDS = ("array", "nifti", "surface", "cifti")
 
@@ -37,6 +45,14 @@ def _write_func_gifti(data, path):
     nib.save(nib.gifti.GiftiImage(darrays=darrays), str(path))
 
 
+def _masker_space(kind, masker):
+    """Space name of the data a fitted masker reads: MNI152 for volumes, a mesh's name."""
+    if kind == "nifti":
+        return "MNI152"
+    mesh = getattr(getattr(masker, "mask_img_", None), "mesh", None)
+    return None if mesh is None else _surface_space(int(mesh.n_vertices))
+
+
 @dataclass
 class ImageSpace:
     """The data's voxels and how to make images of per-voxel arrays.
@@ -57,6 +73,10 @@ class ImageSpace:
         Fitted ``NiftiMasker``/``SurfaceMasker`` (NIfTI and surface kinds).
     brain_models : nibabel.cifti2.BrainModelAxis or None
         The grayordinates (CIFTI kind).
+    time_axis : nibabel.cifti2.SeriesAxis or None
+        The time axis of CIFTI time series (dtseries); time-series outputs
+        of the estimators copy its step and unit. Not saved, and not
+        compared by ``==``.
     """
 
     kind: str
@@ -64,6 +84,7 @@ class ImageSpace:
     space: str | None = None
     masker: object = None
     brain_models: object = None
+    time_axis: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -97,50 +118,67 @@ class ImageSpace:
             mask = masker.mask_img_
             n = int(sum(np.asarray(p).astype(bool).sum() for p in mask.data.parts.values()))
             if space is None:
-                from nilearn_vlm.networks._base import _surface_space
-
-                space = _surface_space(int(mask.mesh.n_vertices))
+                space = _masker_space("surface", masker)
             return cls("surface", n, space=space, masker=masker)
         n = int((np.asarray(masker.mask_img_.dataobj) != 0).sum())
-        return cls("nifti", n, space=space or "MNI152", masker=masker)
+        return cls("nifti", n, space=space or _masker_space("nifti", masker), masker=masker)
 
     @classmethod
     def from_cifti(cls, img_or_axis):
-        """From a CIFTI image (its last axis) or a ``BrainModelAxis``."""
+        """From a CIFTI image (its last axis) or a ``BrainModelAxis``.
+
+        A dtseries also gives its time axis (``time_axis``).
+        """
         import nibabel as nib
 
-        axis = img_or_axis
+        axis, time_axis = img_or_axis, None
         if isinstance(img_or_axis, (str, Path)):
             img_or_axis = nib.load(str(img_or_axis))
         if isinstance(img_or_axis, nib.Cifti2Image):
             axis = img_or_axis.header.get_axis(img_or_axis.ndim - 1)
+            first = img_or_axis.header.get_axis(0)
+            if img_or_axis.ndim == 2 and isinstance(first, nib.cifti2.SeriesAxis):
+                time_axis = first
         if not isinstance(axis, nib.cifti2.BrainModelAxis):
             raise ValueError("a CIFTI ImageSpace needs a brain-model (grayordinate) axis")
-        from nilearn_vlm.networks._base import N_CORTEX_GRAYORDINATES, N_GRAYORDINATES
-
         space = "fsLR_91k" if len(axis) in (N_GRAYORDINATES, N_CORTEX_GRAYORDINATES) else None
-        return cls("cifti", len(axis), space=space, brain_models=axis)
+        return cls("cifti", len(axis), space=space, brain_models=axis, time_axis=time_axis)
 
     @classmethod
     def from_array(cls, n_voxels, space=None):
         """Bare arrays of ``n_voxels`` columns (no images)."""
         if space is not None:
-            from nilearn_vlm.networks._base import canonical_space
-
             space = canonical_space(space)
         return cls("array", int(n_voxels), space=space)
 
     @classmethod
     def from_estimator(cls, estimator, space=None):
-        """From a fitted ``VoxelEncoder``/``VoxelGLM`` (``input_kind_``, ``masker_``)."""
-        kind = getattr(estimator, "input_kind_", None)
-        if kind is None:
+        """The fitted ``space_`` of a ``VoxelEncoder``/``VoxelGLM``.
+
+        Parameters
+        ----------
+        estimator : fitted estimator with a ``space_`` attribute
+        space : str or None
+            Overrides the space name of NIfTI, surface and array data (CIFTI
+            data keep theirs).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nilearn_vlm import VoxelEncoder
+        >>> rng = np.random.default_rng(0)
+        >>> enc = VoxelEncoder().fit(rng.standard_normal((20, 2)), rng.standard_normal((20, 3)))
+        >>> ImageSpace.from_estimator(enc, space="fsaverage5")
+        ImageSpace(kind='array', n_voxels=3, space='fsaverage5', masker=None, brain_models=None)
+        """
+        fitted = getattr(estimator, "space_", None)
+        if fitted is None:
             raise ValueError(f"{type(estimator).__name__} is not fitted: call fit first")
-        if kind == "cifti":
-            return cls.from_cifti(estimator._cifti_axes[1])
-        if kind in ("nifti", "surface"):
-            return cls.from_masker(estimator.masker_, space=space)
-        return cls.from_array(estimator.n_voxels_, space=space)
+        if space is None or fitted.kind == "cifti":
+            return fitted
+        if fitted.kind in ("nifti", "surface"):
+            return cls.from_masker(fitted.masker, space=space)
+        return cls.from_array(fitted.n_voxels, space=space)
 
     # ------------------------------------------------------------ images
     def transform(self, img):
@@ -208,8 +246,6 @@ class ImageSpace:
 
     def atlas_target(self):
         """What :meth:`nilearn_vlm.networks.BaseAtlas.load` accepts as target."""
-        from nilearn_vlm.networks._base import Target, canonical_space
-
         if self.kind == "nifti":
             return self.masker
         if self.kind == "cifti":
