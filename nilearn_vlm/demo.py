@@ -37,7 +37,7 @@ def run(args):
     return 0
 
 
-def layer_curve_table(site_run_scores, network_of_voxel, networks, random_state=0):
+def layer_curve_table(site_run_scores, network_of_voxel, networks, units, random_state=0):
     """Per-layer mean out-of-fold r per network, with bootstrap CIs over runs.
 
     Parameters
@@ -46,6 +46,8 @@ def layer_curve_table(site_run_scores, network_of_voxel, networks, random_state=
         ``{site: (n_runs, n_voxels)}`` per-run correlations.
     network_of_voxel : ndarray of str
     networks : sequence of str
+    units : pandas.DataFrame
+        The units table (:mod:`nilearn_vlm.units`) holding the sites.
 
     Returns
     -------
@@ -54,10 +56,12 @@ def layer_curve_table(site_run_scores, network_of_voxel, networks, random_state=
         ``estimate``, ``low``, ``high``.
     """
     from nilearn_vlm.stats import bootstrap_ci
+    from nilearn_vlm.units import group_table
 
+    sites = group_table(units, "site").set_index("group")
     rows = []
     for site, scores in site_run_scores.items():
-        stream, layer, kind = site.split(".")
+        stream, layer, kind = sites.loc[site, ["stream", "layer", "kind"]]
         for net in networks:
             member = network_of_voxel == net
             per_run = np.nanmean(scores[:, member], axis=1)
@@ -108,10 +112,10 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
         memory=cache, subject="sim-01", verbose=verbose,
     )
     recovery, rec_summary = evaluate_recovery(
-        study.truth, results.atom_loadings, results.unit_names, results.glm_sign_sets,
+        study.truth, results.atom_loadings, results.units, results.glm_sign_sets,
         study.networks, STUDY_NETWORKS,
     )
-    curves = layer_curve_table(extras["site_run_scores"], study.networks, STUDY_NETWORKS)
+    curves = layer_curve_table(extras["site_run_scores"], study.networks, STUDY_NETWORKS, results.units)
     results.tables["recovery"] = recovery
     results.tables["layer_curves"] = curves
     results.meta["truth"] = study.truth.drop(columns="units").to_dict(orient="records")

@@ -11,7 +11,9 @@ given results allow it (:meth:`BaseAnalysis.check`) and returns an
 results allow and says which were skipped and why.
 
 Shared helpers used by the analysis plugins live here too: grouping of GLM
-regressors into layers and streams (:func:`regressor_groups`), network
+regressors into layers and streams (:func:`regressor_groups`), their
+streams and fractional depths from the units table (:func:`describe_groups`,
+:func:`units_of`; see :mod:`nilearn_vlm.units`), network
 membership (:func:`network_membership`), overlap matrices with a spatial
 block-permutation null (:func:`overlap_matrix`, :func:`overlap_null`) and
 variance partitioning with cross-validated ridge
@@ -48,10 +50,10 @@ from nilearn_vlm.analyses._base import (
 from nilearn_vlm.analyses._bootstrap import bootstrap_sums, percentile_interval
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
-    layer_depth,
+    describe_groups,
     network_membership,
-    order_layers,
     regressor_groups,
+    units_of,
 )
 from nilearn_vlm.analyses._overlap import overlap_matrix, overlap_null, spatial_block_permutations
 from nilearn_vlm.analyses._varpart import cv_r2, greedy_unit_selection, variance_partition
@@ -62,11 +64,10 @@ __all__ = [
     "bootstrap_sums",
     "branch_of_stream",
     "cv_r2",
+    "describe_groups",
     "greedy_unit_selection",
-    "layer_depth",
     "network_membership",
     "new_figure",
-    "order_layers",
     "overlap_matrix",
     "overlap_null",
     "percentile_interval",
@@ -74,5 +75,6 @@ __all__ = [
     "report_sections",
     "run_analyses",
     "spatial_block_permutations",
+    "units_of",
     "variance_partition",
 ]

@@ -78,7 +78,6 @@ from nilearn_vlm.networks._tables import (
     layer_preference_counts,
     network_counts,
     network_dice,
-    unit_groups,
 )
 
 
@@ -136,5 +135,4 @@ __all__ = [
     "network_dice",
     "network_table",
     "resolve_target",
-    "unit_groups",
 ]

@@ -174,7 +174,9 @@ def test_optional_fields_and_errors(tmp_path):
     with pytest.raises(ValueError, match="disagree on the number of voxels"):
         Results("clip", glm_t=np.zeros((2, 5)), encoder_scores=np.zeros(4))
     with pytest.raises(ValueError, match="loadings are .n_atoms, n_units."):
-        Results("clip", unit_names=["a.0", "a.1"], atom_loadings=np.zeros((3, 5)))
+        Results("clip", unit_names=["a.0.ffn.0", "a.0.ffn.1"], atom_loadings=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="not of the form 'stream.layer.kind.index'"):
+        Results("clip", unit_names=["a.0", "a.1"])
     with pytest.raises(ValueError, match="must hold only -1, 0 and 1"):
         Results("clip", glm_sign_sets=np.array([[2, 0]]))
     with pytest.raises(ValueError, match="disagree on the number of regressors"):

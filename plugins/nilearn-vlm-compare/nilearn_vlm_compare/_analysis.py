@@ -10,10 +10,9 @@ from nilearn_vlm.analyses import (
     BaseAnalysis,
     bootstrap_sums,
     branch_of_stream,
-    layer_depth,
+    describe_groups,
     network_membership,
     new_figure,
-    order_layers,
     percentile_interval,
     regressor_groups,
     variance_partition,
@@ -420,15 +419,14 @@ class CompareAnalysis(BaseAnalysis):
         for res, lab in zip(results, labels):
             if not res.layer_scores:
                 continue
-            order = order_layers(res.layer_scores)
-            depth = dict(zip(order, layer_depth(order)))
+            info = describe_groups(res, list(res.layer_scores))
+            order = info["group"].tolist()
             means, lows, highs = masked_mean_ci(np.stack([res.layer_scores[k] for k in order], axis=1), member,
                                                 n_bootstrap, confidence, rng)
-            for i, layer in enumerate(order):
+            for i, (layer, stream, depth) in enumerate(info[["group", "stream", "depth"]].itertuples(index=False)):
                 for k, name in enumerate(net_names):
-                    rows.append({"model": lab, "stream": layer.rsplit(".", 1)[0] if "." in layer else "",
-                                 "layer": layer, "depth": depth[layer], "network": name, "mean": means[i, k],
-                                 "low": lows[i, k], "high": highs[i, k]})
+                    rows.append({"model": lab, "stream": stream, "layer": layer, "depth": depth, "network": name,
+                                 "mean": means[i, k], "low": lows[i, k], "high": highs[i, k]})
         if rows:
             out.tables["layer_curves"] = pd.DataFrame(rows)
 
