@@ -247,3 +247,56 @@ def test_from_estimators_with_the_real_estimators(tmp_path):
     np.testing.assert_array_equal(back.glm_t, res.glm_t)
     assert back.settings == res.settings
     pd.testing.assert_frame_equal(back.tables["key_neurons"], res.tables["key_neurons"], check_dtype=False)
+
+
+def test_units_table_round_trip_and_folders_of_the_first_format(tmp_path):
+    from nilearn_vlm.units import Site, UNIT_COLUMNS, units_table
+
+    # a METER-like model: depths with fusion after the encoders, thirds that TSV must keep exactly
+    model = ([Site("vision", l, "attn_out", 2) for l in range(2)] + [Site("text", l, "ffn", 3, ("text",))
+                                                                     for l in range(3)]
+             + [Site("cross_text", l, "cross_attn_out", 2, ("image", "text")) for l in range(2)])
+    links = [(("vision", 1), ("cross_text", 0)), (("text", 2), ("cross_text", 0))]
+    table = units_table(model[1:], links=links, model_sites=model)
+    res = Results("meter", units=table, atom_loadings=np.ones((2, len(table))))
+    assert res.unit_names == table["name"].tolist() and res.unit_sites == table["site"].tolist()
+    assert res.sites == [s.name for s in model[1:]]
+    np.testing.assert_allclose(res.units["depth"].iloc[[0, 2, -1]], [2 / 4, 1 / 5, 1.0])
+    folder = res.save(tmp_path / "new")
+    written = pd.read_csv(folder / "units.tsv", sep="\t")
+    assert written.columns.tolist() == list(UNIT_COLUMNS) and len(written) == len(table)
+    back = Results.load(folder)
+    pd.testing.assert_frame_equal(back.units, res.units, check_exact=True)
+    assert back.unit_names == res.unit_names and back.unit_sites == res.unit_sites
+    # a folder written before the units table: unit_name and site; the table is built from the names
+    pd.DataFrame({"unit_name": res.unit_names, "site": res.unit_sites}).to_csv(
+        folder / "units.tsv", sep="\t", index=False)
+    old = Results.load(folder)
+    assert old.unit_names == res.unit_names and old.unit_sites == res.unit_sites
+    pd.testing.assert_frame_equal(old.units, units_table(res.unit_names))
+    # names and sites are derived from the table and must agree with it
+    with pytest.raises(ValueError, match="unit_names disagree with units"):
+        Results("meter", units=table, unit_names=table["name"].tolist()[::-1])
+    with pytest.raises(ValueError, match="unit_sites disagree"):
+        Results("meter", unit_names=table["name"].tolist(), unit_sites=["x"] * len(table))
+    res.unit_names = res.unit_names[::-1]
+    with pytest.raises(ValueError, match="must be the units table's 'name' and 'site' columns"):
+        res.validate()
+    with pytest.raises(ValueError, match="lacks columns"):
+        Results("meter", units=table.drop(columns="depth"))
+
+
+def test_from_estimators_keeps_the_units_table_of_the_extraction():
+    from nilearn_vlm import NeuronActivations, SparseAtoms
+    from nilearn_vlm.testing import ToyAdapter
+
+    stimuli = pd.DataFrame({"text": [f"word {i} and {i * 7 % 5}" for i in range(30)]})
+    acts = NeuronActivations(model=ToyAdapter(width=8, n_layers=3), sites="text.1.*")
+    X = acts.fit_transform(stimuli)
+    atoms = SparseAtoms(n_atoms=2, feature_names=acts.units_, random_state=0).fit(X)
+    pd.testing.assert_frame_equal(atoms.units_, acts.units_)
+    res = Results.from_estimators("toy", atoms=atoms)
+    pd.testing.assert_frame_equal(res.units, acts.units_)
+    np.testing.assert_allclose(res.units["depth"], 2 / 3)  # the model's depth, not 1 as from the names alone
+    key = atoms.key_neuron_table()
+    assert (key["stream"] == "text").all() and (key["layer"] == 1).all()

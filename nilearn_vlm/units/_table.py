@@ -233,7 +233,7 @@ def check_units_table(table):
         )
     out = table.loc[:, list(UNIT_COLUMNS)].reset_index(drop=True)
     for col in ("name", "stream", "kind", "site"):
-        out[col] = out[col].astype(str).astype(object)
+        out[col] = out[col].astype(str)
     try:
         for col in ("layer", "index"):
             out[col] = out[col].astype(np.int64)
