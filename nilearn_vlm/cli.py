@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "demo": ("nilearn_vlm.demo", "run the whole path on the embedded default study"),
     "run": ("nilearn_vlm.study._run", "run a study file (TOML): subjects x models, resumable"),
     "analyses": ("nilearn_vlm.analyses.cli", "run the installed analyses on saved results folders"),
+    "report": ("nilearn_vlm.report.cli", "rebuild the HTML report of a saved results folder"),
 }
 
 

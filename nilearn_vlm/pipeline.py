@@ -170,15 +170,15 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     Returns
     -------
     results : nilearn_vlm.results.Results
-        The outputs of every step, with ``meta["timings"]`` (seconds per
-        step); the fitted estimators themselves are returned in ``extras``.
-    extras : dict
-        Arrays used by reports: ``X`` (TR-aligned units), ``atoms`` (the
-        atoms' time courses), ``runs``, ``site_scores`` ({site: per-voxel
-        out-of-fold r}), ``site_run_scores`` ({site: (n_runs, n_voxels)}),
-        ``encoder_p`` (per-voxel p of the encoder's r), ``space`` (an
-        :class:`~nilearn_vlm.results.ImageSpace` that rebuilds images), and
-        the fitted ``glm``, ``sparse_atoms`` and ``null``.
+        The outputs of every step, everything a report shows
+        (:func:`nilearn_vlm.report.build_report`): the atoms, GLM maps and
+        encoder scores; ``encoder_r``, ``encoder_p`` and ``encoder_p_fwe``
+        (the circular-shift null of the encoder's out-of-fold r);
+        ``layer_scores`` and ``layer_fold_scores`` (per-site encoders, whole
+        and per fold); ``runs`` and ``run_labels``; ``space`` (rebuilds
+        images); network labels and tables; ``timings`` (seconds per step).
+        The TR-aligned units and the BOLD are not kept: rerun the steps (the
+        estimators of each step are public) to get them.
     """
     from nilearn_vlm import stats
     from nilearn_vlm.decomposition import SparseAtoms
@@ -264,24 +264,18 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         seeds={"pipeline": settings.seed, **({"model": model_params.get("seed")} if model_params else {})},
         weight_digests={model: extractor.adapter_.weights_digest()} if hasattr(extractor, "adapter_") else None,
         unit_voxel_topk={"index": np.asarray(umaps.top_units), "value": np.asarray(umaps.top_values)},
-        layer_scores=site_scores,
+        layer_scores=site_scores, layer_fold_scores=site_run_scores,
+        encoder_r=null.statistic, encoder_p=null.pvalues, encoder_p_fwe=null.pvalues_fwe,
+        runs=runs, run_labels=run_labels,
         settings={"pipeline": settings.to_dict(), "model": model, "model_params": model_params or {},
                   "sites": sites, "pooling": pooling, "t_r": t_r},
     )
     results.tables["unit_sign_counts"] = umaps.unit_table()
-    results.tables["encoder_null"] = pd.DataFrame({
-        "voxel": np.arange(Y.shape[1]), "r": null.statistic, "p": null.pvalues, "p_fwe": null.pvalues_fwe,
-    })
     if labels:
         with step("network tables"):
             results.add_network_tables(labels)
-    results.meta["timings"] = step.times
-    extras = {
-        "X": X, "atoms": A, "runs": runs, "Y": Y, "site_scores": site_scores,
-        "site_run_scores": site_run_scores, "encoder_p": null.pvalues, "space": space,
-        "glm": glm, "sparse_atoms": atoms, "null": null,
-    }
-    return results, extras
+    results.timings = dict(step.times)
+    return results
 
 
 def cv_folds(runs, n_blocks=4):

@@ -5,9 +5,14 @@ polarity, architecture comparison): plain NumPy arrays and pandas tables with
 documented shapes, plus the :class:`ImageSpace` that rebuilds images of the
 input's kind (NIfTI, GIfTI, CIFTI). Every field but ``model`` is optional.
 
-Folder layout written by :meth:`Results.save` (no pickle)::
+Everything a report shows is a field of :class:`Results`, so a report can be
+rebuilt from a saved folder alone (:func:`nilearn_vlm.report.build_report`,
+``nilearn-vlm report FOLDER``).
 
-    results.json          model, subject, settings, provenance, meta, index
+Folder layout written by :meth:`Results.save` (no pickle), format 3::
+
+    results.json          model, subject, run labels, timings, settings,
+                          provenance, meta, index
     arrays.npz            every array field (allow_pickle=False on load)
     units.tsv             the units table: name, stream, layer, depth, kind,
                           index, site (folders written before it held
@@ -18,37 +23,27 @@ Folder layout written by :meth:`Results.save` (no pickle)::
     images/               glm_t, glm_sign_sets, glm_beta, encoder_scores,
                           layer_scores as images of the input's kind (for
                           viewers; arrays.npz is what load reads)
+
+Format 1 folders (before the encoder's null and the per-fold layer scores
+became fields) still load: their ``tables["encoder_null"]`` fills
+``encoder_r``, ``encoder_p`` and ``encoder_p_fwe``, and their
+``meta["timings"]`` fills ``timings``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nilearn_vlm._imagespace import ImageSpace
 from nilearn_vlm._provenance import _json_params, collect_provenance, file_digest
+from nilearn_vlm._results_io import _ARRAYS, _VOXEL_ARRAYS, FORMAT_VERSION, load_fields, save_results
 from nilearn_vlm.networks._base import AtlasLabels
-from nilearn_vlm.units import UNIT_COLUMNS, as_units_table, units_table
+from nilearn_vlm.units import as_units_table, units_table
 
-__all__ = ["ImageSpace", "Results", "collect_provenance", "file_digest"]
-
-FORMAT_VERSION = 1
-_NA = "n/a"
-# array fields saved in arrays.npz, with their documented layout
-_ARRAYS = (
-    "atom_loadings",
-    "atom_timecourses",
-    "glm_beta",
-    "glm_t",
-    "glm_sign_sets",
-    "encoder_scores",
-    "encoder_alpha",
-)
-_IMAGES = ("glm_t", "glm_sign_sets", "glm_beta", "encoder_scores")
+__all__ = ["FORMAT_VERSION", "ImageSpace", "Results", "collect_provenance", "file_digest"]
 
 
 @dataclass
@@ -97,6 +92,15 @@ class Results:
         Out-of-fold score of the encoder per voxel (``cv_scores_``).
     encoder_alpha : ndarray (n_voxels,) or None
         Ridge penalty chosen per voxel.
+    encoder_r : ndarray (n_voxels,) or None
+        Pearson r between the BOLD and the encoder's out-of-fold predictions
+        (one fold left out at a time, the ridge penalties chosen within the
+        training folds): the statistic that ``encoder_p`` tests.
+    encoder_p : ndarray (n_voxels,) or None
+        p-value of ``encoder_r`` per voxel against a circular-shift null
+        (:func:`nilearn_vlm.stats.permutation_null`), uncorrected.
+    encoder_p_fwe : ndarray (n_voxels,) or None
+        The same, family-wise corrected over voxels (max statistic).
     unit_voxel_topk : dict or None
         ``{"index": int (k, n_voxels), "value": float (k, n_voxels)}``: the k
         units of strongest signed association per voxel (indices into
@@ -105,6 +109,16 @@ class Results:
         Atlas labels on ``space``'s voxels, by atlas name.
     layer_scores : dict of str to ndarray (n_voxels,)
         A per-voxel score per layer or site (for layer-preference maps).
+    layer_fold_scores : dict of str to ndarray (n_folds, n_voxels)
+        The same score computed within each cross-validation fold, per layer
+        or site (for intervals over runs). The pipeline's folds are the runs
+        in the order of ``run_labels``, or 4 contiguous blocks of the scans
+        when there is a single run. NaN on voxels not fitted.
+    runs : ndarray of int (n_scans,) or None
+        Run of each scan (the rows of ``atom_timecourses``), numbered 1, 2,
+        ... in the order of ``run_labels``.
+    run_labels : list or None
+        The runs' own labels (from the events' ``run`` column), JSON values.
     tables : dict of str to pandas.DataFrame
         Per-network tables, key-neuron tables, unit sign counts, ...
     settings : dict
@@ -112,6 +126,8 @@ class Results:
     provenance : dict
         :func:`collect_provenance` output (package versions, weight digests,
         seeds); filled on creation when empty.
+    timings : dict of str to float
+        Seconds per pipeline step, in the order the steps ran.
     meta : dict
         Anything else JSON-able.
 
@@ -145,6 +161,13 @@ class Results:
     settings: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    encoder_r: np.ndarray | None = None
+    encoder_p: np.ndarray | None = None
+    encoder_p_fwe: np.ndarray | None = None
+    layer_fold_scores: dict = field(default_factory=dict)
+    runs: np.ndarray | None = None
+    run_labels: list | None = None
+    timings: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in _ARRAYS:
@@ -163,6 +186,10 @@ class Results:
             else:
                 self.regressor_names = [f"regressor{i}" for i in range(n)]
         self.layer_scores = {str(k): np.asarray(v, dtype=float).ravel() for k, v in self.layer_scores.items()}
+        self.layer_fold_scores = {str(k): _float_array(v) for k, v in self.layer_fold_scores.items()}
+        if self.run_labels is not None:
+            self.run_labels = [v.item() if isinstance(v, np.generic) else v for v in self.run_labels]
+        self.timings = {str(k): float(v) for k, v in self.timings.items()}
         if not self.provenance:
             self.provenance = collect_provenance()
         self.validate()
@@ -224,12 +251,14 @@ class Results:
         return list(dict.fromkeys(self.unit_sites or []))
 
     def _voxel_arrays(self):
-        out = {n: getattr(self, n) for n in ("glm_beta", "glm_t", "glm_sign_sets", "encoder_scores", "encoder_alpha")}
+        out = {n: getattr(self, n) for n in _VOXEL_ARRAYS}
         out = {k: v for k, v in out.items() if v is not None}
         for k, v in (self.unit_voxel_topk or {}).items():
             out[f"unit_voxel_topk[{k}]"] = np.asarray(v)
         for k, v in self.layer_scores.items():
             out[f"layer_scores[{k}]"] = v
+        for k, v in self.layer_fold_scores.items():
+            out[f"layer_fold_scores[{k}]"] = v
         for k, v in self.network_labels.items():
             out[f"network_labels[{k}]"] = v.labels
         return out
@@ -350,6 +379,7 @@ class Results:
             raise ValueError(f"{len(self.regressor_names)} regressor_names for GLM maps with rows {rows}")
         if self.glm_sign_sets is not None and not np.isin(self.glm_sign_sets, (-1, 0, 1)).all():
             raise ValueError("glm_sign_sets must hold only -1, 0 and 1")
+        self._validate_folds_and_runs()
         if self.unit_voxel_topk is not None:
             if set(self.unit_voxel_topk) != {"index", "value"}:
                 raise ValueError("unit_voxel_topk must be {'index': (k, n_voxels), 'value': (k, n_voxels)}")
@@ -363,6 +393,29 @@ class Results:
                 raise TypeError(f"network_labels[{name!r}] must be an AtlasLabels (atlas.load(space))")
         return self
 
+    def _validate_folds_and_runs(self):
+        n_folds = {k: v.shape[0] if v.ndim == 2 else None for k, v in self.layer_fold_scores.items()}
+        bad = [k for k, n in n_folds.items() if n is None]
+        if bad:
+            raise ValueError(f"layer_fold_scores[{bad[0]!r}] must be 2-D (n_folds, n_voxels)")
+        if len(set(n_folds.values())) > 1:
+            raise ValueError(f"layer_fold_scores disagree on the number of folds: {n_folds}")
+        if self.runs is None:
+            return
+        if self.runs.ndim != 1 or not np.issubdtype(self.runs.dtype, np.integer):
+            raise ValueError(f"runs must be a 1-D integer array (n_scans,), got {self.runs.dtype} {self.runs.shape}")
+        if self.atom_timecourses is not None and self.runs.shape[0] != self.atom_timecourses.shape[0]:
+            raise ValueError(
+                f"runs has {self.runs.shape[0]} scans but atom_timecourses {self.atom_timecourses.shape[0]}; "
+                "both have one row per scan"
+            )
+        if self.run_labels is not None and self.runs.size:
+            if self.runs.min() < 1 or self.runs.max() > len(self.run_labels):
+                raise ValueError(
+                    f"runs must number the runs 1..{len(self.run_labels)} (one per run label), got "
+                    f"{self.runs.min()}..{self.runs.max()}"
+                )
+
     # ------------------------------------------------------------ images
     def to_img(self, name):
         """Image of an array field in the input's kind.
@@ -371,7 +424,8 @@ class Results:
         ----------
         name : str
             ``"glm_t"``, ``"glm_beta"``, ``"glm_sign_sets"``,
-            ``"encoder_scores"``, ``"encoder_alpha"`` or ``"layer_scores"``
+            ``"encoder_scores"``, ``"encoder_alpha"``, ``"encoder_r"``,
+            ``"encoder_p"``, ``"encoder_p_fwe"`` or ``"layer_scores"``
             (one map per layer).
         """
         if self.space is None:
@@ -379,7 +433,9 @@ class Results:
         if name == "layer_scores":
             names = list(self.layer_scores)
             return self.space.inverse_transform(np.vstack([self.layer_scores[k] for k in names]), names=names)
-        value = getattr(self, name, None)
+        if name not in _VOXEL_ARRAYS:
+            raise ValueError(f"{name!r} is not a per-voxel field; one of {list(_VOXEL_ARRAYS) + ['layer_scores']}")
+        value = getattr(self, name)
         if value is None:
             raise ValueError(f"Results.{name} is empty")
         names = self.regressor_names if name.startswith("glm") else None
@@ -432,114 +488,30 @@ class Results:
     def save(self, folder):
         """Write the results to ``folder`` (created; existing files are replaced).
 
+        The layout (format :data:`FORMAT_VERSION`) is described in
+        :mod:`nilearn_vlm.results`; nothing is pickled.
+
         Returns
         -------
         pathlib.Path
         """
         self.validate()
-        folder = Path(folder)
-        for sub in ("tables", "networks", "images"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        arrays = {n: getattr(self, n) for n in _ARRAYS if getattr(self, n) is not None}
-        for k in ("index", "value"):
-            if self.unit_voxel_topk is not None:
-                arrays[f"unit_voxel_topk__{k}"] = np.asarray(self.unit_voxel_topk[k])
-        layer_names = list(self.layer_scores)
-        for i, k in enumerate(layer_names):
-            arrays[f"layer_scores__{i}"] = self.layer_scores[k]
-        atlases = {}
-        for i, (k, lab) in enumerate(self.network_labels.items()):
-            arrays[f"network_labels__{i}"] = lab.labels
-            lab.lookup.to_csv(folder / "networks" / f"{i}.tsv", sep="\t", index=False, na_rep=_NA)
-            atlases[k] = {"file": f"{i}.tsv", "atlas": lab.atlas, "space": lab.space, "description": lab.description}
-        np.savez_compressed(folder / "arrays.npz", **arrays)
-        if self.units is not None:
-            self.units.to_csv(folder / "units.tsv", sep="\t", index=False)
-        tables = {}
-        for i, (k, table) in enumerate(self.tables.items()):
-            plain = isinstance(table.index, pd.RangeIndex) and table.index.name is None
-            out = table if plain else table.reset_index()
-            out.to_csv(folder / "tables" / f"{i}.tsv", sep="\t", index=False, na_rep=_NA)
-            tables[k] = {"file": f"{i}.tsv", "index": None if plain else [str(c) for c in table.index.names]}
-        images = {}
-        if self.space is not None:
-            self.space.save(folder / "space")
-            for name in _IMAGES:
-                if getattr(self, name) is not None:
-                    images[name] = self.space.save_img(
-                        getattr(self, name), folder / "images", name,
-                        names=self.regressor_names if name.startswith("glm") else None,
-                    )
-            if layer_names:
-                images["layer_scores"] = self.space.save_img(
-                    np.vstack([self.layer_scores[k] for k in layer_names]), folder / "images",
-                    "layer_scores", names=layer_names,
-                )
-        doc = {
-            "format_version": FORMAT_VERSION,
-            "model": self.model,
-            "subject": self.subject,
-            "atom_names": self.atom_names,
-            "regressor_names": self.regressor_names,
-            "layer_names": layer_names,
-            "network_labels": atlases,
-            "tables": tables,
-            "images": images,
-            "has_units": self.unit_names is not None,
-            "has_space": self.space is not None,
-            "settings": self.settings,
-            "provenance": self.provenance,
-            "meta": self.meta,
-        }
-        (folder / "results.json").write_text(json.dumps(doc, indent=1, default=_json_default))
-        return folder
+        return save_results(self, folder)
 
     @classmethod
     def load(cls, folder):
-        """Read a folder written by :meth:`save`.
+        """Read a folder written by :meth:`save` (this version's format or an earlier one).
 
         Examples
         --------
         >>> import tempfile, numpy as np
-        >>> res = Results("toy", glm_sign_sets=np.array([[1, 0, -1]]))
+        >>> res = Results("toy", glm_sign_sets=np.array([[1, 0, -1]]), timings={"fit": 1.5})
         >>> with tempfile.TemporaryDirectory() as d:
         ...     back = Results.load(res.save(d))
-        >>> back.glm_sign_sets.tolist()
-        [[1, 0, -1]]
+        >>> back.glm_sign_sets.tolist(), back.timings
+        ([[1, 0, -1]], {'fit': 1.5})
         """
-        folder = Path(folder)
-        if not (folder / "results.json").exists():
-            raise FileNotFoundError(f"{folder} holds no results.json: not a folder written by Results.save")
-        doc = json.loads((folder / "results.json").read_text())
-        if doc.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"{folder} was written by a newer nilearn_vlm (format {doc['format_version']}); upgrade"
-            )
-        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        kw = {n: arrays.get(n) for n in _ARRAYS}
-        if "unit_voxel_topk__index" in arrays:
-            kw["unit_voxel_topk"] = {k: arrays[f"unit_voxel_topk__{k}"] for k in ("index", "value")}
-        kw["layer_scores"] = {k: arrays[f"layer_scores__{i}"] for i, k in enumerate(doc["layer_names"])}
-        labels = {}
-        for i, (k, info) in enumerate(doc["network_labels"].items()):
-            lookup = _read_tsv(folder / "networks" / info["file"])
-            lookup["canonical"] = lookup["canonical"].astype(str)
-            labels[k] = AtlasLabels(
-                info["atlas"], info["space"], arrays[f"network_labels__{i}"], lookup, info["description"]
-            )
-        tables = {}
-        for k, info in doc["tables"].items():
-            table = _read_tsv(folder / "tables" / info["file"])
-            tables[k] = table.set_index(info["index"]) if info["index"] else table
-        if doc["has_units"]:
-            kw["units"] = _read_units(folder / "units.tsv")
-        space = ImageSpace.load(folder / "space") if doc["has_space"] else None
-        return cls(
-            doc["model"], doc["subject"], space=space, atom_names=doc["atom_names"],
-            regressor_names=doc["regressor_names"], network_labels=labels, tables=tables,
-            settings=doc["settings"], provenance=doc["provenance"], meta=doc["meta"], **kw,
-        )
+        return cls(**load_fields(folder))
 
     def __repr__(self):
         parts = [f"model={self.model!r}", f"subject={self.subject!r}"]
@@ -562,28 +534,6 @@ class Results:
         return f"Results({', '.join(parts)})"
 
 
-def _read_units(path):
-    """The units table of ``units.tsv``; a file of the first format (``unit_name, site``) gets it built
-    from the names."""
-    header = pd.read_csv(path, sep="\t", nrows=0).columns.tolist()
-    if header == ["unit_name", "site"]:
-        legacy = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        return units_table(legacy["unit_name"].tolist())
-    dtypes = {c: str for c in ("name", "stream", "kind", "site")}
-    dtypes.update(layer="int64", index="int64", depth="float64")
-    table = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, float_precision="round_trip")
-    return table[list(UNIT_COLUMNS)]
-
-
-def _read_tsv(path):
-    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[_NA])
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"settings/provenance/meta must be JSON-able; {type(obj).__name__} is not")
+def _float_array(value):
+    arr = np.asarray(value)
+    return arr if np.issubdtype(arr.dtype, np.floating) else arr.astype(float)

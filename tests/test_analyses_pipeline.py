@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from nilearn_vlm import SparseAtoms, VoxelGLM
-from nilearn_vlm.analyses import report_sections, run_analyses
+from nilearn_vlm.analyses import FigureSpec, run_analyses
 from nilearn_vlm.plugins import ALLOW_ENV, reset_plugins
-from nilearn_vlm.report import Report
+from nilearn_vlm.report import Report, analysis_sections
 from nilearn_vlm.results import Results
 
 pytest.importorskip("nilearn_vlm_redundancy")
@@ -56,8 +56,12 @@ def test_every_analysis_runs_on_pipeline_results(tmp_path):
     # towers: vision atoms drive voxels 0-49 and text atoms 50-99, so their maps barely overlap
     assert done["compare"].stats["msi:clip"] < 0.1
     assert 0 <= done["compare"].stats["msi:meter"] <= 1
+    # analyses return figures as data, and the report renders every one of them
+    specs = [spec for res in done.values() for spec in res.figures]
+    assert specs and all(isinstance(spec, FigureSpec) for spec in specs)
     report = Report("pipeline")
-    for section in report_sections(done, skipped):
+    for section in analysis_sections(done, skipped):
         report.add(section)
     assert len(report.sections) == 5
+    assert sum(len(s.figures) for s in report.sections) == len(specs)
     report.save(tmp_path / "report.html")

@@ -146,3 +146,21 @@ def test_example_runs_offline(jobs, example):
             assert network == planted and int(agreement) >= 90, text
     else:
         assert text.strip(), f"{example} printed nothing"
+
+
+def test_plugin_author_guide_analysis_example_runs():
+    """The analysis of docs/plugin_authors.md runs and returns figures as data that the report renders."""
+    import numpy as np
+
+    from nilearn_vlm.analyses import FigureSpec
+    from nilearn_vlm.report import analysis_section
+    from nilearn_vlm.results import Results
+
+    guide = (DOCS / "plugin_authors.md").read_text().split("## 5. Writing an analysis")[1]
+    namespace = {}
+    exec(re.search(r"```python\n(.*?)```", guide, re.S).group(1), namespace)  # noqa: S102 - our own docs
+    out = namespace["MeanScore"]().run(Results("toy", encoder_scores=np.array([0.1, 0.3, np.nan])))
+    assert out.stats["mean_r"] == 0.2
+    (spec,) = out.figures
+    assert isinstance(spec, FigureSpec) and spec.data["mean_r"].tolist() == [0.2]
+    assert len(analysis_section(out).figures) == 1

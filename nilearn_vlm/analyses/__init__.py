@@ -5,10 +5,13 @@ through the ``register_analyses`` hook and found with
 :func:`nilearn_vlm.get_analysis`. It declares what it needs (``requires``:
 fields of the results object; ``n_results``: how many models), says whether
 given results allow it (:meth:`BaseAnalysis.check`) and returns an
-:class:`AnalysisResult`: tidy tables (``to_frame()``), matplotlib figures
-(``plot()``), a report section (``to_section()``) and a JSON-able summary
-(``summary()``). :func:`run_analyses` runs every installed analysis the
-results allow and says which were skipped and why.
+:class:`AnalysisResult`: data only, namely tidy tables (``to_frame()``), key
+numbers (``stats``), text, and figures as :class:`FigureSpec` objects (a
+kind, a tidy table, which columns go on x, y, hue and error bars, title and
+axis labels with units). The report renders them
+(:func:`nilearn_vlm.report.analysis_section`); ``plot()`` draws the figures
+and ``summary()`` gives a JSON-able summary. :func:`run_analyses` runs every
+installed analysis the results allow and says which were skipped and why.
 
 Shared helpers used by the analysis plugins live here too: grouping of GLM
 regressors into layers and streams (:func:`regressor_groups`), their
@@ -40,13 +43,8 @@ Examples
 {'n_significant': 2}
 """
 
-from nilearn_vlm.analyses._base import (
-    AnalysisResult,
-    BaseAnalysis,
-    new_figure,
-    report_sections,
-    run_analyses,
-)
+from nilearn_vlm.analyses._base import AnalysisResult, BaseAnalysis, run_analyses
+from nilearn_vlm.analyses._figures import FIGURE_KINDS, FigureSpec
 from nilearn_vlm.analyses._bootstrap import bootstrap_sums, percentile_interval
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
@@ -59,20 +57,20 @@ from nilearn_vlm.analyses._overlap import overlap_matrix, overlap_null, spatial_
 from nilearn_vlm.analyses._varpart import cv_r2, greedy_unit_selection, variance_partition
 
 __all__ = [
+    "FIGURE_KINDS",
     "AnalysisResult",
     "BaseAnalysis",
+    "FigureSpec",
     "bootstrap_sums",
     "branch_of_stream",
     "cv_r2",
     "describe_groups",
     "greedy_unit_selection",
     "network_membership",
-    "new_figure",
     "overlap_matrix",
     "overlap_null",
     "percentile_interval",
     "regressor_groups",
-    "report_sections",
     "run_analyses",
     "spatial_block_permutations",
     "units_of",

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nilearn_vlm.analyses._figures import FigureSpec
+
 
 def _jsonable(obj):
     """Best-effort conversion of parameters and statistics to JSON types."""
@@ -34,7 +36,11 @@ def _jsonable(obj):
 
 @dataclass
 class AnalysisResult:
-    """What an analysis returns.
+    """What an analysis returns: data only (tables, numbers, text, figure specifications).
+
+    Nothing here draws or formats: the report renders the result
+    (:func:`nilearn_vlm.report.analysis_section`), and :meth:`plot` draws
+    the figure specifications for interactive use.
 
     Parameters
     ----------
@@ -52,13 +58,20 @@ class AnalysisResult:
         Parts that were skipped and why, warnings.
     models : list of str
         ``model/subject`` of the results used.
+    figures : list of FigureSpec
+        The figures, as data (:class:`~nilearn_vlm.analyses.FigureSpec`:
+        kind, tidy table, which columns go where, title, axis labels).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> r = AnalysisResult("demo", tables={"main": pd.DataFrame({"x": [1, 2]})}, stats={"mean": 1.5})
-    >>> r.to_frame().shape, r.summary()["stats"]
-    ((2, 1), {'mean': 1.5})
+    >>> table = pd.DataFrame({"x": [1, 2], "y": [0.5, 0.7]})
+    >>> r = AnalysisResult("demo", tables={"main": table}, stats={"mean": 1.5},
+    ...                    figures=[FigureSpec("line", table, x="x", y="y", title="y by x")])
+    >>> r.to_frame().shape, r.summary()["stats"], r.summary()["figures"]
+    ((2, 2), {'mean': 1.5}, ['y by x'])
+    >>> [fig.get_label() for fig in r.plot()]
+    ['y by x']
     """
 
     name: str
@@ -68,6 +81,7 @@ class AnalysisResult:
     text: str = ""
     notes: list = field(default_factory=list)
     models: list = field(default_factory=list)
+    figures: list = field(default_factory=list)
 
     def to_frame(self, table=None):
         """A tidy table.
@@ -90,13 +104,28 @@ class AnalysisResult:
         return self.tables[table]
 
     def plot(self):
-        """Matplotlib figures of the result (subclasses draw them).
+        """The figure specifications drawn with matplotlib (:meth:`FigureSpec.render`).
 
         Returns
         -------
         list of matplotlib.figure.Figure
         """
-        return []
+        return [spec.render() for spec in self.checked_figures()]
+
+    def checked_figures(self):
+        """``figures``, after checking that each is a :class:`~nilearn_vlm.analyses.FigureSpec`.
+
+        Returns
+        -------
+        list of FigureSpec
+        """
+        for i, spec in enumerate(self.figures):
+            if not isinstance(spec, FigureSpec):
+                raise TypeError(
+                    f"{self.name} result: figures[{i}] is a {type(spec).__name__}; analyses return "
+                    "nilearn_vlm.analyses.FigureSpec objects (data), not drawn figures"
+                )
+        return list(self.figures)
 
     def summary(self):
         """JSON-able summary: name, models, parameters, statistics, tables' sizes, notes.
@@ -111,35 +140,15 @@ class AnalysisResult:
             "params": _jsonable(self.params),
             "stats": _jsonable(self.stats),
             "tables": {k: int(len(v)) for k, v in self.tables.items()},
+            "figures": [spec.title for spec in self.checked_figures()],
             "notes": list(self.notes),
         }
 
-    def to_section(self, max_rows=40):
-        """A :class:`nilearn_vlm.report.Section` with text, figures and tables.
-
-        Returns
-        -------
-        nilearn_vlm.report.Section
-        """
-        from nilearn_vlm.report import Section
-
-        stats = ", ".join(f"{k} = {_fmt(v)}" for k, v in self.stats.items() if np.isscalar(v))
-        text = self.text
-        if self.models:
-            text += f"\n\nModels: {', '.join(self.models)}."
-        if stats:
-            text += f"\n\nKey statistics: {stats}."
-        if self.notes:
-            text += "\n\nNotes: " + " ".join(self.notes)
-        section = Section(f"Analysis: {self.name}", text=text.strip())
-        for fig in self.plot():
-            section.add_figure(fig, caption=fig.get_label() or "")
-        for key, frame in self.tables.items():
-            section.add_table(frame, caption=key, max_rows=max_rows)
-        return section
-
     def save(self, folder):
-        """Write ``summary.json`` and one TSV per table into ``folder``.
+        """Write ``summary.json``, one TSV per table and ``figures.json`` into ``folder``.
+
+        ``figures.json`` holds the figure specifications
+        (:meth:`FigureSpec.to_dict`), so a saved result keeps its figures as data.
 
         Returns
         -------
@@ -150,39 +159,9 @@ class AnalysisResult:
         (folder / "summary.json").write_text(json.dumps(self.summary(), indent=1))
         for key, frame in self.tables.items():
             frame.to_csv(folder / f"{key}.tsv", sep="\t", index=False, na_rep="n/a")
+        figures = [_jsonable(spec.to_dict()) for spec in self.checked_figures()]
+        (folder / "figures.json").write_text(json.dumps(figures, indent=1))
         return folder
-
-
-def new_figure(title, figsize=(6, 3.5)):
-    """A matplotlib figure outside pyplot's state, labelled ``title``, with one axes.
-
-    Figures made this way are never shown or kept by pyplot, so analyses can
-    make many of them in a loop (reports, tests) without leaking.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-    ax : matplotlib.axes.Axes
-
-    Examples
-    --------
-    >>> fig, ax = new_figure("demo")
-    >>> fig.get_label()
-    'demo'
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize)
-    fig.set_label(title)
-    ax = fig.subplots()
-    ax.set_title(title, fontsize=10)
-    return fig, ax
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
 
 
 class BaseAnalysis:
@@ -374,34 +353,3 @@ def run_analyses(results_list, names="all", params=None, raise_errors=False, **d
                     raise
                 skipped[key] = f"failed: {type(exc).__name__}: {exc}"
     return done, skipped
-
-
-def report_sections(done, skipped=None):
-    """Report sections of analysis results, plus one listing skipped analyses.
-
-    Parameters
-    ----------
-    done : dict of str to AnalysisResult
-    skipped : dict of str to str, optional
-
-    Returns
-    -------
-    list of nilearn_vlm.report.Section
-
-    Examples
-    --------
-    >>> from nilearn_vlm.report import Report
-    >>> done = {"demo": AnalysisResult("demo", stats={"r": -0.9})}
-    >>> report = Report("Analyses")
-    >>> for section in report_sections(done, {"compare": "needs at least 2 results (models), got 1"}):
-    ...     _ = report.add(section)
-    >>> [s.title for s in report.sections]
-    ['Analysis: demo', 'Skipped analyses']
-    """
-    from nilearn_vlm.report import Section
-
-    sections = [res.to_section() for res in done.values()]
-    if skipped:
-        frame = pd.DataFrame({"analysis": list(skipped), "reason": list(skipped.values())})
-        sections.append(Section("Skipped analyses", text="Analyses the results did not allow.").add_table(frame))
-    return sections

@@ -26,8 +26,8 @@ def configure(parser):
 
 def run(args):
     """Run ``nilearn-vlm analyses``; returns 0, or 1 when nothing could run."""
-    from nilearn_vlm.analyses import report_sections, run_analyses
-    from nilearn_vlm.report import Report
+    from nilearn_vlm.analyses import run_analyses
+    from nilearn_vlm.report import Report, analysis_sections
     from nilearn_vlm.results import Results
 
     results = [Results.load(folder) for folder in args.results]
@@ -39,7 +39,7 @@ def run(args):
         for key, res in done.items():
             res.save(out / "".join(c if c.isalnum() or c in "-_." else "_" for c in key))
         report = Report("nilearn-vlm analyses", subtitle=", ".join(f"{r.model}/{r.subject}" for r in results))
-        for section in report_sections(done, skipped):
+        for section in analysis_sections(done, skipped):
             report.add(section)
         report.save(out / "report.html")
     if args.json:

@@ -100,17 +100,10 @@ def network_of_voxels(mask_img, networks=STUDY_NETWORKS):
         ``""`` outside the networks.
     """
     from nilearn_vlm import get_atlas
+    from nilearn_vlm.networks import voxel_networks
 
-    out = None
-    for atlas_name in ("seitzman2018", "language_mni"):
-        labels = get_atlas(atlas_name).load(mask_img)
-        names, member = labels.membership("canonical")
-        if out is None:
-            out = np.full(labels.n_voxels, "", dtype=object)
-        for name, rows in zip(names, member):
-            if name in networks:
-                out[rows] = name
-    return out.astype(str)
+    labels = [get_atlas(name).load(mask_img) for name in ("seitzman2018", "language_mni")]
+    return voxel_networks(labels, networks=networks)
 
 
 def make_default_study(

@@ -63,6 +63,7 @@ from nilearn_vlm.networks._images import (
     load_atlases,
     maps_to_array,
     network_table,
+    voxel_networks,
 )
 from nilearn_vlm.networks._mni import (
     LANGUAGE_HO_REGIONS,
@@ -135,4 +136,5 @@ __all__ = [
     "network_dice",
     "network_table",
     "resolve_target",
+    "voxel_networks",
 ]

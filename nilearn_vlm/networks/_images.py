@@ -111,6 +111,52 @@ def load_atlases(atlases, target):
     return out
 
 
+def voxel_networks(labels, networks=None, level="canonical"):
+    """One network name per voxel from one or more atlases' labels.
+
+    Parameters
+    ----------
+    labels : AtlasLabels or sequence of AtlasLabels
+        Labels on the same voxels (e.g. ``Results.network_labels.values()``);
+        where atlases overlap, the later one wins.
+    networks : sequence of str or None
+        Networks kept; None keeps every network. A network left out does not
+        overwrite the voxels of an earlier atlas's kept network.
+    level : {"canonical", "name"}
+        Canonical network names or the atlases' own (see
+        :meth:`AtlasLabels.membership`).
+
+    Returns
+    -------
+    ndarray of str, shape (n_voxels,)
+        ``""`` for voxels outside the networks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nilearn_vlm.networks import AtlasLabels
+    >>> from nilearn_vlm.networks._base import make_lookup
+    >>> a = AtlasLabels("a", "MNI152", np.array([1, 1, 2, 0]), make_lookup([1, 2], ["Visual", "DefaultMode"]))
+    >>> b = AtlasLabels("b", "MNI152", np.array([0, 1, 0, 0]), make_lookup([1], ["Language"]))
+    >>> voxel_networks([a, b]).tolist()
+    ['vision', 'language', 'default mode', '']
+    >>> voxel_networks([a, b], networks=["vision", "default mode"]).tolist()
+    ['vision', 'vision', 'default mode', '']
+    """
+    labels = [labels] if isinstance(labels, AtlasLabels) else list(labels)
+    if not labels:
+        raise ValueError("voxel_networks needs the labels of at least one atlas")
+    sizes = {lab.atlas: lab.n_voxels for lab in labels}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the atlases' labels cover different numbers of voxels: {sizes}")
+    out = np.full(labels[0].n_voxels, "", dtype=object)
+    for lab in labels:
+        for name, rows in zip(*lab.membership(level)):
+            if networks is None or name in networks:
+                out[rows] = name
+    return out.astype(str)
+
+
 def network_table(
     maps,
     atlases,

@@ -9,6 +9,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nilearn_vlm.analyses import FigureSpec
+
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #1d1d1f;
        background: #fafafa; }
@@ -55,7 +57,8 @@ class Section:
     title : str
     text : str
         Paragraphs (plain text; blank lines separate paragraphs).
-    figures : list of (matplotlib figure or data URI, caption)
+    figures : list of (data URI, caption)
+        Figures rendered as PNG data URIs.
     tables : list of (pandas.DataFrame, caption)
     html : str
         Extra raw HTML appended at the end (trusted input only).
@@ -67,10 +70,22 @@ class Section:
     tables: list = field(default_factory=list)
     html: str = ""
 
-    def add_figure(self, fig, caption=""):
-        """Add a matplotlib figure (rendered now) with a caption."""
+    def add_figure(self, fig, caption=None):
+        """Add a figure, rendered now, with a caption.
+
+        Parameters
+        ----------
+        fig : FigureSpec, matplotlib figure, nilearn display or data URI
+            A :class:`~nilearn_vlm.analyses.FigureSpec` is drawn with
+            :meth:`~nilearn_vlm.analyses.FigureSpec.render`.
+        caption : str or None
+            Default: the specification's caption or title (empty for other figures).
+        """
+        if isinstance(fig, FigureSpec):
+            caption = fig.caption or fig.title if caption is None else caption
+            fig = fig.render()
         uri = fig if isinstance(fig, str) else figure_to_data_uri(fig)
-        self.figures.append((uri, caption))
+        self.figures.append((uri, caption or ""))
         return self
 
     def add_table(self, frame, caption="", max_rows=40):

@@ -121,7 +121,7 @@ def run_study(path, force=False, verbose=1, args=None):
 def _run_one(pair, config, events, settings, out, force, log):
     """Fit one subject x model pair, or reuse its finished folder; returns its summary row."""
     from nilearn_vlm.pipeline import fit_subject
-    from nilearn_vlm.report._pipeline_report import build_report
+    from nilearn_vlm.report import build_report
 
     subject, model = pair
     folder = out / f"sub-{subject.id}" / model.label
@@ -134,26 +134,16 @@ def _run_one(pair, config, events, settings, out, force, log):
         return {**row, "reused": True}
     if log:
         print(f"[nilearn-vlm] sub-{subject.id} / {model.label}", flush=True)
-    results, extras = fit_subject(
+    results = fit_subject(
         events, subject.bold, config.t_r, mask=subject.mask, model=model.name,
         model_params=model.params, sites=model.sites, pooling=model.pooling, settings=settings,
         memory=str(out / "cache"), subject=subject.id, verbose=log,
     )
     analyses, skipped = _analyses([results], config.analyses)
     results.save(folder)
-    build_report(results, extras, analyses=analyses, skipped=skipped,
-                 networks=_study_networks(results)).save(folder / "report.html")
+    build_report(results, analyses=analyses, skipped=skipped).save(folder / "report.html")
     done.write_text(json.dumps({"key": key}))
     return row
-
-
-def _study_networks(results):
-    names = []
-    for labels in results.network_labels.values():
-        for canon in labels.lookup["canonical"]:
-            if canon and canon not in names:
-                names.append(canon)
-    return names or None
 
 
 def _analyses(results_list, which):

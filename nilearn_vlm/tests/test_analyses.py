@@ -14,7 +14,6 @@ from nilearn_vlm.analyses import (
     network_membership,
     overlap_null,
     regressor_groups,
-    report_sections,
     run_analyses,
     spatial_block_permutations,
     units_of,
@@ -113,11 +112,18 @@ def test_result_object_outputs(tmp_path):
     with pytest.raises(KeyError, match="no table 'x'"):
         res.to_frame("x")
     json.dumps(res.summary())
-    section = res.to_section()
+    from nilearn_vlm.report import analysis_section, analysis_sections
+
+    section = analysis_section(res)
     assert "mean = 0.2" in section.text and section.title == "Analysis: mean-score"
-    secs = report_sections({"mean-score": res}, {"pair-diff": "needs 2"})
+    secs = analysis_sections({"mean-score": res}, {"pair-diff": "needs 2"})
     assert [s.title for s in secs] == ["Analysis: mean-score", "Skipped analyses"]
     assert "needs 2" in secs[1].to_html()
+    # a result that cannot render gets a section saying so; the others are kept
+    bad = AnalysisResult("bad", figures=["not a spec"])
+    secs = analysis_sections({"bad": bad, "mean-score": res})
+    assert [s.title for s in secs] == ["Analysis: bad", "Analysis: mean-score"]
+    assert "could not render" in secs[0].text and "FigureSpec" in secs[0].text
     res.save(tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text())["stats"] == {"mean": pytest.approx(0.2)}
 

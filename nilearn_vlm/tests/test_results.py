@@ -51,13 +51,21 @@ def _fields(n_vox, rng, n_units=6, n_atoms=3, n_scans=20):
         "settings": {"alpha": 0.05, "n_atoms": n_atoms, "sites": ["vision.*.attn_out"]},
         "provenance": collect_provenance(seeds={"atoms": 0}, weight_digests={"clip": "sha256:00"}),
         "meta": {"note": "test"},
+        "encoder_r": rng.uniform(-0.2, 0.6, size=n_vox).astype(np.float32),
+        "encoder_p": rng.uniform(0, 1, size=n_vox),
+        "encoder_p_fwe": rng.uniform(0, 1, size=n_vox),
+        "layer_fold_scores": {"vision.0.attn_out": rng.normal(size=(4, n_vox)).astype(np.float32),
+                              "vision.1.attn_out": rng.normal(size=(4, n_vox)).astype(np.float32)},
+        "runs": np.repeat([1, 2, 3, 4], n_scans // 4),
+        "run_labels": ["01", "02", "03", "04"],
+        "timings": {"loading BOLD": 0.25, "fit": 2.5},
     }
 
 
 def _assert_same(a, b):
     assert a.model == b.model and a.subject == b.subject
     for name in ("atom_loadings", "atom_timecourses", "glm_beta", "glm_t", "glm_sign_sets",
-                 "encoder_scores", "encoder_alpha"):
+                 "encoder_scores", "encoder_alpha", "encoder_r", "encoder_p", "encoder_p_fwe", "runs"):
         x, y = getattr(a, name), getattr(b, name)
         np.testing.assert_array_equal(x, y, err_msg=name)
         assert x.dtype == y.dtype, name
@@ -68,6 +76,11 @@ def _assert_same(a, b):
     assert list(a.layer_scores) == list(b.layer_scores)
     for k in a.layer_scores:
         np.testing.assert_array_equal(a.layer_scores[k], b.layer_scores[k])
+    assert list(a.layer_fold_scores) == list(b.layer_fold_scores)
+    for k in a.layer_fold_scores:
+        np.testing.assert_array_equal(a.layer_fold_scores[k], b.layer_fold_scores[k])
+        assert a.layer_fold_scores[k].dtype == b.layer_fold_scores[k].dtype
+    assert a.run_labels == b.run_labels and a.timings == b.timings
     for k, t in a.tables.items():
         pd.testing.assert_frame_equal(t, b.tables[k], check_dtype=False)
     for k, lab in a.network_labels.items():
@@ -189,6 +202,64 @@ def test_optional_fields_and_errors(tmp_path):
         Results("clip", glm_t=np.zeros((1, 3))).to_img("glm_t")
     with pytest.raises(TypeError, match="JSON-able"):
         Results("clip", settings={"x": object()}).save(tmp_path / "bad")
+    with pytest.raises(ValueError, match="'unit_names' is not a per-voxel field"):
+        Results("clip", glm_t=np.zeros((1, 3)), space=ImageSpace.from_array(3)).to_img("unit_names")
+    # the fields a report needs are checked like the others
+    with pytest.raises(ValueError, match="disagree on the number of voxels"):
+        Results("clip", encoder_scores=np.zeros(4), encoder_p=np.zeros(5))
+    with pytest.raises(ValueError, match=r"layer_fold_scores\['a'\] must be 2-D \(n_folds, n_voxels\)"):
+        Results("clip", layer_fold_scores={"a": np.zeros(4)})
+    with pytest.raises(ValueError, match="layer_fold_scores disagree on the number of folds"):
+        Results("clip", layer_fold_scores={"a": np.zeros((3, 4)), "b": np.zeros((2, 4))})
+    with pytest.raises(ValueError, match="runs has 5 scans but atom_timecourses 6"):
+        Results("clip", runs=np.ones(5, int), atom_timecourses=np.zeros((6, 2)))
+    with pytest.raises(ValueError, match=r"runs must number the runs 1..2 \(one per run label\), got 0..1"):
+        Results("clip", runs=np.array([0, 1]), run_labels=["a", "b"])
+    with pytest.raises(ValueError, match="runs must be a 1-D integer array"):
+        Results("clip", runs=np.array([1.0, 2.0]))
+
+
+def test_format_1_folders_still_load(tmp_path):
+    """A folder written by format 1 (nilearn_vlm at eec953e): the encoder null and timings become fields."""
+    from pathlib import Path
+
+    from nilearn_vlm.report import build_report
+    from nilearn_vlm.results import FORMAT_VERSION
+
+    folder = Path(__file__).parent / "data" / "results_v1"
+    assert json.loads((folder / "results.json").read_text())["format_version"] == 1
+    table = pd.read_csv(folder / "tables" / "0.tsv", sep="\t")  # the format-1 encoder_null table
+    res = Results.load(folder)
+    np.testing.assert_allclose(res.encoder_r, table["r"], rtol=1e-7)
+    np.testing.assert_array_equal(res.encoder_p, table["p"])
+    np.testing.assert_array_equal(res.encoder_p_fwe, table["p_fwe"])
+    assert list(res.tables) == ["key_neurons"]
+    assert res.timings == {"loading BOLD": 0.5, "network tables": 0.25}
+    assert res.meta == {"note": "written by format 1"}
+    assert res.layer_fold_scores == {} and res.runs is None and res.run_labels is None
+    assert res.glm_t.shape == (2, 12) and res.unit_names[0] == "vision.0.attn_out.0"
+    # written again, it is the current format and reads back the same
+    again = Results.load(res.save(tmp_path / "v2"))
+    assert json.loads((tmp_path / "v2" / "results.json").read_text())["format_version"] == FORMAT_VERSION == 3
+    np.testing.assert_array_equal(again.encoder_p_fwe, res.encoder_p_fwe)
+    # its units.tsv held unit_name, site: the units table is built from the names and now saved whole
+    assert pd.read_csv(folder / "units.tsv", sep="\t").columns.tolist() == ["unit_name", "site"]
+    pd.testing.assert_frame_equal(again.units, res.units, check_exact=True)
+    assert res.units.columns.tolist() == ["name", "stream", "layer", "depth", "kind", "index", "site"]
+    assert again.timings == res.timings and list(again.tables) == ["key_neurons"]
+    # and its report can be built from the folder
+    report = build_report(folder)
+    assert report.sections[0].tables[0][0]["network"].tolist() == ["vision", "language", "(outside)"]
+    assert [s.title for s in report.sections][-2:] == ["Timings", "Provenance"]
+
+
+def test_newer_format_is_refused(tmp_path):
+    folder = Results("clip").save(tmp_path / "r")
+    doc = json.loads((folder / "results.json").read_text())
+    doc["format_version"] = 99
+    (folder / "results.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="written by a newer nilearn_vlm .format 99.; upgrade"):
+        Results.load(folder)
 
 
 def test_add_network_tables_on_grayordinates(tmp_path):

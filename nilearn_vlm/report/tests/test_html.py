@@ -21,3 +21,14 @@ def test_report_embeds_figures_and_tables(tmp_path):
     assert "0.123" in html and "vision" in html
     assert 'href="#scores---maps"' in html and 'id="scores---maps"' in html
     assert not plt.get_fignums()  # figures are closed once rendered
+
+
+def test_sections_render_figure_specifications():
+    from nilearn_vlm.analyses import FigureSpec
+
+    table = pd.DataFrame({"network": ["vision", "language"], "r": [0.3, 0.1]})
+    spec = FigureSpec("bar", table, x="network", y="r", title="r by network")
+    section = Section("Scores").add_figure(spec).add_figure(spec, "own caption")
+    assert [c for _, c in section.figures] == ["r by network", "own caption"]
+    assert all(uri.startswith("data:image/png;base64,") for uri, _ in section.figures)
+    assert not plt.get_fignums()

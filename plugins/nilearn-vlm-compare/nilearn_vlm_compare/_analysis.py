@@ -8,11 +8,11 @@ import pandas as pd
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
+    FigureSpec,
     bootstrap_sums,
     branch_of_stream,
     describe_groups,
     network_membership,
-    new_figure,
     percentile_interval,
     regressor_groups,
     variance_partition,
@@ -135,40 +135,42 @@ def branch_maps(results, branches=None, n_per_branch=None, rng=None):
     return maps, counts
 
 
-class CompareResult(AnalysisResult):
-    """Result of :class:`CompareAnalysis` with its figures."""
+def compare_figures(out):
+    """Figure specifications of a comparison: modality specificity, score differences, layer curves.
 
-    def plot(self):
-        """Modality-specificity index per network, score differences, layer curves."""
-        figs = []
-        msi = self.tables.get("modality_specificity")
-        if msi is not None and len(msi):
-            fig, ax = new_figure("Modality-specificity index (vision-text overlap) by network", (6, 3.5))
-            msi.pivot_table(index="network", columns="model", values="msi").plot.bar(ax=ax)
-            ax.set_ylabel("Dice(vision, text): low = specific, high = unified")
-            figs.append(fig)
-        diff = self.tables.get("score_difference")
-        if diff is not None and len(diff):
-            fig, ax = new_figure("Paired score difference by network", (6, 3.5))
-            x = np.arange(len(diff))
-            ax.bar(x, diff["mean_diff"])
-            err = np.clip(np.nan_to_num([diff["mean_diff"] - diff["low"], diff["high"] - diff["mean_diff"]]), 0, None)
-            ax.errorbar(x, diff["mean_diff"], yerr=err, fmt="none", c="k")
-            ax.set_xticks(x, diff["network"], rotation=45, ha="right")
-            ax.set_ylabel(f"{self.params.get('pair', ['A', 'B'])[0]} minus {self.params.get('pair', ['A', 'B'])[1]}")
-            figs.append(fig)
-        curves = self.tables.get("layer_curves")
-        if curves is not None and len(curves):
-            fig, ax = new_figure("Per-layer scores (whole brain)", (6, 3.5))
-            whole = curves[curves["network"] == "(all)"]
-            for (model, stream), c in whole.groupby(["model", "stream"], sort=False):
-                ax.plot(c["depth"], c["mean"], marker="o", label=f"{model} {stream}")
-                ax.fill_between(c["depth"], c["low"], c["high"], alpha=0.2)
-            ax.set_xlabel("relative layer depth")
-            ax.set_ylabel("mean score")
-            ax.legend(fontsize=7)
-            figs.append(fig)
-        return figs
+    Parameters
+    ----------
+    out : AnalysisResult
+
+    Returns
+    -------
+    list of nilearn_vlm.analyses.FigureSpec
+    """
+    specs = []
+    msi = out.tables.get("modality_specificity")
+    if msi is not None and len(msi):
+        specs.append(FigureSpec(
+            "bar", msi[["network", "model", "msi"]], x="network", y="msi", hue="model",
+            title="Modality-specificity index (vision-text overlap) by network",
+            ylabel="Dice(vision, text): low = specific, high = unified",
+        ))
+    diff = out.tables.get("score_difference")
+    if diff is not None and len(diff):
+        a, b = out.params.get("pair", ["A", "B"])
+        specs.append(FigureSpec(
+            "bar", diff[["network", "mean_diff", "low", "high"]], x="network", y="mean_diff", low="low", high="high",
+            title="Paired score difference by network", ylabel=f"{a} minus {b} (encoder score)", reference=0.0,
+        ))
+    curves = out.tables.get("layer_curves")
+    if curves is not None and len(curves):
+        whole = curves[curves["network"] == "(all)"]
+        tidy = whole.assign(series=whole["model"] + " " + whole["stream"])[["depth", "series", "mean", "low", "high"]]
+        specs.append(FigureSpec(
+            "line", tidy, x="depth", y="mean", hue="series", low="low", high="high",
+            title="Per-layer scores (whole brain)", xlabel="relative layer depth (0 to 1)",
+            ylabel="mean layer score",
+        ))
+    return specs
 
 
 class CompareAnalysis(BaseAnalysis):
@@ -264,7 +266,11 @@ class CompareAnalysis(BaseAnalysis):
 
         Returns
         -------
-        CompareResult
+        AnalysisResult
+            Tables ``modality_specificity``, ``specificity_difference``,
+            ``voxel_differences``, ``score_difference``, ``layer_curves``,
+            ``baselines``, ``controls`` (those whose inputs exist) and
+            figures (:func:`compare_figures`).
         """
         results = self._checked(results)
         if match_units not in ("subsample", "error", "none"):
@@ -282,7 +288,7 @@ class CompareAnalysis(BaseAnalysis):
         params = dict(pair=[la, lb], match_units=match_units, atlas=atlas, level=level, alpha=alpha,
                       n_permutations=n_permutations, n_bootstrap=n_bootstrap, confidence=confidence,
                       integration_networks=integration_networks, random_state=random_state)
-        out = CompareResult(self.name, params=params, models=labels)
+        out = AnalysisResult(self.name, params=params, models=labels)
         out.text = (
             f"Architecture comparison of {la} and {lb}: overlap of vision- and text-branch maps per network "
             "(modality specificity), paired voxelwise score differences with FDR, per-layer curves, "
@@ -301,6 +307,7 @@ class CompareAnalysis(BaseAnalysis):
             self._baselines(out, results, labels, pair, others, integration_networks, **ctx)
         if controls is not None:
             self._controls(out, [la, lb], features, controls, bold, runs, cv, net_names, member)
+        out.figures = compare_figures(out)
         return out
 
     @staticmethod

@@ -140,6 +140,10 @@ def test_baselines_and_layer_curves(subject_factory):
     np.testing.assert_allclose(whole["depth"], [0.25, 0.5, 0.75, 1])
     assert whole["stream"].tolist() == ["vision"] * 4
     assert len(out.plot()) == 3
+    assert [spec.title for spec in out.figures][1] == "Paired score difference by network"
+    diff = out.figures[1]
+    assert (diff.low, diff.high) == ("low", "high")
+    pd.testing.assert_frame_equal(diff.data, out.to_frame("score_difference")[["network", "mean_diff", "low", "high"]])
     json.dumps(out.summary())
     with pytest.raises(ValueError, match="integration_networks"):
         CompareAnalysis().run([clip, meter, vit], integration_networks=["nope"])

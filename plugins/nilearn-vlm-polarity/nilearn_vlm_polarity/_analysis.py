@@ -9,10 +9,10 @@ from scipy.stats import rankdata
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
+    FigureSpec,
     bootstrap_sums,
     describe_groups,
     network_membership,
-    new_figure,
     percentile_interval,
     regressor_groups,
 )
@@ -75,31 +75,41 @@ def _layer_permutation_p(pos_curve, neg_curve, method, n_permutations, rng):
     return float((1 + np.sum(null <= r + 1e-12)) / (1 + n_permutations))
 
 
-class PolarityResult(AnalysisResult):
-    """Result of :class:`PolarityAnalysis` with its figures."""
+def polarity_figures(out):
+    """Figure specifications of a polarity result: positive and negative curves per stream (whole brain).
 
-    def plot(self):
-        """Positive and negative curves across layers per stream (whole brain), with the mirror statistic."""
-        figs = []
-        curves = self.tables.get("layer_curves")
-        trend = self.tables.get("mirrored_trend")
-        if curves is None or not len(curves):
-            return figs
-        for stream, c in curves[curves["network"] == "(all)"].groupby("stream", sort=False):
-            fig, ax = new_figure(f"Positive and negative voxels across layers: {stream}", (5, 3.5))
-            ax.plot(c["depth"], c["n_pos"], marker="o", c="tab:red", label="positive")
-            ax.plot(c["depth"], c["n_neg"], marker="o", c="tab:blue", label="negative")
-            if trend is not None:
-                t = trend[(trend["stream"] == stream) & (trend["network"] == "(all)")]
-                if len(t):
-                    t = t.iloc[0]
-                    ax.text(0.02, 0.95, f"r = {t['r']:.2f} [{t['low']:.2f}, {t['high']:.2f}]",
-                            transform=ax.transAxes, va="top")
-            ax.set_xlabel("relative layer depth")
-            ax.set_ylabel("voxels")
-            ax.legend()
-            figs.append(fig)
-        return figs
+    Parameters
+    ----------
+    out : AnalysisResult
+        With the tables ``layer_curves`` and ``mirrored_trend``.
+
+    Returns
+    -------
+    list of nilearn_vlm.analyses.FigureSpec
+    """
+    specs = []
+    curves = out.tables.get("layer_curves")
+    trend = out.tables.get("mirrored_trend")
+    if curves is None or not len(curves):
+        return specs
+    unit = "fraction of the network's voxels" if out.params.get("measure") == "fraction" else "voxels"
+    for stream, c in curves[curves["network"] == "(all)"].groupby("stream", sort=False):
+        tidy = pd.concat([
+            pd.DataFrame({"depth": c["depth"], "sign": "positive", "value": c["n_pos"]}),
+            pd.DataFrame({"depth": c["depth"], "sign": "negative", "value": c["n_neg"]}),
+        ], ignore_index=True)
+        note = ""
+        if trend is not None:
+            t = trend[(trend["stream"] == stream) & (trend["network"] == "(all)")]
+            if len(t):
+                t = t.iloc[0]
+                note = f"r = {t['r']:.2f} [{t['low']:.2f}, {t['high']:.2f}]"
+        specs.append(FigureSpec(
+            "line", tidy, x="depth", y="value", hue="sign", colors={"positive": "tab:red", "negative": "tab:blue"},
+            title=f"Positive and negative voxels across layers: {stream}", xlabel="relative layer depth (0 to 1)",
+            ylabel=unit, note=note, size=(5, 3.5),
+        ))
+    return specs
 
 
 #: Units (largest absolute loading) per atom whose map correlations are compared.
@@ -188,7 +198,10 @@ class PolarityAnalysis(BaseAnalysis):
 
         Returns
         -------
-        PolarityResult
+        AnalysisResult
+            Tables ``layer_curves``, ``stream_counts``, ``mirrored_trend``,
+            ``unit_signs``, ``unit_pairs``, ``sign_consistency`` (those whose
+            inputs exist) and figures (:func:`polarity_figures`).
         """
         res = self._one(results)
         if measure not in ("count", "fraction"):
@@ -210,7 +223,7 @@ class PolarityAnalysis(BaseAnalysis):
                       n_permutations=n_permutations,
                       confidence=confidence, min_layers=min_layers, random_state=random_state,
                       bootstrap="folds" if folds is not None else "voxels")
-        out = PolarityResult(self.name, params=params, models=[f"{res.model}/{res.subject}".rstrip("/")])
+        out = AnalysisResult(self.name, params=params, models=[f"{res.model}/{res.subject}".rstrip("/")])
         out.text = (
             "Polarity: voxels driven positively and negatively by each layer's regressors, per stream and "
             f"network; the mirrored-trend statistic is the {method} correlation across layers of the positive "
@@ -250,6 +263,7 @@ class PolarityAnalysis(BaseAnalysis):
             self._consistency(out, sign, folds, net_names, member)
         else:
             out.notes.append("Sign consistency needs fold_sign_sets= (n_folds, n_regressors, n_voxels); skipped.")
+        out.figures = polarity_figures(out)
         return out
 
     @staticmethod

@@ -144,9 +144,18 @@ def test_unit_maps_from_topk():
 def test_outputs_and_errors(mirrored):
     out = PolarityAnalysis().run(mirrored, n_bootstrap=50)
     assert len(out.plot()) == 1
+    # the figure is data: the whole-brain curves of the table, positive and negative
+    (spec,) = out.figures
+    assert (spec.kind, spec.x, spec.y, spec.hue) == ("line", "depth", "value", "sign")
+    whole = out.to_frame("layer_curves").query("network == '(all)'")
+    pos = spec.data[spec.data["sign"] == "positive"]["value"].to_numpy()
+    np.testing.assert_array_equal(pos, whole["n_pos"].to_numpy())
+    assert spec.note.startswith(f"r = {out.stats['mirror_r:vision']:.2f}")
     json.dumps(out.summary())
     assert "Sign consistency needs fold_sign_sets" in " ".join(out.notes)
-    assert "Analysis: polarity" in out.to_section().to_html()
+    from nilearn_vlm.report import analysis_section
+
+    assert "Analysis: polarity" in analysis_section(out).to_html()
     with pytest.raises(ValueError, match="measure must be"):
         PolarityAnalysis().run(mirrored, measure="mean")
     short = PolarityAnalysis().run(mirrored, n_bootstrap=10, min_layers=20)

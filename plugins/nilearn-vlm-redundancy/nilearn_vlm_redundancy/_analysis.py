@@ -11,9 +11,9 @@ from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
     describe_groups,
+    FigureSpec,
     greedy_unit_selection,
     network_membership,
-    new_figure,
     overlap_matrix,
     overlap_null,
     regressor_groups,
@@ -97,47 +97,55 @@ def voxel_count_table(sets, membership, network_names, min_count=2):
     return pd.DataFrame(rows), pd.DataFrame(dist)
 
 
-class RedundancyResult(AnalysisResult):
-    """Result of :class:`RedundancyAnalysis` with its figures."""
+def redundancy_figures(out):
+    """Figure specifications of a redundancy result.
 
-    def plot(self):
-        """Count distribution per network, overlap by relation, variance parts, greedy curve."""
-        figs = []
-        dist = self.tables.get("count_distribution")
-        if dist is not None and len(dist):
-            fig, ax = new_figure("Significant maps per voxel, by network", (6, 3.5))
-            piv = dist[dist["count"] > 0].pivot_table(index="count", columns="network", values="n_voxels",
-                                                      fill_value=0)
-            (piv / piv.sum()).plot.bar(ax=ax)
-            ax.set_xlabel("number of significant maps in the voxel")
-            ax.set_ylabel("fraction of predicted voxels")
-            figs.append(fig)
-        summ = self.tables.get("overlap_summary")
-        if summ is not None and len(summ):
-            fig, ax = new_figure("Map overlap against the spatial null", (5, 3.5))
-            x = np.arange(len(summ))
-            ax.bar(x - 0.2, summ["overlap"], 0.4, label="observed")
-            ax.bar(x + 0.2, summ["null_mean"], 0.4, label="null mean")
-            ax.set_xticks(x, summ["relation"])
-            ax.set_ylabel(self.params.get("overlap", "dice"))
-            ax.legend()
-            figs.append(fig)
-        vp = self.tables.get("variance_partition")
-        if vp is not None and len(vp):
-            fig, ax = new_figure("Shared and unique explained variance by network", (6, 3.5))
-            piv = vp[vp["part"] != "full"].pivot_table(index="network", columns="part", values="share")
-            piv.plot.bar(stacked=True, ax=ax)
-            ax.set_ylabel("share of explained variance")
-            figs.append(fig)
-        greedy = self.tables.get("greedy")
-        if greedy is not None and len(greedy):
-            fig, ax = new_figure("Greedy unit selection", (5, 3.5))
-            ax.plot(greedy["step"], greedy["kept_fraction"], marker="o")
-            ax.axhline(self.params.get("fraction", 0.9), ls="--", c="gray")
-            ax.set_xlabel("units selected")
-            ax.set_ylabel("fraction of predictable variance")
-            figs.append(fig)
-        return figs
+    Count distribution per network, overlap by relation against the null,
+    shared and unique variance per network, greedy selection curve (each when
+    its table exists).
+
+    Parameters
+    ----------
+    out : AnalysisResult
+
+    Returns
+    -------
+    list of nilearn_vlm.analyses.FigureSpec
+    """
+    specs = []
+    dist = out.tables.get("count_distribution")
+    if dist is not None and len(dist):
+        d = dist[dist["count"] > 0].sort_values(["count"], kind="stable")
+        total = d.groupby("network", sort=False)["n_voxels"].transform("sum")
+        tidy = d.assign(fraction=d["n_voxels"] / total.where(total > 0))[["count", "network", "fraction"]]
+        specs.append(FigureSpec(
+            "bar", tidy, x="count", y="fraction", hue="network", title="Significant maps per voxel, by network",
+            xlabel="number of significant maps in the voxel", ylabel="fraction of predicted voxels",
+        ))
+    summ = out.tables.get("overlap_summary")
+    if summ is not None and len(summ):
+        tidy = pd.concat([
+            pd.DataFrame({"relation": summ["relation"], "what": "observed", "overlap": summ["overlap"]}),
+            pd.DataFrame({"relation": summ["relation"], "what": "null mean", "overlap": summ["null_mean"]}),
+        ], ignore_index=True)
+        specs.append(FigureSpec(
+            "bar", tidy, x="relation", y="overlap", hue="what", title="Map overlap against the spatial null",
+            ylabel=f"{out.params.get('overlap', 'dice')} overlap (0 to 1)", size=(5, 3.5),
+        ))
+    vp = out.tables.get("variance_partition")
+    if vp is not None and len(vp):
+        specs.append(FigureSpec(
+            "bar", vp[vp["part"] != "full"][["network", "part", "share"]], x="network", y="share", hue="part",
+            stacked=True, title="Shared and unique explained variance by network",
+            ylabel="share of explained variance",
+        ))
+    greedy = out.tables.get("greedy")
+    if greedy is not None and len(greedy):
+        specs.append(FigureSpec(
+            "line", greedy, x="step", y="kept_fraction", title="Greedy unit selection", xlabel="units selected",
+            ylabel="fraction of predictable variance", reference=out.params.get("fraction", 0.9), size=(5, 3.5),
+        ))
+    return specs
 
 
 class RedundancyAnalysis(BaseAnalysis):
@@ -239,7 +247,11 @@ class RedundancyAnalysis(BaseAnalysis):
 
         Returns
         -------
-        RedundancyResult
+        AnalysisResult
+            Tables ``voxel_counts``, ``count_distribution``, ``overlap_pairs``,
+            ``overlap_summary``, ``ablation``, ``unit_sharing``,
+            ``network_units``, ``variance_partition``, ``greedy`` (those whose
+            inputs exist) and figures (:func:`redundancy_figures`).
         """
         res = self._one(results)
         if sign not in ("any", "pos", "neg"):
@@ -254,7 +266,7 @@ class RedundancyAnalysis(BaseAnalysis):
         params = dict(min_count=min_count, sign=sign, overlap=overlap, n_permutations=n_permutations,
                       block_length=block_length, atlas=atlas, level=level, partition_by=partition_by,
                       fraction=fraction, alpha=alpha, random_state=random_state)
-        out = RedundancyResult(self.name, params=params, models=[f"{res.model}/{res.subject}".rstrip("/")])
+        out = AnalysisResult(self.name, params=params, models=[f"{res.model}/{res.subject}".rstrip("/")])
         out.text = (
             "Functional redundancy: voxels predicted by several units or atoms, overlap of their "
             f"significant-voxel maps ({overlap}) against a spatial block-permutation null, and, with "
@@ -343,9 +355,10 @@ class RedundancyAnalysis(BaseAnalysis):
         if bold is None:
             out.notes.append("Variance partitioning and the smallest unit set need bold= (n_scans, n_voxels) "
                              "and features=; skipped.")
-            return out
-        self._time_series_parts(out, res, bold, features, feature_names, runs, cv, partition_by,
-                                feature_groups, fraction, max_candidates, net_names, member)
+        else:
+            self._time_series_parts(out, res, bold, features, feature_names, runs, cv, partition_by,
+                                    feature_groups, fraction, max_candidates, net_names, member)
+        out.figures = redundancy_figures(out)
         return out
 
     @staticmethod

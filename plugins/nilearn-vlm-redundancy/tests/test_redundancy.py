@@ -126,7 +126,14 @@ def test_result_outputs(redundant, tmp_path):
     out = RedundancyAnalysis().run(res, n_permutations=20, bold=Y, features=X, runs=runs)
     figs = out.plot()
     assert len(figs) == 4
-    section = out.to_section()
+    assert [spec.kind for spec in out.figures] == ["bar", "bar", "bar", "line"]
+    # count distribution: fractions of each network's predicted voxels sum to one
+    dist = out.figures[0].data
+    np.testing.assert_allclose(dist.groupby("network")["fraction"].sum(), 1.0)
+    assert out.figures[2].stacked and out.figures[3].reference == 0.9
+    from nilearn_vlm.report import analysis_section
+
+    section = analysis_section(out)
     assert section.title == "Analysis: redundancy" and len(section.figures) == 4
     summary = out.summary()
     import json
