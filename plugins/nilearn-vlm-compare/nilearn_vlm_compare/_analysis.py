@@ -167,7 +167,7 @@ def compare_figures(out):
         tidy = whole.assign(series=whole["model"] + " " + whole["stream"])[["depth", "series", "mean", "low", "high"]]
         specs.append(FigureSpec(
             "line", tidy, x="depth", y="mean", hue="series", low="low", high="high",
-            title="Per-layer scores (whole brain)", xlabel="relative layer depth (0 to 1)",
+            title="Per-layer scores (whole brain)", xlabel="fractional depth along the model (0 to 1]",
             ylabel="mean layer score",
         ))
     return specs
@@ -189,7 +189,8 @@ class CompareAnalysis(BaseAnalysis):
        (``fold_scores``: sign flips over folds); per network the mean
        difference of ``encoder_scores`` with a bootstrap interval.
     3. **Per-layer curves** (``layer_scores``) per model, stream and network,
-       with bootstrap intervals over voxels, on a relative depth axis.
+       with bootstrap intervals over voxels, against the fractional depth of the layer
+       along the model (:mod:`nilearn_vlm.units`).
     4. **Baselines**: every other result (e.g. ViT, RoBERTa) against each of
        the two models, as paired per-network differences of
        ``encoder_scores``.

@@ -106,7 +106,7 @@ def polarity_figures(out):
                 note = f"r = {t['r']:.2f} [{t['low']:.2f}, {t['high']:.2f}]"
         specs.append(FigureSpec(
             "line", tidy, x="depth", y="value", hue="sign", colors={"positive": "tab:red", "negative": "tab:blue"},
-            title=f"Positive and negative voxels across layers: {stream}", xlabel="relative layer depth (0 to 1)",
+            title=f"Positive and negative voxels across layers: {stream}", xlabel="fractional depth along the model (0 to 1]",
             ylabel=unit, note=note, size=(5, 3.5),
         ))
     return specs
