@@ -58,7 +58,8 @@ def main():
     if args.generate_only:
         generate(args.folder, args.units, args.voxels, args.trs)
         return
-    from nilearn_vlm.maps import _chunks, _parse_bytes, unit_voxel_maps
+    from nilearn_vlm._utils import parse_bytes
+    from nilearn_vlm.maps import _chunks, unit_voxel_maps
 
     with tempfile.TemporaryDirectory(dir=args.folder) as folder:
         t0 = time.perf_counter()
@@ -69,7 +70,7 @@ def main():
         X = np.load(os.path.join(folder, "x.npy"), mmap_mode="r")
         Y = np.load(os.path.join(folder, "y.npy"), mmap_mode="r")
         uc, vc = _chunks(args.units, args.voxels, args.trs,
-                         _parse_bytes(args.memory_budget), None, None)
+                         parse_bytes(args.memory_budget, "memory_budget"), None, None)
         rng = np.random.default_rng(1)
         A = rng.standard_normal((uc, args.trs), dtype=np.float32)
         B = rng.standard_normal((args.trs, vc), dtype=np.float32)

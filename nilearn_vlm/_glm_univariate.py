@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nilearn_vlm._glm_solver import ar1_yule_walker, ar_bins, bin_ar, run_bounds, whiten
+from nilearn_vlm.parallel import map_tasks
+
 
 def univariate_prewhitened_ols(X, nuisance, Y, rho, runs=None):
     """Per-regressor GLS at one AR(1) coefficient, vectorised over regressors and voxels.
@@ -41,14 +44,12 @@ def univariate_prewhitened_ols(X, nuisance, Y, rho, runs=None):
     dof : int
         ``n_scans - n_nuisance_rank - 1``.
     """
-    from nilearn_vlm.glm import _run_bounds, _whiten
-
     X = np.asarray(X, dtype=np.float64)
     N = np.asarray(nuisance, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    starts, _ = _run_bounds(runs, X.shape[0])
+    starts, _ = run_bounds(runs, X.shape[0])
     if rho != 0:
-        X, N, Y = (_whiten(a, rho, starts) for a in (X, N, Y))
+        X, N, Y = (whiten(a, rho, starts) for a in (X, N, Y))
     q, r = np.linalg.qr(N)
     rank = int((np.abs(np.diag(r)) > 1e-10 * max(1.0, np.abs(r).max())).sum())
     q = q[:, :rank]
@@ -66,14 +67,14 @@ def univariate_prewhitened_ols(X, nuisance, Y, rho, runs=None):
     return beta, se, dof
 
 
-def univariate_fit(design, k, Y, runs, noise_model, bins, ar_coef):
+def univariate_fit(design, k, Y, runs, noise_model, bins, ar_coef, n_jobs=1, verbose=0):
     """One model per regressor (see ``VoxelGLM(mode="univariate")``).
 
     Returns beta (with the intercept rows of the nuisance left at 0 except the
     first constant, fitted on the nuisance alone), se, ar1 per voxel and dof.
+    The AR(1) bins are independent tasks, as in
+    :func:`nilearn_vlm._glm_solver.fit_joint`.
     """
-    from nilearn_vlm.glm import _bin_ar, ar1_yule_walker
-
     n_voxels = Y.shape[1]
     if ar_coef is not None:
         rho = np.full(n_voxels, float(ar_coef))
@@ -81,15 +82,21 @@ def univariate_fit(design, k, Y, runs, noise_model, bins, ar_coef):
         rho = np.zeros(n_voxels)
     else:
         coef = np.linalg.lstsq(design, Y, rcond=None)[0]
-        rho = _bin_ar(ar1_yule_walker(Y - design @ coef, runs), bins)
+        rho = bin_ar(ar1_yule_walker(Y - design @ coef, runs), bins)
     beta = np.zeros((design.shape[1], n_voxels))
     se = np.full_like(beta, np.inf)
-    nuisance = design[:, k:]
     dof = None
-    values, inverse = np.unique(rho, return_inverse=True)
-    for g, value in enumerate(values):
-        idx = np.flatnonzero(inverse == g)
-        b, s, dof = univariate_prewhitened_ols(design[:, :k], nuisance, Y[:, idx], value, runs)
+    values, groups = ar_bins(rho)
+    fits = map_tasks(_one_bin, ((design, k, Y[:, idx], v, runs) for v, idx in zip(values, groups)),
+                     n_jobs=n_jobs, verbose=verbose and len(values) > 1, desc="AR(1) bins",
+                     total=len(values))
+    for idx, (b, s, dof, b_nuisance) in zip(groups, fits):
         beta[:k, idx], se[:k, idx] = b, s
-        beta[k:, idx] = np.linalg.lstsq(nuisance, Y[:, idx], rcond=None)[0]
+        beta[k:, idx] = b_nuisance
     return beta, se, rho, dof
+
+
+def _one_bin(design, k, Y, rho, runs):
+    nuisance = design[:, k:]
+    b, s, dof = univariate_prewhitened_ols(design[:, :k], nuisance, Y, rho, runs)
+    return b, s, dof, np.linalg.lstsq(nuisance, Y, rcond=None)[0]

@@ -12,28 +12,20 @@ arbitrary in dictionary learning, so each atom and its loadings are flipped
 when most of its key neurons load negatively.
 """
 
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.decomposition import DictionaryLearning, MiniBatchDictionaryLearning
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nilearn_vlm._utils import nilearn_input_tags, zscore
 from nilearn_vlm.units import as_units_table, unit_groups
 
 __all__ = ["SparseAtoms", "learn_dictionary", "sparse_codes"]
-
-_GROUPBY = (None, "stream", "layer", "site")
-
-
-def _zscore_rows(A):
-    mu = A.mean(axis=1, keepdims=True)
-    sd = A.std(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(sd > 0, (A - mu) / np.where(sd > 0, sd, 1), 0.0)
-    return z
 
 
 def sparse_codes(samples, atoms, alpha, init=None, max_iter=200, tol=1e-6,
@@ -248,6 +240,23 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
     ((100, 5), (5, 300))
     """
 
+    _parameter_constraints = {
+        "n_atoms": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "standardize": ["boolean"],
+        "groupby": [StrOptions({"stream", "layer", "site"}), None],
+        "feature_names": ["array-like", None],
+        "key_threshold": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions({"cd", "minibatch", "batch"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "fit_algorithm": [StrOptions({"cd", "lars"})],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         n_atoms=64,
@@ -279,32 +288,6 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    def _check_params(self):
-        for name in ("n_atoms", "max_iter", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not isinstance(self.alpha, numbers.Real) or self.alpha < 0:
-            raise ValueError(f"alpha must be a non-negative number, got {self.alpha!r}.")
-        if self.groupby not in _GROUPBY:
-            raise ValueError(
-                f"groupby={self.groupby!r} is not supported; use one of {_GROUPBY}."
-            )
-        if self.solver not in ("cd", "minibatch", "batch"):
-            raise ValueError(
-                f"solver={self.solver!r} is not supported; use 'cd', 'minibatch' "
-                "or 'batch'."
-            )
-        if self.fit_algorithm not in ("cd", "lars"):
-            raise ValueError(
-                f"fit_algorithm={self.fit_algorithm!r} is not supported; use 'cd' "
-                "or 'lars'."
-            )
-        if not isinstance(self.key_threshold, numbers.Real) or self.key_threshold <= 0:
-            raise ValueError(
-                f"key_threshold must be a positive number, got {self.key_threshold!r}."
-            )
 
     def _learner(self, n_components):
         common = dict(
@@ -345,6 +328,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
             out[s : s + chunk] = ((X[:, j] - self.mean_[j]) / self.scale_[j]).T
         return out
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the atoms and the units' sparse loadings.
 
@@ -359,7 +343,6 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
         n_scans, n_units = X.shape
         names = self._names(n_units)
@@ -471,7 +454,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         row = 0
         for D, A, idx in zip(atoms, loadings, blocks):
             k = len(D)
-            key = np.abs(_zscore_rows(A)) >= self.key_threshold
+            key = np.abs(zscore(A, axis=1)) >= self.key_threshold
             signed = np.sign(A) * key
             n_pos, n_neg = (signed > 0).sum(1), (signed < 0).sum(1)
             mass = np.where(key, A, 0).sum(1)
@@ -508,6 +491,11 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         out = [Xs[:, idx] @ P for idx, P in self._projections]
         return np.concatenate(out, axis=1).astype(X.dtype, copy=False)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return nilearn_input_tags(tags)
+
     def get_feature_names_out(self, input_features=None):
         """Atom names, the output features of :meth:`transform`."""
         check_is_fitted(self)
@@ -533,7 +521,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
             rows = np.arange(start, start + P.shape[1])
             start += P.shape[1]
             sel = np.isin(atom_idx, rows)
-            Z = _zscore_rows(self.loadings_[rows][:, idx].astype(np.float64))
+            Z = zscore(self.loadings_[rows][:, idx].astype(np.float64), axis=1)
             z[sel] = Z[atom_idx[sel] - rows[0], np.searchsorted(idx, unit_idx[sel])]
         table = pd.DataFrame(
             {

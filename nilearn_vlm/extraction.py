@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import inspect
-import numbers
+import os
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from nilearn_vlm._utils import nilearn_input_tags
 from nilearn_vlm.adapters import BaseAdapter, Batch, check_pooling, select_sites
 from nilearn_vlm.plugins import get_adapter
 from nilearn_vlm.stimuli._images import hash_stimulus, is_missing, load_image
@@ -130,6 +133,17 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
     [['text.0.ffn.0', 'text', 0, 1.0, 'text.0.ffn']]
     """
 
+    _parameter_constraints = {
+        "model": [str, type, BaseAdapter],
+        "model_params": [dict, None],
+        "sites": [str, list, tuple, None],
+        "pooling": [str, dict],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, None],
+        "memory": [str, os.PathLike, None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         model="clip",
@@ -182,13 +196,6 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
         adapter.ensure_loaded()
         return adapter
 
-    def _check_params(self):
-        if not isinstance(self.batch_size, numbers.Integral) or isinstance(self.batch_size, bool) \
-                or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
-        if not isinstance(self.verbose, numbers.Integral):
-            raise TypeError(f"verbose must be an int, got {type(self.verbose).__name__}")
-
     def _check_stimuli(self, X):
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
@@ -227,6 +234,7 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
                     "other sites (e.g. sites='text.*.attn_out')"
                 )
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Load the adapter and resolve the sites.
 
@@ -241,7 +249,6 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
         X = self._check_stimuli(X)
         self.adapter_ = self._make_adapter()
         sites = select_sites(self.adapter_.sites(), self.sites)
@@ -410,7 +417,8 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        # X is a 2-D table (a DataFrame) whose cells are texts and images (paths, arrays)
+        tags.input_tags.two_d_array = True
         tags.input_tags.string = True
         tags.requires_fit = True
-        return tags
+        return nilearn_input_tags(tags)

@@ -21,185 +21,27 @@ regressor map by default) form the regressor's positive (t > 0) and negative
 (t < 0) sets of voxels, the paper's positive and negative biological neurons.
 """
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nilearn_vlm._glm_solver import (
+    ar1_yule_walker,
+    fit_joint,
+    height_threshold,
+    prewhitened_ols,
+    run_bounds,
+)
+from nilearn_vlm._glm_univariate import univariate_fit
+from nilearn_vlm._utils import nilearn_input_tags, output_dtype
 from nilearn_vlm.encoding._base import BaseVoxelEstimator
 
-__all__ = ["VoxelGLM", "prewhitened_ols"]
-
-_DRIFTS = (None, "cosine", "polynomial")
-_HEIGHT = (None, "fdr", "bonferroni", "fpr")
-
-
-# --------------------------------------------------------------------- math
-def _run_bounds(runs, n_scans):
-    """Start indices of each run (runs are contiguous blocks)."""
-    if runs is None:
-        return np.array([0]), np.array([n_scans])
-    runs = np.asarray(runs)
-    if runs.shape != (n_scans,):
-        raise ValueError(
-            f"runs has shape {runs.shape}; it needs one label per scan "
-            f"({n_scans},)."
-        )
-    change = np.flatnonzero(runs[1:] != runs[:-1]) + 1
-    starts = np.concatenate([[0], change])
-    stops = np.concatenate([change, [n_scans]])
-    labels = runs[starts]
-    if len(np.unique(labels)) != len(labels):
-        raise ValueError(
-            "each run's scans must be contiguous in runs; sort the scans by "
-            "run (runs are concatenated in time)."
-        )
-    return starts, stops
-
-
-def _whiten(A, rho, starts):
-    """AR(1) whitening along axis 0; first scan of every run is kept."""
-    W = A.copy()
-    rho = np.asarray(rho)
-    for s, e in zip(starts, np.append(starts[1:], len(A))):
-        W[s + 1 : e] -= rho * A[s : e - 1]
-    return W
-
-
-def ar1_yule_walker(residuals, runs=None):
-    """Lag-1 Yule-Walker coefficient of each column of ``residuals``.
-
-    The estimate of :func:`nilearn.glm.first_level.run_glm` for one run:
-    ``r1 / r0`` with ``r0 = sum(e_t^2) / n`` and
-    ``r1 = sum(e_t e_{t+1}) / (n - 1)``, the residuals centred per column.
-    With several runs the lag products stay within runs (``n - n_runs``).
-
-    Parameters
-    ----------
-    residuals : ndarray of shape (n_scans, n_voxels)
-        Residuals of an ordinary least-squares fit.
-    runs : array-like of shape (n_scans,), default=None
-        Run label of each scan (contiguous runs).
-
-    Returns
-    -------
-    ndarray of shape (n_voxels,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> e = np.random.default_rng(0).standard_normal((2000, 3))
-    >>> bool(np.all(np.abs(ar1_yule_walker(e)) < 0.1))
-    True
-    """
-    e = np.asarray(residuals, dtype=np.float64)
-    e = e - e.mean(axis=0)
-    n = e.shape[0]
-    starts, stops = _run_bounds(runs, n)
-    r0 = np.einsum("ij,ij->j", e, e) / n
-    r1 = np.zeros(e.shape[1])
-    for s, t in zip(starts, stops):
-        r1 += np.einsum("ij,ij->j", e[s : t - 1], e[s + 1 : t])
-    r1 /= n - len(starts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.where(r0 > 0, r1 / r0, 0.0)
-    return rho
-
-
-def prewhitened_ols(design, Y, rho, runs=None):
-    """Generalized least squares at one AR(1) coefficient for many voxels.
-
-    Parameters
-    ----------
-    design : ndarray of shape (n_scans, n_columns)
-    Y : ndarray of shape (n_scans, n_voxels)
-    rho : float
-        AR(1) coefficient shared by the voxels of ``Y``.
-    runs : array-like of shape (n_scans,), default=None
-        Run labels; whitening restarts at each run.
-
-    Returns
-    -------
-    beta : ndarray of shape (n_columns, n_voxels)
-    se : ndarray of shape (n_columns, n_voxels)
-        Standard errors: ``sqrt(dispersion * diag((Xw^T Xw)^-1))``
-        with ``dispersion = |Yw - Xw beta|^2 / (n_scans - n_columns)``.
-    dispersion : ndarray of shape (n_voxels,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.c_[rng.standard_normal(100), np.ones(100)]
-    >>> beta, se, _ = prewhitened_ols(X, X @ [[2.0], [1.0]], 0.3)
-    >>> np.round(beta.ravel(), 6).tolist()
-    [2.0, 1.0]
-    """
-    X = np.asarray(design, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    starts, _ = _run_bounds(runs, X.shape[0])
-    Xw = _whiten(X, rho, starts) if rho != 0 else X
-    Yw = _whiten(Y, rho, starts) if rho != 0 else Y
-    # normal equations on unit-norm columns (small p x p inverse; a full SVD
-    # of the n x p design is much slower on a busy machine)
-    scale = np.linalg.norm(Xw, axis=0)
-    scale[scale == 0] = 1.0
-    Xn = Xw / scale
-    cov = np.linalg.inv(Xn.T @ Xn)
-    beta = (cov @ (Xn.T @ Yw)) / scale[:, None]
-    resid = Yw - Xw @ beta
-    dispersion = np.einsum("ij,ij->j", resid, resid) / (X.shape[0] - X.shape[1])
-    var = np.diag(cov) / scale**2
-    se = np.sqrt(np.maximum(np.outer(var, dispersion), 1e-300))
-    return beta, se, dispersion
-
-
-def _bin_ar(rho, bins):
-    """nilearn's AR(1) rounding: truncation towards zero to 1/bins steps."""
-    if bins is None:
-        return rho
-    return np.trunc(rho * bins) / bins
-
-
-def _glm_fit(design, Y, runs, noise_model, bins, ar_coef, verbose=0):
-    """Fit the GLM on arrays; returns beta, se, ar1 per voxel."""
-    n_voxels = Y.shape[1]
-    if noise_model == "ols" and ar_coef is None:
-        beta, se, _ = prewhitened_ols(design, Y, 0.0, runs)
-        return beta, se, np.zeros(n_voxels)
-    if ar_coef is not None:
-        rho = np.full(n_voxels, float(ar_coef))
-    else:
-        beta0 = prewhitened_ols(design, Y, 0.0, runs)[0]
-        rho = _bin_ar(ar1_yule_walker(Y - design @ beta0, runs), bins)
-    beta = np.empty((design.shape[1], n_voxels))
-    se = np.empty_like(beta)
-    values, inverse = np.unique(rho, return_inverse=True)
-    groups = range(len(values))
-    if verbose and len(values) > 1:
-        from tqdm.auto import tqdm
-
-        groups = tqdm(groups, desc="AR(1) bins")
-    for g in groups:
-        idx = np.flatnonzero(inverse == g)
-        b, s, _ = prewhitened_ols(design, Y[:, idx], values[g], runs)
-        beta[:, idx] = b
-        se[:, idx] = s
-    return beta, se, rho
-
-
-def _height_threshold(p, alpha, height_control):
-    """Boolean mask of significant entries of p (one map)."""
-    if height_control is None:
-        return np.ones_like(p, dtype=bool)
-    if height_control == "fpr":
-        return p <= alpha
-    if height_control == "bonferroni":
-        return p <= alpha / p.size
-    q = stats.false_discovery_control(p, method="bh")
-    return q <= alpha
+__all__ = ["VoxelGLM", "ar1_yule_walker", "prewhitened_ols"]
 
 
 # --------------------------------------------------------------- estimator
@@ -250,8 +92,10 @@ class VoxelGLM(BaseVoxelEstimator):
     memory : None, str or joblib.Memory, default=None
         Cache of the masker.
     verbose : int, default=0
-    n_jobs : int, default=1
-        Unused (kept for the shared image I/O base).
+        Progress bar over the AR(1) bins when > 0.
+    n_jobs : int or None, default=1
+        Parallel tasks over the AR(1) bins (threads; Dask tasks inside
+        :func:`nilearn_vlm.parallel.use_dask`). Results do not depend on it.
 
     Attributes
     ----------
@@ -292,6 +136,24 @@ class VoxelGLM(BaseVoxelEstimator):
     [1, 0, -1]
     """
 
+    _parameter_constraints = {
+        "mask": "no_validation",
+        "t_r": [Interval(Real, 0, None, closed="neither"), None],
+        "drift_model": [StrOptions({"cosine", "polynomial"}), None],
+        "high_pass": [Interval(Real, 0, None, closed="neither")],
+        "drift_order": [Interval(Integral, 0, None, closed="left")],
+        "noise_model": [StrOptions({"ar1", "ols"})],
+        "bins": [Interval(Integral, 1, None, closed="left"), None],
+        "ar_coef": [Interval(Real, -1, 1, closed="neither"), None],
+        "mode": [StrOptions({"joint", "univariate"})],
+        "height_control": [StrOptions({"fdr", "bonferroni", "fpr"}), None],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "fdr_scope": [StrOptions({"map", "all"})],
+        "memory": "no_validation",
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+    }
+
     def __init__(
         self,
         mask=None,
@@ -328,40 +190,15 @@ class VoxelGLM(BaseVoxelEstimator):
 
     # ------------------------------------------------------------ checks
     def _check_params(self):
-        if self.mode not in ("joint", "univariate"):
-            raise ValueError(f"mode must be 'joint' or 'univariate', got {self.mode!r}.")
-        for name, allowed in (
-            ("drift_model", _DRIFTS),
-            ("noise_model", ("ar1", "ols")),
-            ("height_control", _HEIGHT),
-            ("fdr_scope", ("map", "all")),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name}={getattr(self, name)!r} is not supported; use one "
-                    f"of {allowed}."
-                )
+        """What the parameter constraints cannot say: drifts need ``t_r``."""
         if self.drift_model is not None and self.t_r is None:
             raise ValueError(
                 f"t_r is needed for drift_model={self.drift_model!r}; pass "
                 "VoxelGLM(t_r=<seconds>) or drift_model=None."
             )
-        if self.t_r is not None and not (
-            isinstance(self.t_r, numbers.Real) and self.t_r > 0
-        ):
-            raise ValueError(f"t_r must be a positive number, got {self.t_r!r}.")
-        if self.bins is not None and not (
-            isinstance(self.bins, numbers.Integral) and self.bins > 0
-        ):
-            raise ValueError(
-                f"bins must be a positive integer or None, got {self.bins!r}."
-            )
-        if self.ar_coef is not None and not -1 < self.ar_coef < 1:
-            raise ValueError(
-                f"ar_coef must lie in (-1, 1) or be None, got {self.ar_coef!r}."
-            )
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha!r}.")
+
+    def __sklearn_tags__(self):
+        return nilearn_input_tags(super().__sklearn_tags__())  # X: arrays (images go in y)
 
     @staticmethod
     def _feature_names(X, n_features):
@@ -392,11 +229,12 @@ class VoxelGLM(BaseVoxelEstimator):
         """
         from nilearn.glm.first_level import make_first_level_design_matrix
 
+        self._validate_params()
         self._check_params()
         names = list(self._feature_names(X, np.shape(X)[1]))
         X = np.asarray(X, dtype=np.float64)
         n = X.shape[0]
-        starts, stops = _run_bounds(runs, n)
+        starts, stops = run_bounds(runs, n)
         cols = [pd.DataFrame(X, columns=names)]
         if confounds is not None:
             C = np.asarray(confounds, dtype=np.float64).reshape(n, -1)
@@ -432,6 +270,7 @@ class VoxelGLM(BaseVoxelEstimator):
         return design
 
     # --------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, confounds=None, groups=None):
         """Fit the GLM of every voxel.
 
@@ -453,7 +292,9 @@ class VoxelGLM(BaseVoxelEstimator):
         """
         self._check_params()
         names = self._feature_names(X, np.shape(X)[1] if np.ndim(X) == 2 else 0)
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        self._out_dtype = output_dtype(X)
+        X = X.astype(np.float64, copy=False)
         targets = self._load_targets(y, confounds=confounds, groups=groups)
         Y, runs = targets.Y, targets.runs
         n_x = X.shape[0]
@@ -483,15 +324,13 @@ class VoxelGLM(BaseVoxelEstimator):
         Yv = np.asarray(Y[:, valid], dtype=np.float64)
         k, n_vox = len(names), Y.shape[1]
         if self.mode == "joint":
-            beta, se, rho = _glm_fit(
-                D, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.verbose
+            beta, se, rho = fit_joint(
+                D, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.n_jobs, self.verbose
             )
             dof = D.shape[0] - D.shape[1]
         else:
-            from nilearn_vlm._glm_univariate import univariate_fit
-
             beta, se, rho, dof = univariate_fit(
-                D, k, Yv, runs, self.noise_model, self.bins, self.ar_coef
+                D, k, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.n_jobs, self.verbose
             )
 
         def full(a, fill):
@@ -518,13 +357,13 @@ class VoxelGLM(BaseVoxelEstimator):
 
     def _signed(self, t, p):
         if self.fdr_scope == "all":
-            sig = _height_threshold(
+            sig = height_threshold(
                 p.ravel(), self.alpha, self.height_control
             ).reshape(p.shape)
         else:
             sig = np.column_stack(
                 [
-                    _height_threshold(p[:, j], self.alpha, self.height_control)
+                    height_threshold(p[:, j], self.alpha, self.height_control)
                     for j in range(p.shape[1])
                 ]
             ).reshape(p.shape)
@@ -542,7 +381,9 @@ class VoxelGLM(BaseVoxelEstimator):
         Returns
         -------
         ndarray (n_features, n_voxels), 4D Niimg, SurfaceImage or CIFTI
-            With one volume (map) per regressor.
+            With one volume (map) per regressor, in the floating dtype of the
+            ``X`` given to fit (float64 for other dtypes; the fit itself runs
+            in float64).
         """
         check_is_fitted(self)
         arrays = {"t": self.t_, "coef": self.coef_, "p": self.p_,
@@ -551,7 +392,7 @@ class VoxelGLM(BaseVoxelEstimator):
             raise ValueError(
                 f"stat={stat!r} is not one of {sorted(arrays)}."
             )
-        return self._to_output(np.asarray(arrays[stat], dtype=np.float32).T)
+        return self._to_output(np.asarray(arrays[stat], dtype=self._out_dtype).T)
 
     # ----------------------------------------------------------- outputs
     def voxel_sets(self):
@@ -626,7 +467,7 @@ class VoxelGLM(BaseVoxelEstimator):
             params["mask_img"] = masker
         params.update(kwargs)
         flm = FirstLevelModel(**params)
-        starts, stops = _run_bounds(self.runs_, len(self.design_))
+        starts, stops = run_bounds(self.runs_, len(self.design_))
         designs = []
         for s, e in zip(starts, stops):
             block = self.design_.iloc[s:e]

@@ -26,31 +26,17 @@ matrix (for example an encoding model's coefficients, ``coef_.T``), read in
 blocks (a NumPy memmap works), with a given threshold.
 """
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nilearn_vlm._utils import parse_bytes
 from nilearn_vlm.parallel import chunk_groups
 from nilearn_vlm.units import as_units_table
 
 __all__ = ["UnitVoxelMaps", "unit_voxel_maps", "weight_maps"]
-
-
-def _parse_bytes(budget):
-    if isinstance(budget, (int, float)):
-        return int(budget)
-    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B)?\s*", str(budget), re.IGNORECASE)
-    if not m:
-        raise ValueError(
-            f"memory_budget={budget!r} is not a size; use bytes or a string such "
-            "as '1GiB' or '512MB'."
-        )
-    unit = (m.group(2) or "B").upper().replace("I", "")
-    scale = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}[unit]
-    return int(float(m.group(1)) * scale)
 
 
 @dataclass
@@ -385,7 +371,9 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
         Working memory for the blocks (on top of the standardized units,
         ``4 * n_units * n_scans`` bytes, and per-unit histograms for FDR,
         ``8 * n_units * (r_bonferroni - r_uncorrected) / r_resolution``
-        bytes: 90 MB for 61,440 units, 50,000 voxels, 3,000 scans).
+        bytes: 90 MB for 61,440 units, 50,000 voxels, 3,000 scans): bytes,
+        or a string with SI (``"1GB"`` = 10**9 bytes) or IEC (``"1GiB"`` =
+        2**30 bytes) units.
     unit_chunk, voxel_chunk : int or None
         Block sizes (derived from ``memory_budget`` by default).
     unit_names : list of str, units table or None
@@ -434,7 +422,7 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
     dof = n_scans - 2 if dof is None else dof
     if not 0 < dof <= n_scans - 2:
         raise ValueError(f"dof must lie in (0, n_scans - 2 = {n_scans - 2}], got {dof}.")
-    budget = _parse_bytes(memory_budget)
+    budget = parse_bytes(memory_budget, "memory_budget")
     uc, vc = _chunks(n_units, n_voxels, n_scans, budget, unit_chunk, voxel_chunk)
     Xz = _standardized_units(X)
     if isinstance(threshold, str):
@@ -507,7 +495,7 @@ def weight_maps(W, threshold, *, top_k=10, memory_budget="512MiB", unit_chunk=No
         raise ValueError(f"W must be 2D (n_units, n_voxels); got {np.ndim(W)}D.")
     n_units, n_voxels = W.shape
     top_k = _check_top_k(top_k, n_units)
-    uc, vc = _chunks(n_units, n_voxels, 0, _parse_bytes(memory_budget),
+    uc, vc = _chunks(n_units, n_voxels, 0, parse_bytes(memory_budget, "memory_budget"),
                      unit_chunk, voxel_chunk)
     counter = _ThresholdCounter(n_units, float(threshold))
 

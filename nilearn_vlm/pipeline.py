@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from nilearn_vlm._utils import fold_labels
+
 #: Atlases read by default in MNI152 volumes (networks of arXiv 2510.16870).
 DEFAULT_MNI_ATLASES = ("seitzman2018", "language_mni")
 
@@ -279,11 +281,12 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
 
 
 def cv_folds(runs, n_blocks=4):
-    """Fold labels: the runs, or ``n_blocks`` contiguous blocks of one run (time is never shuffled)."""
-    runs = np.asarray(runs)
-    if np.unique(runs).size >= 2:
-        return runs
-    return 1 + np.minimum(np.arange(runs.size) * n_blocks // runs.size, n_blocks - 1)
+    """Fold labels: the runs, or ``n_blocks`` contiguous blocks of one run (time is never shuffled).
+
+    :func:`nilearn_vlm._utils.fold_labels` (the folds of
+    :func:`nilearn_vlm.encoding.make_folds`) with the pipeline's 4 blocks.
+    """
+    return fold_labels(runs, n_blocks)
 
 
 def _out_of_fold(X, Y, runs, alphas, n_threads=None):

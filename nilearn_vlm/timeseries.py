@@ -5,13 +5,16 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nilearn_vlm._utils import nilearn_input_tags, zscore
 from nilearn_vlm.stimuli._events import check_events
 
 #: HRF models (nilearn's names) and FIR.
@@ -238,6 +241,21 @@ class TRAligner(TransformerMixin, BaseEstimator):
     (20, 3)
     """
 
+    _parameter_constraints = {
+        "events": [pd.DataFrame, None],
+        "n_scans": "no_validation",
+        "t_r": [Interval(Real, 0, None, closed="neither"), None],
+        "hrf_model": [StrOptions(set(HRF_MODELS))],
+        "fir_delays": ["array-like"],
+        "oversampling": [Interval(Integral, 1, None, closed="left")],
+        "min_onset": [Real],
+        "slice_time_ref": [Real],
+        "standardize": ["boolean"],
+        "imgs": "no_validation",
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
+
     def __init__(self, events=None, n_scans=None, t_r=None, hrf_model="glover",
                  fir_delays=(1, 2, 3, 4), oversampling=50, min_onset=-24.0,
                  slice_time_ref=0.0, standardize=True, imgs=None, chunk_size=4096,
@@ -257,17 +275,14 @@ class TRAligner(TransformerMixin, BaseEstimator):
 
     # -- validation ------------------------------------------------------
     def _check_params(self):
+        """What the parameter constraints cannot say."""
         if self.events is None:
             raise ValueError(
                 "TRAligner needs the events (onset, duration, run) of the rows it aligns: "
                 "TRAligner(events=..., n_scans=..., t_r=...)"
             )
-        if not isinstance(self.t_r, numbers.Real) or isinstance(self.t_r, bool) or not self.t_r > 0:
-            raise ValueError(f"t_r must be a positive number of seconds, got {self.t_r!r}")
-        if self.hrf_model not in HRF_MODELS:
-            raise ValueError(f"unknown hrf_model {self.hrf_model!r}; choose one of {HRF_MODELS}")
-        if not isinstance(self.oversampling, numbers.Integral) or self.oversampling < 1:
-            raise ValueError(f"oversampling must be a positive int, got {self.oversampling!r}")
+        if self.t_r is None:
+            raise ValueError("t_r must be a positive number of seconds (the repetition time), got None")
         if self.hrf_model == "fir":
             delays = list(self.fir_delays or [])
             if not delays or any(
@@ -276,10 +291,8 @@ class TRAligner(TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"fir_delays must be non-negative ints (delays in scans), got {self.fir_delays!r}"
                 )
-        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0):
-            raise ValueError(f"n_jobs must be None or a non-zero int, got {self.n_jobs!r}")
-        if not isinstance(self.chunk_size, numbers.Integral) or self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive int, got {self.chunk_size!r}")
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be None or a non-zero int, got 0")
 
     def _resolve_runs(self, events):
         labels = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(events["run"])]
@@ -333,6 +346,7 @@ class TRAligner(TransformerMixin, BaseEstimator):
                 raise ValueError(f"run {run!r} has {n} scans; a run needs at least 2")
         return counts
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the per-run regressor matrices.
 
@@ -349,10 +363,7 @@ class TRAligner(TransformerMixin, BaseEstimator):
         """
         self._check_params()
         X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32])
-        events = self.events
-        if not isinstance(events, pd.DataFrame):
-            raise TypeError(f"events must be a pandas DataFrame, got {type(events).__name__}")
-        events = events.reset_index(drop=True)
+        events = self.events.reset_index(drop=True)
         if "image" not in events.columns and "text" not in events.columns:
             events = events.assign(text=None)
         events = check_events(events, allow_overlap=True)
@@ -452,7 +463,7 @@ class TRAligner(TransformerMixin, BaseEstimator):
                 cols = _orthogonalize(cols)
             for b, col in enumerate(cols):
                 if self.standardize:
-                    col = _zscore(col)
+                    col = zscore(col)
                 out[sl, b * n_units + c0 : b * n_units + c1] = col  # disjoint blocks
 
         n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
@@ -471,7 +482,8 @@ class TRAligner(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.requires_fit = True
-        return tags
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return nilearn_input_tags(tags)  # X: event-level units (arrays)
 
 
 def _orthogonalize(cols):
@@ -491,14 +503,3 @@ def _orthogonalize(cols):
             col -= prev * coef
         done.append(col)
     return done
-
-
-def _zscore(col):
-    """Z-score columns in place (population std); constant columns become 0."""
-    scale = np.abs(col).max(axis=0)
-    col -= col.mean(axis=0)
-    std = np.sqrt(np.einsum("ij,ij->j", col, col) / col.shape[0])
-    constant = std <= 16 * np.finfo(col.dtype).eps * scale
-    np.divide(col, std, out=col, where=~constant)
-    col[:, constant] = 0
-    return col

@@ -165,3 +165,15 @@ def test_load_bold_from_arrays():
     Y, runs, space = load_bold([np.ones((5, 3)), np.zeros((4, 3))])
     assert Y.shape == (9, 3) and runs.tolist() == [1] * 5 + [2] * 4
     assert space.kind == "array"
+
+
+def test_cv_folds_are_the_runs_or_four_contiguous_blocks():
+    from sklearn.model_selection import KFold
+
+    from nilearn_vlm.pipeline import cv_folds
+
+    runs = np.repeat([1, 2, 3], [10, 12, 9])
+    np.testing.assert_array_equal(cv_folds(runs), runs)
+    one = cv_folds(np.ones(42, dtype=int))
+    for k, (_, test) in enumerate(KFold(4).split(np.empty((42, 1))), start=1):
+        np.testing.assert_array_equal(np.flatnonzero(one == k), test)

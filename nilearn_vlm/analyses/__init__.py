@@ -43,9 +43,9 @@ Examples
 {'n_significant': 2}
 """
 
+from nilearn_vlm._utils import bootstrap_sums, percentile_interval
 from nilearn_vlm.analyses._base import AnalysisResult, BaseAnalysis, run_analyses
 from nilearn_vlm.analyses._figures import FIGURE_KINDS, FigureSpec
-from nilearn_vlm.analyses._bootstrap import bootstrap_sums, percentile_interval
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
     describe_groups,

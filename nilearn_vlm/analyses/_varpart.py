@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nilearn_vlm.encoding import make_folds, ridge_cv_path
+from nilearn_vlm._utils import make_folds, zscore
+from nilearn_vlm.encoding import ridge_cv_path
 
 DEFAULT_ALPHAS = np.logspace(-2, 5, 8)
 
@@ -23,8 +24,7 @@ def _prepare(X, n_scans=None):
         raise ValueError(f"features must be (n_scans, n_features), got shape {X.shape}")
     if n_scans is not None and X.shape[0] != n_scans:
         raise ValueError(f"features have {X.shape[0]} scans but the BOLD has {n_scans}")
-    sd = X.std(0)
-    return (X - X.mean(0)) / np.where(sd > 0, sd, 1)
+    return zscore(X, axis=0)
 
 
 def cv_r2(X, Y, runs=None, cv=None, alphas=None, max_memory=5e8):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from nilearn_vlm._utils import zscore
 from nilearn_vlm.units import as_units_table
 
 
@@ -41,12 +42,6 @@ DEFAULT_DRIVERS = (
     Driver("vision.9.attn_out", "default mode", -1),
     Driver("text.10.attn_out", "attention", -1),
 )
-
-
-def _zscore(x, axis=0):
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(axis=axis, keepdims=True)
-    return (x - x.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1)
 
 
 def ar1_noise(n_scans, n_voxels, phi, rng, runs=None):
@@ -104,7 +99,7 @@ def choose_driver_units(X, units, drivers, n_units=16):
                 f"driver site {driver.site!r} has {cols.size} units in the features; extract it "
                 f"(sites=...) or choose another site"
             )
-        Z = _zscore(X[:, cols])
+        Z = zscore(np.asarray(X[:, cols], dtype=np.float64))
         if signals:
             S = np.column_stack(signals)
             Z = Z - S @ np.linalg.lstsq(S, Z, rcond=None)[0]
@@ -112,7 +107,7 @@ def choose_driver_units(X, units, drivers, n_units=16):
         loadings = vt[0] * np.sign(vt[0].sum() or 1)
         top = cols[np.argsort(loadings)[::-1][:n_units]]
         chosen.append(np.sort(top))
-        signals.append(_zscore(X[:, top].mean(axis=1)))
+        signals.append(zscore(np.asarray(X[:, top].mean(axis=1), dtype=np.float64)))
     return chosen, np.column_stack(signals)
 
 

@@ -5,88 +5,28 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from nilearn_vlm._utils import (
+    make_folds,
+    nilearn_input_tags,
+    output_dtype,
+    parse_bytes,
+    pearson_r,
+)
 from nilearn_vlm.encoding._base import (
     BaseVoxelEstimator,
     _voxel_status,
     clean_signals,
 )
-from nilearn_vlm.encoding._metrics import explainable_variance, pearson_per_voxel
-from nilearn_vlm.encoding._solver import SOLVERS, parse_memory, ridge_cv_path
+from nilearn_vlm.encoding._metrics import explainable_variance
+from nilearn_vlm.encoding._solver import SOLVERS, ridge_cv_path
 
 __all__ = ["VoxelEncoder", "make_folds"]
 
 DEFAULT_ALPHAS = np.logspace(-2, 5, 15)
-
-
-def make_folds(cv, n_scans, runs=None):
-    """Cross-validation folds that never shuffle time.
-
-    Parameters
-    ----------
-    cv : None, int, splitter or iterable of (train, test)
-        None: leave-one-run-out when at least 2 runs are given, else 5
-        contiguous blocks. int k: ``GroupKFold(k)`` over runs when runs are
-        given (whole runs are held out), else ``k`` contiguous blocks. A
-        splitter (its ``split(X, groups=runs)`` is used) or an iterable of
-        index pairs is used as given.
-    n_scans : int
-    runs : array-like of int (n_scans,), optional
-
-    Returns
-    -------
-    list of (train, test) index arrays
-
-    Examples
-    --------
-    >>> [len(te) for _, te in make_folds(None, 10)]
-    [2, 2, 2, 2, 2]
-    >>> [te.tolist() for _, te in make_folds(None, 4, runs=[0, 0, 1, 1])]
-    [[0, 1], [2, 3]]
-    """
-    dummy = np.empty((n_scans, 0))
-    n_runs = 0 if runs is None else len(np.unique(runs))
-    if cv is None or isinstance(cv, Integral):
-        if runs is not None and n_runs >= 2:
-            if cv is None or cv == n_runs:
-                splitter = LeaveOneGroupOut()
-            elif cv > n_runs:
-                raise ValueError(
-                    f"cv={cv} folds but only {n_runs} runs: use cv=None "
-                    f"(leave-one-run-out) or at most {n_runs} folds."
-                )
-            else:
-                splitter = GroupKFold(cv)
-            _, counts = np.unique(runs, return_counts=True)
-            if counts.min() < 2:
-                raise ValueError(
-                    f"A run has only {counts.min()} scan(s): each run must "
-                    f"have at least 2 scans to be held out as a fold."
-                )
-        else:
-            k = 5 if cv is None else int(cv)
-            if k < 2:
-                raise ValueError(f"cv must be at least 2 folds; got {k}.")
-            if n_scans < 2 * k:
-                raise ValueError(
-                    f"{n_scans} scans are too few for {k} contiguous folds "
-                    f"(at least 2 scans per fold): pass a smaller cv, or "
-                    f"runs through groups."
-                )
-            splitter = KFold(k, shuffle=False)
-        return [(tr, te) for tr, te in splitter.split(dummy, groups=runs)]
-    splitter = check_cv(cv)
-    folds = [(np.asarray(tr), np.asarray(te))
-             for tr, te in splitter.split(dummy, groups=runs)]
-    for tr, te in folds:
-        if len(tr) < 2 or len(te) < 1:
-            raise ValueError("Each fold needs at least 2 training scans and 1 "
-                             "test scan; check cv.")
-    return folds
 
 
 class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
@@ -127,9 +67,14 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         features <= training scans, else the kernel ``X X^T``); ``svd`` uses
         a full SVD (slower).
     dtype : {"float32", "float64"}, default="float32"
-        Working precision.
+        Working precision of the solver (``coef_`` and ``intercept_`` are
+        kept in it). Predictions are cast to the floating dtype of the
+        ``X`` given to predict (float32 in, float32 out; float64 in, float64
+        out; other dtypes give float64).
     max_memory : str or int, default="512MB"
-        Working-memory budget of the solver, beyond X, y and ``coef_``.
+        Working-memory budget of the solver, beyond X, y and ``coef_``: bytes,
+        or a string with SI (``"512MB"`` = 512 * 10**6 bytes) or IEC
+        (``"512MiB"`` = 512 * 2**20 bytes) units.
     n_threads : int or None, default=None
         BLAS threads during fit/predict (threadpoolctl); None leaves them.
     nested_cv : bool, default=False
@@ -226,7 +171,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
-        return tags
+        return nilearn_input_tags(tags)  # X: arrays (images go in y)
 
     def _check_alphas(self):
         alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
@@ -290,7 +235,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
             runs = x_runs
         alphas = self._check_alphas()
         dtype = np.dtype(self.dtype)
-        budget = parse_memory(self.max_memory)
+        budget = parse_bytes(self.max_memory, "max_memory")
         if self.high_pass is not None and self.t_r is None:
             raise ValueError("high_pass needs the repetition time: pass t_r.")
         X, Y = self._clean(X, Y, runs, conf)
@@ -364,7 +309,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         check_is_fitted(self)
         X = self._transform_X(X)
         coef = np.atleast_2d(self.coef_)
-        return X.astype(coef.dtype, copy=False) @ coef.T + self.intercept_
+        pred = X.astype(coef.dtype, copy=False) @ coef.T + self.intercept_
+        return pred.astype(output_dtype(X), copy=False)
 
     def predict(self, X):
         """Predict BOLD from features.
@@ -379,7 +325,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         Returns
         -------
         Image of the fitted kind (4D Niimg, SurfaceImage, CIFTI dtseries) or
-        array (n_scans, n_voxels) ((n_scans,) for a 1D fit target).
+        array (n_scans, n_voxels) ((n_scans,) for a 1D fit target), in the
+        floating dtype of ``X`` (float64 for other dtypes).
         """
         return self._to_output(self._predict_array(X))
 
@@ -392,7 +339,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
                              high_pass=self.high_pass, t_r=self.t_r)
         r = np.full(Y.shape[1], np.nan)
         valid = self.valid_voxels_
-        r[valid] = pearson_per_voxel(Y[:, valid], pred.reshape(len(Y), -1)[:, valid])
+        r[valid] = pearson_r(pred.reshape(len(Y), -1)[:, valid], Y[:, valid])
         return r
 
     def score(self, X, y, sample_weight=None):

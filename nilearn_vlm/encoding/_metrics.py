@@ -2,11 +2,16 @@
 
 import numpy as np
 
+from nilearn_vlm._utils import check_repeats, pearson_r, signal_power
+from nilearn_vlm._utils import zscore as _zscore
+
 __all__ = ["explainable_variance", "pearson_per_voxel"]
 
 
 def pearson_per_voxel(y_true, y_pred):
     """Pearson correlation between matching columns.
+
+    :func:`nilearn_vlm.stats.pearson_r` for two arrays of the same shape.
 
     Parameters
     ----------
@@ -24,17 +29,10 @@ def pearson_per_voxel(y_true, y_pred):
     >>> pearson_per_voxel(a, 2 * a).tolist()
     [1.0, 0.0]
     """
-    a = np.asarray(y_true, dtype=np.float64)
-    b = np.asarray(y_pred, dtype=np.float64)
+    a, b = np.asarray(y_true), np.asarray(y_pred)
     if a.shape != b.shape:
         raise ValueError(f"Shapes differ: {a.shape} and {b.shape}.")
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    num = np.einsum("ij,ij->j", a, b)
-    den = np.sqrt(np.einsum("ij,ij->j", a, a) * np.einsum("ij,ij->j", b, b))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
-    return np.clip(r, -1.0, 1.0)
+    return pearson_r(b, a)
 
 
 def explainable_variance(repeats, bias_correction=True, zscore=True):
@@ -46,9 +44,10 @@ def explainable_variance(repeats, bias_correction=True, zscore=True):
     variance over time (Sahani & Linden, 2003; the noise ceiling of the
     Gallant lab's voxelwise tutorials). With ``bias_correction`` the upward
     bias of the mean of ``R`` noisy repeats is removed:
-    ``ev - (1 - ev) / (R - 1)``. The result can be negative for noise-only
-    voxels. A model's R^2 should be read against it; its square root bounds
-    the expected Pearson r.
+    ``ev - (1 - ev) / (R - 1)``, which is the signal power over the mean
+    variance (:func:`nilearn_vlm.stats.signal_power`). The result can be
+    negative for noise-only voxels. A model's R^2 should be read against it;
+    its square root bounds the expected Pearson r.
 
     Parameters
     ----------
@@ -62,6 +61,7 @@ def explainable_variance(repeats, bias_correction=True, zscore=True):
     Returns
     -------
     ev : ndarray, shape (n_voxels,)
+        NaN for voxels holding NaN or constant in every repeat.
 
     Examples
     --------
@@ -72,19 +72,13 @@ def explainable_variance(repeats, bias_correction=True, zscore=True):
     >>> float(np.round(explainable_variance(reps)[0], 1))
     0.5
     """
-    data = np.asarray(repeats, dtype=np.float64)
-    if data.ndim != 3 or data.shape[0] < 2:
-        raise ValueError(
-            "repeats must be (n_repeats, n_samples, n_voxels) with at least "
-            f"2 repeats; got shape {data.shape}."
-        )
+    data = check_repeats(repeats, allow_nan=True)
     if zscore:
-        std = data.std(1, keepdims=True)
-        data = (data - data.mean(1, keepdims=True)) / np.where(std > 0, std, 1)
-    mean_var = data.var(axis=1, ddof=1).mean(axis=0)
-    var_mean = data.mean(axis=0).var(axis=0, ddof=1)
+        data = _zscore(data, axis=1)
+    sp, noise = signal_power(data, allow_nan=True)
+    mean_var = sp + noise  # mean over repeats of the variance over time
+    # Var(mean response) = SP + noise / R, so the raw ratio minus its bias is SP / mean_var
+    explained = sp if bias_correction else sp + noise / data.shape[0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ev = np.where(mean_var > 0, var_mean / mean_var, np.nan)
-    if bias_correction:
-        ev = ev - (1 - ev) / (data.shape[0] - 1)
-    return ev
+        return np.where(mean_var > 0, explained / np.where(mean_var > 0, mean_var, 1), np.nan)
+

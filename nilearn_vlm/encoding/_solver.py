@@ -14,50 +14,12 @@ The dominant cost is ``n_alphas * 2 * n_val * min(n_train, p) * n_targets``
 flops per fold (:func:`count_flops` counts all of it).
 """
 
-import re
-
 import numpy as np
 from scipy import linalg
 
-__all__ = ["count_flops", "decompose", "parse_memory", "ridge_cv_path"]
+__all__ = ["count_flops", "decompose", "ridge_cv_path"]
 
 SOLVERS = ("auto", "primal", "dual", "svd")
-
-
-def parse_memory(max_memory):
-    """Return a memory budget in bytes.
-
-    Parameters
-    ----------
-    max_memory : int, float or str
-        Bytes, or a string such as ``"2GB"``, ``"500 MB"``, ``"1.5GiB"``.
-
-    Returns
-    -------
-    int
-
-    Examples
-    --------
-    >>> parse_memory("1.5GB")
-    1500000000
-    """
-    if isinstance(max_memory, (int, float, np.integer, np.floating)) and \
-            not isinstance(max_memory, bool):
-        value = int(max_memory)
-    else:
-        m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgGtT]?)(i?)[bB]?\s*",
-                         str(max_memory))
-        if m is None:
-            raise ValueError(
-                f"max_memory={max_memory!r} is not a size: use bytes (int) or "
-                f"a string like '2GB' or '500MB'."
-            )
-        base = 1024 if m.group(3) else 1000
-        power = " kmgt".index((m.group(2) or " ").lower())
-        value = int(float(m.group(1)) * base**power)
-    if value <= 0:
-        raise ValueError(f"max_memory must be positive; got {max_memory!r}.")
-    return value
 
 
 def decompose(Xtr, solver="auto"):

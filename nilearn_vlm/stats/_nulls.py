@@ -28,6 +28,8 @@ import scipy.fft as sfft
 from scipy import sparse
 from sklearn import get_config
 
+from nilearn_vlm._utils import as_columns, centred_products
+from nilearn_vlm._utils import pearson_r as _pearson_r
 from nilearn_vlm.stats._resampling import (
     NULL_METHODS,
     check_runs,
@@ -113,27 +115,7 @@ class PermutationResult:
 
 
 def _check_xy(x, y):
-    y = np.asarray(y)
-    if y.ndim == 1:
-        y = y[:, None]
-    x = np.asarray(x)
-    if x.ndim == 1:
-        x = x[:, None]
-    if y.ndim != 2 or x.ndim != 2:
-        raise ValueError(
-            f"expected y of shape (n_samples, n_voxels) and x of shape (n_samples,), "
-            f"(n_samples, 1) or (n_samples, n_voxels); got x {x.shape}, y {y.shape}"
-        )
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"x has {x.shape[0]} time points and y has {y.shape[0]}; both must be sampled on "
-            "the same scans (time on axis 0)"
-        )
-    if x.shape[1] not in (1, y.shape[1]):
-        raise ValueError(
-            f"x has {x.shape[1]} columns and y {y.shape[1]} voxels: pass one regressor "
-            "(shared by all voxels) or one prediction per voxel (same shape as y)"
-        )
+    x, y = as_columns(x, y)
     if y.shape[0] < 4:
         raise ValueError(f"need at least 4 time points, got {y.shape[0]}")
     for name, a in (("x", x), ("y", y)):
@@ -146,6 +128,11 @@ def _check_xy(x, y):
 
 def pearson_r(x, y):
     """Pearson correlation per voxel, vectorised.
+
+    :func:`nilearn_vlm._utils.pearson_r` (the one implementation, also behind
+    :func:`nilearn_vlm.encoding.pearson_per_voxel` and the observed scores of
+    :func:`permutation_null`) with checked input: numeric, finite, at least 4
+    time points.
 
     Parameters
     ----------
@@ -168,28 +155,7 @@ def pearson_r(x, y):
     >>> bool(np.isclose(r[0], 1.0))
     True
     """
-    x, y = _check_xy(x, y)
-    c, nx, ny, _, _ = _observed(x, y)
-    return _to_stat(c, nx, ny, y.shape[0], 0.0, "r")
-
-
-def _observed(x, y, chunk=512):
-    """Cross-products, norms and means of the centred series, float64, by voxel chunks."""
-    n_vox = y.shape[1]
-    xm, ym = x.mean(0, dtype=np.float64), y.mean(0, dtype=np.float64)
-    nx, ny, c = np.empty(x.shape[1]), np.empty(n_vox), np.empty(n_vox)
-    x64 = x.astype(np.float64) - xm if x.shape[1] == 1 else None
-    for s0 in range(0, n_vox, chunk):
-        sl = slice(s0, min(s0 + chunk, n_vox))
-        yc = y[:, sl].astype(np.float64) - ym[sl]
-        xc = x64 if x64 is not None else x[:, sl].astype(np.float64) - xm[sl]
-        ny[sl] = np.sqrt((yc**2).sum(0))
-        if x64 is None:
-            nx[sl] = np.sqrt((xc**2).sum(0))
-        c[sl] = (xc * yc).sum(0)
-    if x64 is not None:
-        nx[:] = np.sqrt((x64**2).sum(0))
-    return c, nx, ny, xm, ym
+    return _pearson_r(*_check_xy(x, y))
 
 
 def _to_stat(c, nx, ny, n, dmean, statistic):
@@ -480,7 +446,7 @@ def permutation_null(
     dtype = np.dtype(dtype)
 
     # centring over all runs, norms and observed scores, in float64 by chunks
-    c_obs, nx, ny, xm, ym = _observed(x, y)
+    c_obs, nx, ny, xm, ym = centred_products(x, y)
     dmean = ym - xm
     stat = _to_stat(c_obs, nx, ny, n, dmean, statistic)
 

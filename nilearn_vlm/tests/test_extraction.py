@@ -104,8 +104,11 @@ def test_modality_errors(toy_registered):
         NeuronActivations(model=ToyAdapter(), pooling="none").fit(text_only)
     with pytest.raises(ValueError, match="unknown pooling rule 'avg'"):
         NeuronActivations(model=ToyAdapter(), pooling="avg").fit(text_only)
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match=r"'batch_size' parameter of NeuronActivations must be an int "
+                                         r"in the range \[1, inf\). Got 0"):
         NeuronActivations(model=ToyAdapter(), batch_size=0).fit(text_only)
+    with pytest.raises(TypeError, match="'model' parameter of NeuronActivations must be"):
+        NeuronActivations(model=3).fit(text_only)
     with pytest.raises(ValueError, match="model_params apply to an adapter name or class"):
         NeuronActivations(model=ToyAdapter(), model_params={"seed": 1}).fit(text_only)
     with pytest.raises(ValueError, match="takes no device parameter"):
@@ -242,26 +245,29 @@ def test_pipeline_with_voxel_encoder():
     assert pipe.score(stimuli, y) > 0.9  # mean Pearson r over voxels of a near-linear target
 
 
-@pytest.mark.parametrize("estimator", [
-    NeuronActivations(model=ToyAdapter(width=8, n_layers=1)),
-    TRAligner(events=pd.DataFrame({"onset": [0.0], "duration": [1.0]}), n_scans=5, t_r=1.0),
-])
-def test_sklearn_parameter_conventions(estimator):
+def test_sklearn_contract_on_stimuli_tables():
+    """What sklearn's array checks cannot test (test_estimator_checks.py), on stimuli tables:
+    fit returns self and leaves the parameters alone, fitting twice gives the same units, the
+    units of a row do not depend on the other rows nor their order, pickling keeps them."""
+    import pickle
+
     from sklearn.base import clone
-    from sklearn.utils.estimator_checks import (
-        check_get_params_invariance,
-        check_no_attributes_set_in_init,
-        check_parameters_default_constructible,
-        check_set_params,
-    )
-
-    name = type(estimator).__name__
-    check_no_attributes_set_in_init(name, estimator)
-    check_parameters_default_constructible(name, estimator)
-    check_get_params_invariance(name, estimator)
-    check_set_params(name, estimator)
-    assert clone(estimator).get_params().keys() == estimator.get_params().keys()
     from sklearn.exceptions import NotFittedError
+    from sklearn.utils import check_random_state
+    from sklearn.utils.estimator_checks import check_estimators_unfitted
 
+    stimuli = _stimuli().iloc[[0, 3, 4]].reset_index(drop=True)  # image and text in every row
+    params = {"width": 8, "n_layers": 1}
+    est = NeuronActivations(model=ToyAdapter, model_params=params, sites="all", batch_size=2)
+    before = repr(est.get_params())
     with pytest.raises(NotFittedError):
-        estimator.transform(pd.DataFrame({"text": ["a"]}) if name == "NeuronActivations" else np.ones((1, 1)))
+        est.transform(stimuli)
+    assert est.fit(stimuli) is est and repr(est.get_params()) == before and params == {"width": 8, "n_layers": 1}
+    X = est.transform(stimuli)
+    np.testing.assert_array_equal(clone(est).fit(stimuli).transform(stimuli), X)
+    order = check_random_state(0).permutation(len(stimuli))
+    np.testing.assert_allclose(est.transform(stimuli.iloc[order]), X[order], rtol=1e-5, atol=1e-6)
+    for i in range(len(stimuli)):
+        np.testing.assert_allclose(est.transform(stimuli.iloc[[i]]), X[[i]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(stimuli), X)
+    check_estimators_unfitted("NeuronActivations", est)

@@ -53,5 +53,5 @@ def test_voxelglm_univariate_mode_equals_one_joint_fit_per_regressor():
     assert uni.dof_ == ref.dof_
     # correlated regressors keep their effect in univariate mode
     assert (uni.signed_[:6, 2] > 0).all()
-    with pytest.raises(ValueError, match="mode must be 'joint' or 'univariate'"):
+    with pytest.raises(ValueError, match="'mode' parameter of VoxelGLM must be a str among .* Got 'both'"):
         VoxelGLM(mode="both").fit(X, Y)

@@ -157,8 +157,12 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="needs the events"):
         TRAligner(n_scans=5, t_r=1.0).fit(X)
     with pytest.raises(ValueError, match="t_r must be a positive number"):
+        TRAligner(events=events, n_scans=[5, 5]).fit(X)
+    with pytest.raises(ValueError, match=r"'t_r' parameter of TRAligner must be a float in the range \(0.0, inf\)"):
         TRAligner(events=events, n_scans=[5, 5], t_r=0).fit(X)
-    with pytest.raises(ValueError, match="unknown hrf_model 'gloverr'"):
+    with pytest.raises(TypeError, match="'events' parameter of TRAligner must be an instance of"):
+        TRAligner(events=events.to_dict(), n_scans=[5, 5], t_r=1.0).fit(X)
+    with pytest.raises(ValueError, match="'hrf_model' parameter of TRAligner must be a str among .* Got 'gloverr'"):
         TRAligner(events=events, n_scans=[5, 5], t_r=1.0, hrf_model="gloverr").fit(X)
     with pytest.raises(ValueError, match="n_scans has 1 entries but the events have 2 runs"):
         TRAligner(events=events, n_scans=[5], t_r=1.0).fit(X)

@@ -216,3 +216,18 @@ def test_clear_errors(kwargs, fit_kwargs, match):
     args = {"y": rng.standard_normal((10, 3)), **fit_kwargs}
     with pytest.raises(ValueError, match=match):
         VoxelEncoder(**kwargs).fit(rng.standard_normal((10, 2)), **args)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predictions_take_the_input_floating_dtype(planted, dtype):
+    X, Y = planted[0][:, :5], planted[1][:, :4]
+    enc = VoxelEncoder(dtype=dtype).fit(X, Y)
+    assert enc.coef_.dtype == dtype  # the working precision
+    p64 = enc.predict(X.astype(np.float64))
+    p32 = enc.predict(X.astype(np.float32))
+    assert p64.dtype == np.float64 and p32.dtype == np.float32
+    assert enc.predict(np.rint(10 * X).astype(np.int64)).dtype == np.float64
+    # computed in the working precision, then cast: float64 input gives the same numbers
+    ref = (X.astype(dtype) @ enc.coef_.T + enc.intercept_).astype(np.float64)
+    np.testing.assert_array_equal(p64, ref)
+    np.testing.assert_allclose(p32, p64, rtol=1e-5, atol=1e-5)
