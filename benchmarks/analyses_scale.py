@@ -13,16 +13,17 @@ import numpy as np
 
 from nilearn_vlm import get_atlas
 from nilearn_vlm.results import Results
+from nilearn_vlm.units import layer_name, unit_name
 
 
 def subject(model, n_vox, rng, n_atoms=64):
-    units = [f"{s}.{l}.attn_out.{i}" for s in ("vision", "text") for l in range(12) for i in range(8)]
+    units = [unit_name(s, l, "attn_out", i) for s in ("vision", "text") for l in range(12) for i in range(8)]
     load = np.zeros((n_atoms, len(units)))
     for k in range(n_atoms):
         load[k, rng.choice(len(units), 6, replace=False)] = rng.standard_normal(6)
     t = rng.standard_normal((n_atoms, n_vox))
     signs = (np.sign(t) * (np.abs(t) > 2)).astype(np.int8)
-    layers = {f"{s}.{l}": rng.random(n_vox) * 0.1 for s in ("vision", "text") for l in range(12)}
+    layers = {layer_name(s, l): rng.random(n_vox) * 0.1 for s in ("vision", "text") for l in range(12)}
     labels = get_atlas("yeo7").load(91282)
     if n_vox < 91282:
         labels.labels = labels.labels[:n_vox]

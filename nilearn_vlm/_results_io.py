@@ -13,11 +13,13 @@ import pandas as pd
 
 from nilearn_vlm.networks._base import AtlasLabels
 from nilearn_vlm.spaces import ImageSpace
+from nilearn_vlm.units import UNIT_COLUMNS, units_table
 
 #: Version of the folder layout written by ``Results.save`` (1: up to
 #: nilearn_vlm 0.1; 2: encoder null, per-fold layer scores, runs and timings
-#: as fields).
-FORMAT_VERSION = 2
+#: as fields; 3: ``units.tsv`` holds the units table, see
+#: :mod:`nilearn_vlm.units`).
+FORMAT_VERSION = 3
 _NA = "n/a"
 # array fields saved in arrays.npz under their own name
 _ARRAYS = (
@@ -61,10 +63,8 @@ def save_results(res, folder):
         lab.lookup.to_csv(folder / "networks" / f"{i}.tsv", sep="\t", index=False, na_rep=_NA)
         atlases[k] = {"file": f"{i}.tsv", "atlas": lab.atlas, "space": lab.space, "description": lab.description}
     np.savez_compressed(folder / "arrays.npz", **arrays)
-    if res.unit_names is not None:
-        pd.DataFrame({"unit_name": res.unit_names, "site": res.unit_sites}).to_csv(
-            folder / "units.tsv", sep="\t", index=False
-        )
+    if res.units is not None:
+        res.units.to_csv(folder / "units.tsv", sep="\t", index=False)
     tables = {}
     for i, (k, table) in enumerate(res.tables.items()):
         plain = isinstance(table.index, pd.RangeIndex) and table.index.name is None
@@ -139,8 +139,7 @@ def load_fields(folder):
         table = _read_tsv(folder / "tables" / info["file"])
         tables[k] = table.set_index(info["index"]) if info["index"] else table
     if doc["has_units"]:
-        units = pd.read_csv(folder / "units.tsv", sep="\t", dtype=str, keep_default_na=False)
-        kw["unit_names"], kw["unit_sites"] = units["unit_name"].tolist(), units["site"].tolist()
+        kw["units"] = _read_units(folder / "units.tsv")
     space = ImageSpace.load(folder / "space") if doc["has_space"] else None
     meta = doc["meta"]
     timings = doc.get("timings", {})
@@ -163,6 +162,19 @@ def _upgrade_format_1(kw, tables):
         for field_, column in (("encoder_r", "r"), ("encoder_p", "p"), ("encoder_p_fwe", "p_fwe")):
             kw[field_] = null[column].to_numpy()[order]
         del tables["encoder_null"]
+
+
+def _read_units(path):
+    """The units table of ``units.tsv``; formats 1 and 2 held ``unit_name, site``, and the table is built
+    from the names (:func:`nilearn_vlm.units.units_table`)."""
+    header = pd.read_csv(path, sep="\t", nrows=0).columns.tolist()
+    if header == ["unit_name", "site"]:
+        legacy = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        return units_table(legacy["unit_name"].tolist())
+    dtypes = {c: str for c in ("name", "stream", "kind", "site")}
+    dtypes.update(layer="int64", index="int64", depth="float64")
+    table = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, float_precision="round_trip")
+    return table[list(UNIT_COLUMNS)]
 
 
 def _read_tsv(path):

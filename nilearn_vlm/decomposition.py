@@ -23,17 +23,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nilearn_vlm._utils import nilearn_input_tags, zscore
-from nilearn_vlm.adapters import parse_unit_name
+from nilearn_vlm.units import as_units_table, unit_groups
 
 __all__ = ["SparseAtoms", "learn_dictionary", "sparse_codes"]
-
-def _group_key(name, groupby):
-    stream, layer, kind, _ = parse_unit_name(name)
-    if groupby == "stream":
-        return stream
-    if groupby == "layer":
-        return f"{stream}.{layer}"
-    return f"{stream}.{layer}.{kind}"
 
 
 def sparse_codes(samples, atoms, alpha, init=None, max_iter=200, tol=1e-6,
@@ -179,9 +171,11 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
     groupby : {None, "stream", "layer", "site"}, default=None
         Learn one dictionary per stream, per layer (``stream.layer``) or per
         site (``stream.layer.kind``) of the unit names; atoms are stacked.
-    feature_names : list of str or None, default=None
-        Unit names ``stream.layer.kind.index``; by default the columns of a
-        DataFrame ``X``.
+    feature_names : list of str, units table or None, default=None
+        Unit names ``stream.layer.kind.index``, or the units table of
+        :class:`~nilearn_vlm.NeuronActivations` (``units_``, see
+        :mod:`nilearn_vlm.units`); by default the columns of a DataFrame
+        ``X``.
     key_threshold : float, default=1.96
         Key neurons of an atom: ``|z(loading)| >= key_threshold``, the
         z-score taken over the units of the atom's dictionary.
@@ -227,6 +221,11 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         Standardization of the units.
     unit_names_ : ndarray of str or None
         Unit names (``feature_names`` or a DataFrame's columns).
+    units_ : pandas.DataFrame or None
+        The units table (``feature_names`` when it is one, else built from
+        the unit names, see :func:`nilearn_vlm.units.units_table`); None when
+        the units have no names or names that are not
+        ``stream.layer.kind.index``.
     feature_names_in_ : ndarray of str
         A DataFrame's columns (set for DataFrames only, as in scikit-learn).
     n_features_in_ : int
@@ -348,6 +347,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         n_scans, n_units = X.shape
         names = self._names(n_units)
         self.unit_names_ = None if names is None else np.asarray(names, dtype=object)
+        self.units_ = self._units(names)
         if self.standardize:
             self.mean_ = X.mean(axis=0)
             scale = np.sqrt(((X - self.mean_) ** 2).sum(axis=0))
@@ -400,6 +400,14 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         return self
 
     def _names(self, n_units):
+        if isinstance(self.feature_names, pd.DataFrame):
+            names = as_units_table(self.feature_names)["name"].tolist()
+            if len(names) != n_units:
+                raise ValueError(
+                    f"the units table in feature_names has {len(names)} units but X has {n_units} "
+                    "units (columns); give one row per column."
+                )
+            return names
         if self.feature_names is not None:
             names = [str(n) for n in self.feature_names]
             if len(names) != n_units:
@@ -411,15 +419,26 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         return None if names is None else [str(n) for n in names]
 
+    def _units(self, names):
+        if isinstance(self.feature_names, pd.DataFrame):
+            return as_units_table(self.feature_names)
+        if names is None:
+            return None
+        try:
+            return as_units_table(names)
+        except ValueError:
+            return None
+
     def _groups(self, names, n_units):
         if self.groupby is None:
             return {"all": np.arange(n_units)}
-        if names is None:
+        if self.units_ is None:
+            bad = "" if names is None else f" (got names such as {names[0]!r})"
             raise ValueError(
-                f"groupby={self.groupby!r} needs unit names 'stream.layer.kind.index': "
+                f"groupby={self.groupby!r} needs unit names 'stream.layer.kind.index'{bad}: "
                 "pass X as a DataFrame with named columns or feature_names=."
             )
-        keys = np.asarray([_group_key(n, self.groupby) for n in names], dtype=object)
+        keys = unit_groups(self.units_, self.groupby).astype(object)
         _, first = np.unique(keys, return_index=True)
         order = keys[np.sort(first)]
         return {key: np.flatnonzero(keys == key) for key in order}
@@ -490,7 +509,9 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         -------
         pandas.DataFrame
             Columns ``atom, group, unit, name, stream, layer, kind, index,
-            loading, z, sign``; ``stream``... are missing without unit names.
+            loading, z, sign``; ``name`` is missing without unit names,
+            ``stream, layer, kind, index`` without a units table (names
+            that are not ``stream.layer.kind.index``).
         """
         check_is_fitted(self)
         atom_idx, unit_idx = np.nonzero(self.key_neurons_)
@@ -511,12 +532,12 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
                 "sign": self.key_neurons_[atom_idx, unit_idx],
             }
         )
-        names = self.unit_names_
-        if names is not None:
-            parts = [parse_unit_name(n) for n in names[unit_idx]]
-            table.insert(3, "name", names[unit_idx])
+        if self.unit_names_ is not None:
+            table.insert(3, "name", self.unit_names_[unit_idx])
+        if self.units_ is not None:
+            rows = self.units_.iloc[unit_idx]
             for j, col in enumerate(("stream", "layer", "kind", "index")):
-                table.insert(4 + j, col, [p[j] for p in parts])
+                table.insert(4 + j, col, rows[col].to_numpy())
         table.insert(len(table.columns) - 1, "z", z)
         return table
 

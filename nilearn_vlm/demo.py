@@ -60,11 +60,11 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
         memory=cache, subject="sim-01", verbose=verbose,
     )
     recovery, rec_summary = evaluate_recovery(
-        study.truth, results.atom_loadings, results.unit_names, results.glm_sign_sets,
+        study.truth, results.atom_loadings, results.units, results.glm_sign_sets,
         study.networks, STUDY_NETWORKS,
     )
     truth = PlantedTruth(study.description, recovery, rec_summary)
-    curves = layer_curve_table(results.layer_fold_scores, study.networks, STUDY_NETWORKS)
+    curves = layer_curve_table(results.layer_fold_scores, study.networks, STUDY_NETWORKS, results.units)
     results.tables["recovery"] = recovery
     results.tables["layer_curves"] = curves
     results.meta["truth"] = study.truth.drop(columns="units").to_dict(orient="records")

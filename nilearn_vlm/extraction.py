@@ -109,6 +109,11 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
         Sites in output order.
     site_slices_ : dict
         ``{site_name: slice}`` of each site's columns in the output.
+    units_ : pandas.DataFrame
+        The units table (:mod:`nilearn_vlm.units`): one row per output
+        column, with ``name, stream, layer, depth, kind, index, site``; the
+        depths come from the adapter's whole model
+        (:meth:`~nilearn_vlm.adapters.BaseAdapter.units_table`).
     n_features_out_ : int
         Number of units.
     cache_path_ : pathlib.Path or None
@@ -124,6 +129,8 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
     ((2, 32), dtype('float32'))
     >>> acts.get_feature_names_out()[:2].tolist()
     ['text.0.ffn.0', 'text.0.ffn.1']
+    >>> acts.units_[["name", "stream", "layer", "depth", "site"]].head(1).values.tolist()
+    [['text.0.ffn.0', 'text', 0, 1.0, 'text.0.ffn']]
     """
 
     _parameter_constraints = {
@@ -270,13 +277,14 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
             self.site_slices_[s.name] = slice(start, start + s.width)
             start += s.width
         self.n_features_out_ = start
+        self.units_ = self.adapter_.units_table(self.sites_)
         self._check_modalities(has_image, has_text)
         return self
 
     def get_feature_names_out(self, input_features=None):
         """Unit names ``stream.layer.kind.unit`` in output order."""
         check_is_fitted(self, "sites_")
-        return np.asarray([u for s in self.sites_ for u in s.unit_names()], dtype=object)
+        return self.units_["name"].to_numpy(dtype=object, copy=True)
 
     # -- extraction ------------------------------------------------------
     def _plan(self, has_image, has_text):

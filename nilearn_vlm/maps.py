@@ -34,6 +34,7 @@ from scipy import stats
 
 from nilearn_vlm._utils import parse_bytes
 from nilearn_vlm.parallel import chunk_groups
+from nilearn_vlm.units import as_units_table
 
 __all__ = ["UnitVoxelMaps", "unit_voxel_maps", "weight_maps"]
 
@@ -57,6 +58,9 @@ class UnitVoxelMaps:
         Number of unit-voxel pairs.
     unit_names : list of str or None
     method : str
+    units : pandas.DataFrame or None
+        The units table (:mod:`nilearn_vlm.units`), when the unit names are
+        ``stream.layer.kind.index``.
     """
 
     top_units: np.ndarray
@@ -68,6 +72,20 @@ class UnitVoxelMaps:
     unit_names: list = None
     method: str = ""
     info: dict = field(default_factory=dict)
+    units: pd.DataFrame | None = None
+
+    def __post_init__(self):
+        if isinstance(self.unit_names, pd.DataFrame):
+            self.units = as_units_table(self.unit_names)
+        elif self.units is None and self.unit_names is not None:
+            try:
+                self.units = as_units_table(self.unit_names)
+            except ValueError:
+                self.units = None
+        else:
+            self.units = as_units_table(self.units)
+        if self.units is not None:
+            self.unit_names = self.units["name"].tolist()
 
     def unit_table(self):
         """Significant voxel counts per unit, with stream, layer and kind.
@@ -80,16 +98,10 @@ class UnitVoxelMaps:
         """
         table = pd.DataFrame({"unit": np.arange(len(self.n_positive))})
         if self.unit_names is not None:
-            from nilearn_vlm.adapters import parse_unit_name
-
             table["name"] = self.unit_names
-            try:
-                parts = [parse_unit_name(n) for n in self.unit_names]
-            except ValueError:
-                parts = None
-            if parts is not None:
-                for j, col in enumerate(("stream", "layer", "kind", "index")):
-                    table[col] = [p[j] for p in parts]
+        if self.units is not None:
+            for col in ("stream", "layer", "kind", "index"):
+                table[col] = self.units[col].to_numpy()
         table["n_positive"] = self.n_positive
         table["n_negative"] = self.n_negative
         return table
@@ -364,8 +376,9 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
         2**30 bytes) units.
     unit_chunk, voxel_chunk : int or None
         Block sizes (derived from ``memory_budget`` by default).
-    unit_names : list of str or None
-        Unit names (default: the DataFrame's columns).
+    unit_names : list of str, units table or None
+        Unit names, or the units table (``NeuronActivations.units_``);
+        default: the DataFrame's columns.
     verbose : int, default=0
     n_jobs : int or None, default=None
         Tasks over groups of whole voxel chunks (threads here, Dask tasks

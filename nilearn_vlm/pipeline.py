@@ -16,7 +16,6 @@ import pandas as pd
 from sklearn.base import clone
 
 from nilearn_vlm._utils import fold_labels
-from nilearn_vlm.adapters import parse_unit_name
 from nilearn_vlm.settings import ModelSpec, PipelineSettings
 from nilearn_vlm.spaces import load_targets
 
@@ -44,12 +43,6 @@ class _Steps:
                     print(f"[nilearn-vlm] {name}: done in {dt:.1f} s", flush=True)
 
         return _Step()
-
-
-def site_of(unit_name):
-    """``stream.layer.kind`` of a unit name."""
-    stream, layer, kind, _ = parse_unit_name(unit_name)
-    return f"{stream}.{layer}.{kind}"
 
 
 def load_bold(bold, mask=None):
@@ -176,7 +169,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         print("[nilearn-vlm] no voxel is predicted or in a network: per-site encoders skipped", flush=True)
     if settings.encode_sites and keep.any():
         with step(f"per-site encoders (layer curves, {int(keep.sum())} voxels)"):
-            site_arr = np.array([site_of(u) for u in unit_names])
+            site_arr = extractor.units_["site"].to_numpy()
             Yk = Y[:, keep]
             for site in pd.unique(site_arr):
                 Xs = X[:, site_arr == site]
@@ -192,9 +185,9 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
                 full[keep] = stats.pearson_r(pred_s, Yk)
                 site_scores[site] = full
     with step("unit x voxel maps (all units)"):
-        umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=unit_names)
+        umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=extractor.units_)
     results = Results.from_estimators(
-        model, subject, atoms=atoms, glm=glm, encoder=encoder, unit_names=unit_names, space=space,
+        model, subject, atoms=atoms, glm=glm, encoder=encoder, units=extractor.units_, space=space,
         seeds={"pipeline": settings.seed, **({"model": model_params.get("seed")} if model_params else {})},
         weight_digests={model: extractor.adapter_.weights_digest()} if hasattr(extractor, "adapter_") else None,
         unit_voxel_topk={"index": np.asarray(umaps.top_units), "value": np.asarray(umaps.top_values)},

@@ -9,12 +9,14 @@ Everything a report shows is a field of :class:`Results`, so a report can be
 rebuilt from a saved folder alone (:func:`nilearn_vlm.report.build_report`,
 ``nilearn-vlm report FOLDER``).
 
-Folder layout written by :meth:`Results.save` (no pickle), format 2::
+Folder layout written by :meth:`Results.save` (no pickle), format 3::
 
     results.json          model, subject, run labels, timings, settings,
                           provenance, meta, index
     arrays.npz            every array field (allow_pickle=False on load)
-    units.tsv             unit_name, site
+    units.tsv             the units table: name, stream, layer, depth, kind,
+                          index, site (folders written before it held
+                          unit_name, site and still load)
     tables/<name>.tsv     one per table (n/a for missing values)
     networks/<atlas>.tsv  lookup table of each atlas in network_labels
     space/                space.json + mask.nii.gz | mesh/mask GIfTIs | CIFTI axis
@@ -39,12 +41,9 @@ from nilearn_vlm._provenance import _json_params, collect_provenance, file_diges
 from nilearn_vlm._results_io import _ARRAYS, _VOXEL_ARRAYS, FORMAT_VERSION, load_fields, save_results
 from nilearn_vlm.networks._base import AtlasLabels
 from nilearn_vlm.spaces import ImageSpace
+from nilearn_vlm.units import as_units_table, units_table
 
 __all__ = ["FORMAT_VERSION", "ImageSpace", "Results", "collect_provenance", "file_digest"]
-
-
-def _site_of(unit):
-    return unit.rsplit(".", 1)[0] if "." in unit else unit
 
 
 @dataclass
@@ -65,10 +64,16 @@ class Results:
     space : ImageSpace or None
         The data's voxels and how to rebuild images (required to save images).
     unit_names : list of str or None
-        ``stream.layer.kind.index`` per unit, length ``n_units``.
+        ``stream.layer.kind.index`` per unit, length ``n_units``; derived
+        from ``units`` when it is given.
     unit_sites : list of str or None
-        Site (``stream.layer.kind``) per unit; derived from ``unit_names``
-        when not given.
+        Site (``stream.layer.kind``) per unit; derived from ``units``.
+    units : pandas.DataFrame or None
+        The units table (:mod:`nilearn_vlm.units`): one row per unit with
+        ``name, stream, layer, depth, kind, index, site``
+        (``NeuronActivations.units_``). When only ``unit_names`` is given,
+        it is built from them (:func:`nilearn_vlm.units.units_table`: the
+        depths then count the layers present).
     atom_names : list of str or None
         Length ``n_atoms``; default ``atom0``, ``atom1``, ...
     atom_loadings : ndarray (n_atoms, n_units) or None
@@ -139,6 +144,7 @@ class Results:
     space: ImageSpace | None = None
     unit_names: list | None = None
     unit_sites: list | None = None
+    units: pd.DataFrame | None = None
     atom_names: list | None = None
     atom_loadings: np.ndarray | None = None
     atom_timecourses: np.ndarray | None = None
@@ -170,10 +176,7 @@ class Results:
                 setattr(self, name, np.asarray(value))
         if self.glm_sign_sets is not None:
             self.glm_sign_sets = self.glm_sign_sets.astype(np.int8)
-        if self.unit_names is not None:
-            self.unit_names = [str(u) for u in self.unit_names]
-            if self.unit_sites is None:
-                self.unit_sites = [_site_of(u) for u in self.unit_names]
+        self._set_units()
         if self.atom_names is None and self.n_atoms is not None:
             self.atom_names = [f"atom{i}" for i in range(self.n_atoms)]
         if self.regressor_names is None and self._n_regressors() is not None:
@@ -190,6 +193,24 @@ class Results:
         if not self.provenance:
             self.provenance = collect_provenance()
         self.validate()
+
+    def _set_units(self):
+        """``units`` from the table or the names; ``unit_names`` and ``unit_sites`` from ``units``."""
+        if self.units is None and self.unit_names is None:
+            if self.unit_sites is not None:
+                raise ValueError("unit_sites without unit_names: give units= (the units table) or unit_names=")
+            return
+        given = None if self.unit_names is None else [str(u) for u in self.unit_names]
+        if self.units is None:
+            self.units = units_table(given)
+        else:
+            self.units = as_units_table(self.units)
+            if given is not None and given != self.units["name"].tolist():
+                raise ValueError("unit_names disagree with units['name']; give one of them")
+        sites = self.units["site"].tolist()
+        if self.unit_sites is not None and [str(u) for u in self.unit_sites] != sites:
+            raise ValueError("unit_sites disagree with the sites of the units; leave unit_sites out")
+        self.unit_names, self.unit_sites = self.units["name"].tolist(), sites
 
     # ------------------------------------------------------------ sizes
     @property
@@ -244,7 +265,7 @@ class Results:
 
     @classmethod
     def from_estimators(cls, model, subject="", atoms=None, glm=None, encoder=None, unit_names=None,
-                        seeds=None, weight_digests=None, **fields_):
+                        units=None, seeds=None, weight_digests=None, **fields_):
         """Collect the fitted pipeline's outputs.
 
         Parameters
@@ -252,8 +273,9 @@ class Results:
         model, subject : str
         atoms : fitted :class:`~nilearn_vlm.SparseAtoms` or None
             Gives ``atom_loadings`` (``loadings_``), ``atom_timecourses``
-            (``atoms_`` transposed), ``atom_names``, the unit names
-            (``feature_names_in_``) and ``tables["key_neurons"]``.
+            (``atoms_`` transposed), ``atom_names``, the units (its units
+            table ``units_``, else its unit names ``feature_names_in_``) and
+            ``tables["key_neurons"]``.
         glm : fitted :class:`~nilearn_vlm.VoxelGLM` or None
             Gives ``glm_t``, ``glm_beta``, ``glm_sign_sets`` (``t_``,
             ``coef_``, ``signed_`` transposed to regressors x voxels),
@@ -263,6 +285,9 @@ class Results:
             Gives ``encoder_scores`` (``cv_scores_``) and ``encoder_alpha``.
         unit_names : list of str or None
             Overrides the unit names.
+        units : pandas.DataFrame or None
+            Overrides the units table (``NeuronActivations.units_``, which
+            has the model's exact depths).
         seeds, weight_digests : dict or None
             Recorded in ``provenance``.
         **fields_
@@ -279,7 +304,10 @@ class Results:
             kw["atom_timecourses"] = np.asarray(atoms.atoms_).T
             kw["atom_names"] = [str(a) for a in atoms.atom_names_]
             names = getattr(atoms, "feature_names_in_", None)
-            if unit_names is None and names is not None:
+            table = getattr(atoms, "units_", None)
+            if units is None and unit_names is None and table is not None:
+                units = table
+            elif units is None and unit_names is None and names is not None:
                 unit_names = [str(u) for u in names]
             if hasattr(atoms, "key_neuron_table"):
                 kw.setdefault("tables", {})["key_neurons"] = atoms.key_neuron_table()
@@ -305,7 +333,7 @@ class Results:
             kw.setdefault("space", ImageSpace.from_estimator(encoder))
             settings["encoder"] = _json_params(encoder)
         kw.setdefault("provenance", collect_provenance(seeds=seeds, weight_digests=weight_digests))
-        return cls(model, subject, unit_names=unit_names, settings=settings, **kw)
+        return cls(model, subject, unit_names=unit_names, units=units, settings=settings, **kw)
 
     # ------------------------------------------------------------ checks
     def validate(self):
@@ -320,9 +348,13 @@ class Results:
             n_vox = {"space": self.space.n_voxels, **n_vox}
         if len(set(n_vox.values())) > 1:
             raise ValueError(f"the per-voxel fields disagree on the number of voxels: {n_vox}")
-        if self.unit_names is not None:
-            if len(self.unit_sites) != len(self.unit_names):
-                raise ValueError(f"{len(self.unit_sites)} unit_sites for {len(self.unit_names)} unit_names")
+        if self.unit_names is not None or self.units is not None:
+            if (self.units is None or self.unit_names != self.units["name"].tolist()
+                    or self.unit_sites != self.units["site"].tolist()):
+                raise ValueError(
+                    "unit_names and unit_sites must be the units table's 'name' and 'site' columns; "
+                    "set units (the table) and leave them derived"
+                )
             if self.atom_loadings is not None and self.atom_loadings.shape[1] != len(self.unit_names):
                 raise ValueError(
                     f"atom_loadings has {self.atom_loadings.shape[1]} units but unit_names "
@@ -491,6 +523,8 @@ class Results:
                 continue
             if isinstance(v, np.ndarray):
                 parts.append(f"{f.name}={v.shape}")
+            elif isinstance(v, pd.DataFrame):
+                parts.append(f"{f.name}=<{len(v)}>")
             elif isinstance(v, dict):
                 parts.append(f"{f.name}=[{', '.join(map(str, v))}]")
             elif isinstance(v, list):

@@ -18,9 +18,9 @@ import numpy as np
 
 from nilearn_vlm import SparseAtoms, TRAligner, VoxelGLM, get_atlas
 from nilearn_vlm.datasets import STUDY_NETWORKS, Driver, make_default_study
-from nilearn_vlm.networks import (best_network, dominant_group, network_counts, network_dice,
-                                  unit_groups)
+from nilearn_vlm.networks import best_network, dominant_group, network_counts, network_dice
 from nilearn_vlm.testing import ToyAdapter
+from nilearn_vlm.units import unit_groups
 
 # %% The simulated subject and its units on the TR grid
 drivers = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nilearn_vlm.adapters._pooling import check_pooling
-from nilearn_vlm.adapters._sites import Site, select_sites
+from nilearn_vlm.units import Site, layer_depths, select_sites, units_table
 
 MODALITIES = ("image", "text")
 
@@ -79,7 +79,10 @@ class BaseAdapter(abc.ABC):
     builds or loads the model (called on first use).
 
     Subclasses set the class attributes and implement :meth:`load`,
-    :meth:`sites`, :meth:`extract` and :meth:`token_masks`.
+    :meth:`sites`, :meth:`extract` and :meth:`token_masks`; models whose
+    streams feed each other (fusion layers after encoders) also override
+    :meth:`forward_links`, from which the units' fractional depth is
+    computed (:mod:`nilearn_vlm.units`).
 
     Attributes
     ----------
@@ -155,7 +158,65 @@ class BaseAdapter(abc.ABC):
             to check pooling against :func:`nilearn_vlm.adapters.pool`.
         """
 
+    # -- to override where streams feed each other ----------------------
+    def forward_links(self):
+        """Links between the streams along the forward pass.
+
+        Layer ``l`` of a stream feeds layer ``l + 1`` of the same stream; this
+        lists the other edges of the model's graph of blocks, from which
+        :func:`nilearn_vlm.units.layer_depths` computes each block's
+        fractional depth (see :mod:`nilearn_vlm.units`).
+
+        Returns
+        -------
+        list of ((str, int), (str, int))
+            ``((from_stream, from_layer), (to_stream, to_layer))``: the
+            output of the first block is an input of the second. The default,
+            ``[]``, says the streams are separate towers (CLIP, SigLIP, a
+            text encoder). A fusion model links the last encoder layers to its
+            first fusion layers (METER: ``(("vision", V - 1), ("cross_text",
+            0))``, ``(("text", T - 1), ("cross_text", 0))``, ...), so every
+            fusion layer comes after the encoders.
+        """
+        return []
+
     # -- provided --------------------------------------------------------
+    def layer_depths(self):
+        """Fractional depth of every block: ``{(stream, layer): depth}``.
+
+        :func:`nilearn_vlm.units.layer_depths` of :meth:`sites` and
+        :meth:`forward_links`.
+        """
+        self.ensure_loaded()
+        return layer_depths(self.sites(), self.forward_links())
+
+    def units_table(self, sites=None):
+        """The units table of some sites (default: all), depths from the whole model.
+
+        Parameters
+        ----------
+        sites : list of Site or str, or None
+            Sites (or site names) in output order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`nilearn_vlm.units.units_table` with this model's sites
+            and links.
+        """
+        self.ensure_loaded()
+        every = self.sites()
+        if sites is None:
+            chosen = every
+        else:
+            by_name = {s.name: s for s in every}
+            keys = [s.name if isinstance(s, Site) else s for s in sites]
+            unknown = [k for k in keys if k not in by_name]
+            if unknown:
+                raise ValueError(f"unknown sites {unknown} for adapter {self.name!r}; list them with adapter.sites()")
+            chosen = [by_name[k] for k in keys]
+        return units_table(chosen, links=self.forward_links(), model_sites=every)
+
     def ensure_loaded(self):
         """Call :meth:`load` once."""
         if not self._loaded:

@@ -15,7 +15,9 @@ installed analysis the results allow and says which were skipped and why;
 :func:`save_analyses` writes their results to a folder.
 
 Shared helpers used by the analysis plugins live here too: grouping of GLM
-regressors into layers and streams (:func:`regressor_groups`), network
+regressors into layers and streams (:func:`regressor_groups`), their
+streams and fractional depths from the units table (:func:`describe_groups`,
+:func:`units_of`; see :mod:`nilearn_vlm.units`), network
 membership (:func:`network_membership`), overlap matrices with a spatial
 block-permutation null (:func:`overlap_matrix`, :func:`overlap_null`) and
 variance partitioning with cross-validated ridge
@@ -47,10 +49,10 @@ from nilearn_vlm.analyses._base import AnalysisResult, BaseAnalysis, run_analyse
 from nilearn_vlm.analyses._figures import FIGURE_KINDS, FigureSpec
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
-    layer_depth,
+    describe_groups,
     network_membership,
-    order_layers,
     regressor_groups,
+    units_of,
 )
 from nilearn_vlm.analyses._overlap import overlap_matrix, overlap_null, spatial_block_permutations
 from nilearn_vlm.analyses._varpart import cv_r2, greedy_unit_selection, variance_partition
@@ -63,10 +65,9 @@ __all__ = [
     "bootstrap_sums",
     "branch_of_stream",
     "cv_r2",
+    "describe_groups",
     "greedy_unit_selection",
-    "layer_depth",
     "network_membership",
-    "order_layers",
     "overlap_matrix",
     "overlap_null",
     "percentile_interval",
@@ -74,5 +75,6 @@ __all__ = [
     "run_analyses",
     "save_analyses",
     "spatial_block_permutations",
+    "units_of",
     "variance_partition",
 ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
+import pandas as pd
 
-from nilearn_vlm.networks import unit_groups
+from nilearn_vlm.units import group_table, is_unit_name, unit_groups, units_table
 
 #: default branch of a stream name: vision-like or text-like
 DEFAULT_BRANCHES = {
@@ -15,18 +14,56 @@ DEFAULT_BRANCHES = {
 }
 
 
-def _is_unit_name(name):
-    return len(str(name).split(".")) >= 4
-
-
-def regressor_groups(results, by="layer", groups=None):
-    """Layer (or stream, site) of each GLM regressor.
+def units_of(results):
+    """The units table of results, or one built from unit-named regressors.
 
     Parameters
     ----------
     results : Results
-    by : {"layer", "stream", "site", "kind"}
-        Grouping (see :func:`nilearn_vlm.networks.unit_groups`): ``"layer"``
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``results.units`` when the results carry it; else, when the GLM
+        regressors are units (``stream.layer.kind.index``), their table
+        (:func:`nilearn_vlm.units.units_table`, depths counting the layers
+        present); else None.
+
+    Examples
+    --------
+    >>> from nilearn_vlm.results import Results
+    >>> res = Results("m", regressor_names=["v.0.a.0", "v.1.a.0"], glm_sign_sets=np.zeros((2, 3)))
+    >>> units_of(res)["depth"].tolist()
+    [0.5, 1.0]
+    """
+    if results.units is not None:
+        return results.units
+    names = results.regressor_names
+    if names is not None and len(names) and all(is_unit_name(n) for n in names):
+        return units_table(names)
+    return None
+
+
+def _regressor_units(results):
+    """The units table rows of the regressors when they are units, else None."""
+    names = results.regressor_names
+    if names is None or not len(names) or not all(is_unit_name(n) for n in names):
+        return None
+    if results.units is not None:
+        rows = results.units.set_index("name", drop=False)
+        if rows.index.is_unique and set(names) <= set(rows.index):
+            return rows.loc[list(names)].reset_index(drop=True)
+    return units_table(names)
+
+
+def regressor_groups(results, by="layer", groups=None):
+    """Layer (or stream, site, kind, depth) of each GLM regressor.
+
+    Parameters
+    ----------
+    results : Results
+    by : {"layer", "stream", "site", "kind", "depth"}
+        Grouping (see :func:`nilearn_vlm.units.unit_groups`): ``"layer"``
         gives ``stream.layer``.
     groups : array-like of str or None
         Explicit group per regressor; returned as given when not None.
@@ -41,7 +78,6 @@ def regressor_groups(results, by="layer", groups=None):
 
     Examples
     --------
-    >>> import numpy as np
     >>> from nilearn_vlm.results import Results
     >>> res = Results("m", unit_names=["v.0.a.0", "v.1.a.0", "t.0.a.0"],
     ...               atom_loadings=np.array([[2.0, 0.5, 0.0], [0.0, 0.1, -3.0]]),
@@ -56,10 +92,11 @@ def regressor_groups(results, by="layer", groups=None):
         if n_reg is not None and groups.shape != (n_reg,):
             raise ValueError(f"groups must give one label per regressor ({n_reg}), got shape {groups.shape}")
         return groups
-    if names is not None and all(_is_unit_name(n) for n in names):
-        return unit_groups(names, by=by)
-    if results.atom_loadings is not None and results.unit_names is not None and n_reg == results.n_atoms:
-        unit_lab = unit_groups(results.unit_names, by=by)
+    units = _regressor_units(results)
+    if units is not None:
+        return unit_groups(units, by=by)
+    if results.atom_loadings is not None and results.units is not None and n_reg == results.n_atoms:
+        unit_lab = unit_groups(results.units, by=by)
         labels = list(dict.fromkeys(unit_lab.tolist()))
         onehot = (unit_lab[:, None] == np.asarray(labels)[None, :]).astype(float)
         weight = np.abs(results.atom_loadings) @ onehot  # (n_atoms, n_groups)
@@ -71,46 +108,58 @@ def regressor_groups(results, by="layer", groups=None):
     )
 
 
-def _layer_key(label):
-    parts = str(label).split(".")
-    tail = parts[-1]
-    m = re.search(r"-?\d+", tail)
-    return (int(m.group()) if m else 0, tail)
+def describe_groups(results, labels):
+    """Stream, layer and fractional depth of group labels, in the model's order.
 
+    Parameters
+    ----------
+    results : Results
+        Gives the units table (:func:`units_of`).
+    labels : sequence of str
+        Layer (``stream.layer``), site (``stream.layer.kind``) or stream
+        names, e.g. from :func:`regressor_groups` or the keys of
+        ``results.layer_scores``; repeats are allowed.
 
-def order_layers(labels):
-    """Unique layer labels ordered by stream (first appearance) then layer index.
-
-    Examples
-    --------
-    >>> order_layers(["v.10", "v.2", "t.1", "v.2"])
-    ['v.2', 'v.10', 't.1']
-    """
-    labels = [str(x) for x in labels]
-    uniq = list(dict.fromkeys(labels))
-    streams = list(dict.fromkeys(lab.rsplit(".", 1)[0] if "." in lab else "" for lab in uniq))
-    return sorted(uniq, key=lambda lab: (streams.index(lab.rsplit(".", 1)[0] if "." in lab else ""),
-                                         _layer_key(lab)))
-
-
-def layer_depth(labels):
-    """Relative depth in [0, 1] of each ``stream.layer`` label within its stream.
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct label: ``group``, ``stream``, ``layer``
+        (nullable int) and ``depth`` (the fractional depth of the units
+        table, see :mod:`nilearn_vlm.units`; NaN for a stream). Labels found
+        among the units' groups come first, streams in order of first
+        appearance among ``labels``, then by layer and kind; labels that are
+        not groups of the units follow in order of appearance, with stream
+        ``""``, no layer and depth NaN.
 
     Examples
     --------
-    >>> layer_depth(["v.0", "v.1", "v.2", "t.5"]).tolist()
-    [0.0, 0.5, 1.0, 0.0]
+    >>> from nilearn_vlm.results import Results
+    >>> res = Results("m", unit_names=[f"v.{l}.a.0" for l in range(4)])
+    >>> describe_groups(res, ["v.3", "v.1", "extra"]).values.tolist()
+    [['v.1', 'v', 1, 0.5], ['v.3', 'v', 3, 1.0], ['extra', '', <NA>, nan]]
     """
-    labels = [str(x) for x in labels]
-    out = np.zeros(len(labels))
-    streams = {}
-    for i, lab in enumerate(labels):
-        streams.setdefault(lab.rsplit(".", 1)[0] if "." in lab else "", []).append(i)
-    for idx in streams.values():
-        ordered = order_layers([labels[i] for i in idx])
-        n = len(ordered)
-        for i in idx:
-            out[i] = ordered.index(labels[i]) / (n - 1) if n > 1 else 0.0
+    labels = list(dict.fromkeys(str(x) for x in labels))
+    known = {}
+    units = units_of(results)
+    if units is not None:
+        for by in ("stream", "layer", "site"):
+            for row in group_table(units, by).itertuples(index=False):
+                if row.group not in known:
+                    known[row.group] = (row.stream, getattr(row, "layer", pd.NA), getattr(row, "depth", np.nan),
+                                        len(known))
+    found = [lab for lab in labels if lab in known]
+    stream_rank = {s: i for i, s in enumerate(dict.fromkeys(known[lab][0] for lab in found))}
+
+    def key(lab):
+        stream, layer, _, rank = known[lab]
+        return stream_rank[stream], -1 if layer is pd.NA else layer, rank
+
+    found.sort(key=key)
+    rows = [{"group": lab, "stream": known[lab][0], "layer": known[lab][1], "depth": known[lab][2]} for lab in found]
+    rows += [{"group": lab, "stream": "", "layer": pd.NA, "depth": np.nan} for lab in labels if lab not in known]
+    out = pd.DataFrame(rows, columns=["group", "stream", "layer", "depth"])
+    out["layer"] = out["layer"].astype("Int64")
+    out["depth"] = out["depth"].astype(float)
     return out
 
 

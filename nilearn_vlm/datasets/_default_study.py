@@ -196,14 +196,14 @@ def make_default_study(
     mask = load_mni152_brain_mask(resolution=resolution)
     mask = nib.Nifti1Image(np.asarray(mask.dataobj).astype(np.int8), mask.affine)
     networks = network_of_voxels(mask)
-    driver_units, signals = choose_driver_units(X, unit_names, drivers, n_units=n_driver_units)
+    driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
     rng = np.random.default_rng(seed + 1)
     Y = plant_bold(signals, drivers, networks, snr, ar_phi, rng, runs=runs)
     bold = []
     for run in aligner.runs_:
         img = unmask(Y[aligner.run_slices_[run]].astype(np.float32), mask)
         bold.append(nib.Nifti1Image(np.asarray(img.dataobj), img.affine))
-    truth = truth_table(drivers, driver_units, unit_names, networks)
+    truth = truth_table(drivers, driver_units, extractor.units_, networks)
     settings = {
         "n_runs": n_runs, "t_r": t_r, "snr": snr, "ar_phi": ar_phi, "n_driver_units": n_driver_units,
         "resolution": resolution, "seed": seed, "hrf_model": "glover", "model": model,

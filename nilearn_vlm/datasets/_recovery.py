@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nilearn_vlm.units import as_units_table
 
-def evaluate_recovery(truth, atom_loadings, unit_names, sign_sets, network_of_voxel, networks):
+
+def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, networks):
     """Compare a fitted pipeline with the planted truth of a simulated subject.
 
     For each planted driver (a row of ``truth``):
@@ -33,7 +35,9 @@ def evaluate_recovery(truth, atom_loadings, unit_names, sign_sets, network_of_vo
         From :func:`nilearn_vlm.datasets.make_default_study` (columns
         ``network``, ``sign``, ``units`` as ``;``-joined unit names).
     atom_loadings : ndarray (n_atoms, n_units)
-    unit_names : sequence of str
+    units : units table or sequence of str
+        The units of the loadings' columns (:mod:`nilearn_vlm.units`), or
+        their names.
     sign_sets : ndarray of int (n_atoms, n_voxels)
         +1 / -1 / 0 significant voxel sets of each atom.
     network_of_voxel : ndarray of str (n_voxels,)
@@ -52,7 +56,7 @@ def evaluate_recovery(truth, atom_loadings, unit_names, sign_sets, network_of_vo
 
     from nilearn_vlm.networks import best_network, network_dice
 
-    index = {u: i for i, u in enumerate(unit_names)}
+    index = {u: i for i, u in enumerate(as_units_table(units)["name"])}
     L = np.asarray(atom_loadings, dtype=float)
     S = np.asarray(sign_sets)
     top = np.quantile(np.abs(L), 0.95, axis=1, keepdims=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from nilearn_vlm._utils import zscore
-from nilearn_vlm.adapters import parse_unit_name
+from nilearn_vlm.units import as_units_table
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def ar1_noise(n_scans, n_voxels, phi, rng, runs=None):
     return out
 
 
-def choose_driver_units(X, unit_names, drivers, n_units=16):
+def choose_driver_units(X, units, drivers, n_units=16):
     """Pick, for each driver, units of its site that share one time course.
 
     For each driver in turn, the site's unit time series (columns of ``X``)
@@ -73,6 +73,16 @@ def choose_driver_units(X, unit_names, drivers, n_units=16):
     it are the driving units; the driver's time course is their mean,
     z-scored. Successive drivers are thereby distinct.
 
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n_scans, n_units)
+        Unit time series.
+    units : units table or sequence of str
+        The units of the columns of ``X`` (:mod:`nilearn_vlm.units`), or
+        their names.
+    drivers : sequence of Driver
+    n_units : int, default=16
+
     Returns
     -------
     units : list of numpy.ndarray
@@ -80,7 +90,7 @@ def choose_driver_units(X, unit_names, drivers, n_units=16):
     signals : numpy.ndarray, shape (n_scans, n_drivers)
         z-scored driver time courses.
     """
-    sites = np.array([".".join(n.split(".")[:3]) for n in unit_names])
+    sites = as_units_table(units)["site"].to_numpy()
     chosen, signals = [], []
     for driver in drivers:
         cols = np.flatnonzero(sites == driver.site)
@@ -132,11 +142,23 @@ def plant_bold(signals, drivers, network_of_voxel, snr, ar_phi, rng, runs=None):
     return Y
 
 
-def truth_table(drivers, units, unit_names, network_of_voxel):
-    """The planted truth as a table: one row per driver."""
+def truth_table(drivers, units, unit_table, network_of_voxel):
+    """The planted truth as a table: one row per driver.
+
+    Parameters
+    ----------
+    drivers : sequence of Driver
+    units : list of numpy.ndarray
+        Column indices of each driver's units (:func:`choose_driver_units`).
+    unit_table : units table or sequence of str
+        The units of the columns (:mod:`nilearn_vlm.units`), or their names.
+    network_of_voxel : numpy.ndarray of str
+    """
+    table = as_units_table(unit_table)
+    unit_names = table["name"].to_numpy()
     rows = []
     for driver, cols in zip(drivers, units):
-        stream, layer, kind, _ = parse_unit_name(unit_names[cols[0]])
+        stream, layer, kind = table.loc[cols[0], ["stream", "layer", "kind"]]
         rows.append({
             "site": driver.site,
             "stream": stream,

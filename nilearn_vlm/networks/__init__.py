@@ -76,7 +76,6 @@ from nilearn_vlm.networks._tables import (
     layer_preference_counts,
     network_counts,
     network_dice,
-    unit_groups,
 )
 from nilearn_vlm.spaces import (  # noqa: F401 - for atlas authors; documented in spaces
     SPACE_ALIASES,
@@ -136,6 +135,5 @@ __all__ = [
     "network_counts",
     "network_dice",
     "network_table",
-    "unit_groups",
     "voxel_networks",
 ]

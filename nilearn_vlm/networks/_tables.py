@@ -331,48 +331,6 @@ def layer_preference_counts(best, layer_names, membership, network_names):
     return pd.DataFrame(rows, columns=["network", "layer", "n_voxels", "fraction"])
 
 
-_PARTS = {"stream": 1, "layer": 2, "kind": 3, "site": 3}
-
-
-def unit_groups(unit_names, by="layer"):
-    """Group label of each unit from its name ``stream.layer.kind.index``.
-
-    Parameters
-    ----------
-    unit_names : sequence of str
-    by : {"stream", "layer", "kind", "site"}
-        ``"stream"`` gives ``stream``; ``"layer"`` gives ``stream.layer``
-        (layers of different streams stay apart); ``"kind"`` the unit kind
-        (``attn_out``, ``ffn``, ...); ``"site"`` the full site
-        ``stream.layer.kind``.
-
-    Returns
-    -------
-    ndarray of str, shape (n_units,)
-
-    Examples
-    --------
-    >>> unit_groups(["vision.3.attn_out.7", "text.0.ffn.2"], by="layer").tolist()
-    ['vision.3', 'text.0']
-    >>> unit_groups(["vision.3.attn_out.7"], by="stream").tolist()
-    ['vision']
-    """
-    if by not in _PARTS:
-        raise ValueError(f"by must be one of {sorted(_PARTS)}, got {by!r}")
-    out = []
-    for name in unit_names:
-        parts = str(name).split(".")
-        if len(parts) < 4:
-            raise ValueError(
-                f"unit name {name!r} is not 'stream.layer.kind.index'; give groups= explicitly"
-            )
-        if by == "kind":
-            out.append(parts[2])
-        else:
-            out.append(".".join(parts[: _PARTS[by]]))
-    return np.asarray(out, dtype=str)
-
-
 def dominant_group(key_neurons, groups):
     """The group holding most of each atom's key neurons.
 
@@ -381,7 +339,7 @@ def dominant_group(key_neurons, groups):
     key_neurons : array-like, shape (n_atoms, n_units)
         Non-zero for the key neurons of each atom (``SparseAtoms.key_neurons_``).
     groups : array-like of str, shape (n_units,)
-        Group of each unit (:func:`unit_groups`).
+        Group of each unit (:func:`nilearn_vlm.units.unit_groups`).
 
     Returns
     -------

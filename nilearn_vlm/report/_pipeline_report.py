@@ -100,7 +100,7 @@ def network_score_table(scores, network_of_voxel, networks):
     return pd.DataFrame(rows)
 
 
-def layer_curve_table(layer_fold_scores, network_of_voxel, networks, random_state=0):
+def layer_curve_table(layer_fold_scores, network_of_voxel, networks, units, random_state=0):
     """Per-layer mean out-of-fold r per network, with bootstrap intervals over folds (runs).
 
     Parameters
@@ -110,6 +110,9 @@ def layer_curve_table(layer_fold_scores, network_of_voxel, networks, random_stat
         (``Results.layer_fold_scores``).
     network_of_voxel : ndarray of str
     networks : sequence of str
+    units : pandas.DataFrame
+        The units table holding the sites (``Results.units``, see
+        :mod:`nilearn_vlm.units`).
     random_state : int
 
     Returns
@@ -119,10 +122,12 @@ def layer_curve_table(layer_fold_scores, network_of_voxel, networks, random_stat
         ``estimate``, ``low``, ``high``.
     """
     from nilearn_vlm.stats import bootstrap_ci
+    from nilearn_vlm.units import group_table
 
+    sites = group_table(units, "site").set_index("group")
     rows = []
     for site, scores in layer_fold_scores.items():
-        stream, layer, kind = site.split(".")
+        stream, layer, kind = sites.loc[site, ["stream", "layer", "kind"]]
         for net in networks:
             member = network_of_voxel == net
             per_run = np.nanmean(scores[:, member], axis=1)
@@ -219,8 +224,8 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
             sec.add_table(results.tables["network_counts"], "Significant voxels by sign per network and atom.")
         report.add(sec)
 
-    if results.layer_fold_scores and networks:
-        curves = layer_curve_table(results.layer_fold_scores, network_of_voxel, networks)
+    if results.layer_fold_scores and networks and results.units is not None:
+        curves = layer_curve_table(results.layer_fold_scores, network_of_voxel, networks, results.units)
         sec = Section("Layer curves", text=(
             "Mean out-of-fold r per layer and network, one encoder per site, with 95% bootstrap intervals "
             "over runs (runs resampled whole, so autocorrelation within runs is kept)."))

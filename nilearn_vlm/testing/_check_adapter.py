@@ -40,7 +40,13 @@ def check_adapter(adapter, batch=None, sites="all", rtol=1e-4, atol=1e-5):
     """Check that an adapter honours the adapter contract.
 
     It checks: the class attributes; that ``sites()`` lists unique, valid
-    sites; that the sites listed are the sites produced, with their widths,
+    sites; the fractional depths of the blocks (from ``sites()`` and
+    ``forward_links()``, see :mod:`nilearn_vlm.units`): in (0, 1],
+    increasing with the layer within a stream and along every link, and, in a
+    model with both single-modality streams (encoders) and streams that need
+    several modalities (fusion layers), every fusion layer deeper than the
+    layers that feed it, so fusion comes after the encoders; the units
+    table; that the sites listed are the sites produced, with their widths,
     as float32 and finite; determinism; batch-order invariance; that every
     pooling rule equals :func:`nilearn_vlm.adapters.pool` applied to the
     adapter's unpooled tokens (``pooling="none"``) with its token masks; that
@@ -89,6 +95,7 @@ def check_adapter(adapter, batch=None, sites="all", rtol=1e-4, atol=1e-5):
             _fail(adapter, f"site {s.name} has invalid width {s.width!r}")
         if not set(s.modalities) <= set(adapter.modalities):
             _fail(adapter, f"site {s.name} needs {s.modalities}, not all in {adapter.modalities}")
+    _check_depths(adapter, all_sites)
     try:
         json.dumps(adapter.fingerprint())
     except TypeError as exc:
@@ -173,6 +180,43 @@ def check_adapter(adapter, batch=None, sites="all", rtol=1e-4, atol=1e-5):
         _fail(adapter, "hooks remain attached after a failed extract")
     if len(adapter.modalities) == 2 and batch.images is not None and batch.texts is not None:
         _check_missing_modality(adapter, batch, chosen)
+
+
+def _check_depths(adapter, all_sites):
+    try:
+        links = list(adapter.forward_links())
+        depth = adapter.layer_depths()
+    except ValueError as exc:
+        _fail(adapter, f"forward_links() does not describe the model's blocks: {exc}")
+    for block, d in depth.items():
+        if not 0 < d <= 1:
+            _fail(adapter, f"block {block} has depth {d}, outside (0, 1]")
+    for (stream, layer), d in depth.items():
+        nxt = depth.get((stream, layer + 1))
+        if nxt is not None and not nxt > d:
+            _fail(adapter, f"depth does not increase from layer {layer} to {layer + 1} of stream {stream!r}")
+    for src, dst in links:
+        if not depth[tuple(dst)] > depth[tuple(src)]:
+            _fail(adapter, f"forward link {src} -> {dst} does not go deeper")
+    modalities = {}
+    for s in all_sites:
+        modalities.setdefault(s.stream, set()).update(s.modalities)
+    encoders = {st for st, m in modalities.items() if len(m) == 1}
+    fed = {tuple(dst)[0] for src, dst in links if tuple(src)[0] != tuple(dst)[0]}
+    for stream, m in modalities.items():
+        if len(m) > 1 and encoders and stream not in fed:
+            _fail(
+                adapter,
+                f"stream {stream!r} needs {sorted(m)} input but no other stream feeds it, so its depths run "
+                f"parallel to the encoders {sorted(encoders)}; override forward_links() to link the encoder "
+                "layers that feed it (fusion layers come after their encoders)",
+            )
+    names = [u for s in all_sites for u in s.unit_names()]
+    table = adapter.units_table()
+    if table["name"].tolist() != names:
+        _fail(adapter, "units_table() does not list the units of sites() in order")
+    if not np.allclose(table["depth"], [depth[(s, l)] for s, l in zip(table["stream"], table["layer"])]):
+        _fail(adapter, "units_table() depths differ from layer_depths()")
 
 
 def _check_missing_modality(adapter, batch, chosen):

@@ -8,6 +8,7 @@ import zlib
 import numpy as np
 
 from nilearn_vlm.adapters import BaseAdapter, Site, pool
+from nilearn_vlm.units import site_name
 
 
 def _softmax(x, axis=-1):
@@ -164,7 +165,7 @@ class ToyAdapter(BaseAdapter):
                 ffn = np.tanh(h @ w["w1"])
                 x = h + ffn @ w["w2"]
                 for kind, value in (("attn_out", attn), ("head", heads), ("ffn", ffn), ("resid", x)):
-                    name = f"{stream}.{layer}.{kind}"
+                    name = site_name(stream, layer, kind)
                     if name in wanted:
                         out[name] = np.asarray(pool(value, mask, rule), dtype=np.float32)
         return {s.name: out[s.name] for s in chosen}

@@ -144,17 +144,60 @@ class _LeavesHooks(ToyAdapter):
         return 1
 
 
+class _LinksNowhere(ToyAdapter):
+    """Broken: links a layer the model does not have."""
+
+    def forward_links(self):
+        return [(("vision", 1), ("text", 7))]
+
+
+class _LinksBackwards(ToyAdapter):
+    """Broken: the links make a cycle."""
+
+    def forward_links(self):
+        return [(("vision", 1), ("text", 0)), (("text", 1), ("vision", 0))]
+
+
+class _FusionBeside(ToyAdapter):
+    """Broken: a fusion stream (image and text) that no encoder feeds, so it runs parallel to them."""
+
+    def sites(self):
+        return super().sites() + [Site("cross", 0, "cross_attn_out", 4, ("image", "text"))]
+
+
+class _FusionAfter(_FusionBeside):
+    def forward_links(self):
+        return [(("vision", 1), ("cross", 0)), (("text", 1), ("cross", 0))]
+
+
 @pytest.mark.parametrize(
     "adapter, message",
     [
         (_PadLeaks(), "pooling 'mean' differs from pool"),
         (_Float64(), "float32"),
         (_LeavesHooks(), "hooks remain attached"),
+        (_LinksNowhere(), r"forward_links\(\) does not describe .* block \('text', 7\)"),
+        (_LinksBackwards(), "make a cycle"),
+        (_FusionBeside(), "stream 'cross' needs .'image', 'text'. input but no other stream feeds it"),
     ],
 )
 def test_check_adapter_catches_broken_adapters(adapter, message):
     with pytest.raises(AssertionError, match=message):
         check_adapter(adapter, batch=default_batch())
+
+
+def test_adapter_depths_and_units_table():
+    adapter = _FusionAfter(n_layers=2)
+    depth = adapter.layer_depths()
+    assert depth == {("vision", 0): 1 / 3, ("vision", 1): 2 / 3, ("text", 0): 1 / 3, ("text", 1): 2 / 3,
+                     ("cross", 0): 1.0}
+    table = adapter.units_table(["cross.0.cross_attn_out", "text.0.ffn"])
+    assert table["name"].tolist()[:5] == [f"cross.0.cross_attn_out.{i}" for i in range(4)] + ["text.0.ffn.0"]
+    np.testing.assert_allclose(table["depth"], [1.0] * 4 + [1 / 3] * 32)
+    with pytest.raises(ValueError, match=r"unknown sites \['text.5.ffn'\]"):
+        adapter.units_table(["text.5.ffn"])
+    # separate towers by default: each layer at (l + 1) / L of its own tower
+    assert ToyAdapter(n_layers=4).layer_depths()[("text", 2)] == 3 / 4
 
 
 def test_missing_modality_is_a_clear_error():

@@ -10,13 +10,13 @@ from nilearn_vlm import get_analysis, hookimpl
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
-    layer_depth,
+    describe_groups,
     network_membership,
-    order_layers,
     overlap_null,
     regressor_groups,
     run_analyses,
     spatial_block_permutations,
+    units_of,
 )
 from nilearn_vlm.networks import AtlasLabels
 from nilearn_vlm.networks._base import make_lookup
@@ -139,9 +139,33 @@ def test_regressor_groups_units_atoms_and_errors():
         regressor_groups(atoms, groups=["a"])
 
 
-def test_layer_order_and_depth():
-    assert order_layers(["t.3", "v.11", "v.2", "t.0"]) == ["t.0", "t.3", "v.2", "v.11"]
-    np.testing.assert_allclose(layer_depth(["v.0", "v.4", "v.2", "t.1"]), [0, 1, 0.5, 0])
+def test_groups_get_their_stream_and_depth_from_the_units_table():
+    from nilearn_vlm.units import Site, units_table
+
+    # a 12-layer text tower of which only layers 0, 3 and 11 were extracted: depths (l + 1) / 12 of the
+    # model, not the rank among the layers present
+    model = [Site("text", l, "attn_out", 2, ("text",)) for l in range(12)] + [Site("vision", l, "attn_out", 2)
+                                                                              for l in range(6)]
+    picked = [s for s in model if (s.stream, s.layer) in {("text", 0), ("text", 3), ("text", 11), ("vision", 2)}]
+    res = Results("m", units=units_table(picked, model_sites=model))
+    info = describe_groups(res, ["vision.2", "text.11", "text.0", "text.3", "text.11", "vision.2.attn_out", "x"])
+    assert info["group"].tolist() == ["vision.2", "vision.2.attn_out", "text.0", "text.3", "text.11", "x"]
+    assert info["stream"].tolist() == ["vision", "vision", "text", "text", "text", ""]
+    np.testing.assert_allclose(info["depth"], [3 / 6, 3 / 6, 1 / 12, 4 / 12, 1, np.nan])
+    assert info["layer"].tolist()[:5] == [2, 2, 0, 3, 11] and info["layer"].isna().tolist()[5]
+    # atoms take the depth of their dominant layer
+    load = np.zeros((2, len(res.units)))
+    load[0, res.units["name"] == "text.3.attn_out.1"] = 2.0
+    load[1, res.units["name"] == "vision.2.attn_out.0"] = -1.0
+    atoms = Results("m", units=res.units, atom_loadings=load, glm_sign_sets=np.zeros((2, 5)))
+    layers = regressor_groups(atoms, "layer")
+    assert layers.tolist() == ["text.3", "vision.2"]
+    np.testing.assert_allclose(describe_groups(atoms, layers)["depth"], [4 / 12, 0.5])
+    assert regressor_groups(atoms, "depth").tolist() == [f"{4 / 12:.6g}", "0.5"]
+    # regressors that are units of a results object without a units table: the table of their names
+    direct = Results("m", regressor_names=["t.0.ffn.0", "t.1.ffn.0"], glm_sign_sets=np.zeros((2, 3)))
+    assert units_of(direct)["depth"].tolist() == [0.5, 1.0]
+    assert units_of(Results("m", glm_sign_sets=np.zeros((2, 3)))) is None
 
 
 def test_network_membership():

@@ -187,7 +187,9 @@ def test_optional_fields_and_errors(tmp_path):
     with pytest.raises(ValueError, match="disagree on the number of voxels"):
         Results("clip", glm_t=np.zeros((2, 5)), encoder_scores=np.zeros(4))
     with pytest.raises(ValueError, match="loadings are .n_atoms, n_units."):
-        Results("clip", unit_names=["a.0", "a.1"], atom_loadings=np.zeros((3, 5)))
+        Results("clip", unit_names=["a.0.ffn.0", "a.0.ffn.1"], atom_loadings=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="not of the form 'stream.layer.kind.index'"):
+        Results("clip", unit_names=["a.0", "a.1"])
     with pytest.raises(ValueError, match="must hold only -1, 0 and 1"):
         Results("clip", glm_sign_sets=np.array([[2, 0]]))
     with pytest.raises(ValueError, match="disagree on the number of regressors"):
@@ -238,8 +240,12 @@ def test_format_1_folders_still_load(tmp_path):
     assert res.glm_t.shape == (2, 12) and res.unit_names[0] == "vision.0.attn_out.0"
     # written again, it is the current format and reads back the same
     again = Results.load(res.save(tmp_path / "v2"))
-    assert json.loads((tmp_path / "v2" / "results.json").read_text())["format_version"] == FORMAT_VERSION == 2
+    assert json.loads((tmp_path / "v2" / "results.json").read_text())["format_version"] == FORMAT_VERSION == 3
     np.testing.assert_array_equal(again.encoder_p_fwe, res.encoder_p_fwe)
+    # its units.tsv held unit_name, site: the units table is built from the names and now saved whole
+    assert pd.read_csv(folder / "units.tsv", sep="\t").columns.tolist() == ["unit_name", "site"]
+    pd.testing.assert_frame_equal(again.units, res.units, check_exact=True)
+    assert res.units.columns.tolist() == ["name", "stream", "layer", "depth", "kind", "index", "site"]
     assert again.timings == res.timings and list(again.tables) == ["key_neurons"]
     # and its report can be built from the folder
     report = build_report(folder)
@@ -312,3 +318,56 @@ def test_from_estimators_with_the_real_estimators(tmp_path):
     np.testing.assert_array_equal(back.glm_t, res.glm_t)
     assert back.settings == res.settings
     pd.testing.assert_frame_equal(back.tables["key_neurons"], res.tables["key_neurons"], check_dtype=False)
+
+
+def test_units_table_round_trip_and_folders_of_the_first_format(tmp_path):
+    from nilearn_vlm.units import Site, UNIT_COLUMNS, units_table
+
+    # a METER-like model: depths with fusion after the encoders, thirds that TSV must keep exactly
+    model = ([Site("vision", l, "attn_out", 2) for l in range(2)] + [Site("text", l, "ffn", 3, ("text",))
+                                                                     for l in range(3)]
+             + [Site("cross_text", l, "cross_attn_out", 2, ("image", "text")) for l in range(2)])
+    links = [(("vision", 1), ("cross_text", 0)), (("text", 2), ("cross_text", 0))]
+    table = units_table(model[1:], links=links, model_sites=model)
+    res = Results("meter", units=table, atom_loadings=np.ones((2, len(table))))
+    assert res.unit_names == table["name"].tolist() and res.unit_sites == table["site"].tolist()
+    assert res.sites == [s.name for s in model[1:]]
+    np.testing.assert_allclose(res.units["depth"].iloc[[0, 2, -1]], [2 / 4, 1 / 5, 1.0])
+    folder = res.save(tmp_path / "new")
+    written = pd.read_csv(folder / "units.tsv", sep="\t")
+    assert written.columns.tolist() == list(UNIT_COLUMNS) and len(written) == len(table)
+    back = Results.load(folder)
+    pd.testing.assert_frame_equal(back.units, res.units, check_exact=True)
+    assert back.unit_names == res.unit_names and back.unit_sites == res.unit_sites
+    # a folder written before the units table: unit_name and site; the table is built from the names
+    pd.DataFrame({"unit_name": res.unit_names, "site": res.unit_sites}).to_csv(
+        folder / "units.tsv", sep="\t", index=False)
+    old = Results.load(folder)
+    assert old.unit_names == res.unit_names and old.unit_sites == res.unit_sites
+    pd.testing.assert_frame_equal(old.units, units_table(res.unit_names))
+    # names and sites are derived from the table and must agree with it
+    with pytest.raises(ValueError, match="unit_names disagree with units"):
+        Results("meter", units=table, unit_names=table["name"].tolist()[::-1])
+    with pytest.raises(ValueError, match="unit_sites disagree"):
+        Results("meter", unit_names=table["name"].tolist(), unit_sites=["x"] * len(table))
+    res.unit_names = res.unit_names[::-1]
+    with pytest.raises(ValueError, match="must be the units table's 'name' and 'site' columns"):
+        res.validate()
+    with pytest.raises(ValueError, match="lacks columns"):
+        Results("meter", units=table.drop(columns="depth"))
+
+
+def test_from_estimators_keeps_the_units_table_of_the_extraction():
+    from nilearn_vlm import NeuronActivations, SparseAtoms
+    from nilearn_vlm.testing import ToyAdapter
+
+    stimuli = pd.DataFrame({"text": [f"word {i} and {i * 7 % 5}" for i in range(30)]})
+    acts = NeuronActivations(model=ToyAdapter(width=8, n_layers=3), sites="text.1.*")
+    X = acts.fit_transform(stimuli)
+    atoms = SparseAtoms(n_atoms=2, feature_names=acts.units_, random_state=0).fit(X)
+    pd.testing.assert_frame_equal(atoms.units_, acts.units_)
+    res = Results.from_estimators("toy", atoms=atoms)
+    pd.testing.assert_frame_equal(res.units, acts.units_)
+    np.testing.assert_allclose(res.units["depth"], 2 / 3)  # the model's depth, not 1 as from the names alone
+    key = atoms.key_neuron_table()
+    assert (key["stream"] == "text").all() and (key["layer"] == 1).all()

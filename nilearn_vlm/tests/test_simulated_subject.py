@@ -21,6 +21,7 @@ from nilearn.glm.first_level import glover_hrf
 
 from nilearn_vlm.decomposition import SparseAtoms
 from nilearn_vlm.glm import VoxelGLM
+from nilearn_vlm.units import layer_name, unit_groups, unit_name
 
 N_SCANS, T_R = 600, 1.0
 LAYERS = ["vision.1", "vision.3", "text.0", "text.2"]  # one driving layer per feature
@@ -47,16 +48,15 @@ def _simulate(seed=0):
     F = _hrf_convolve(rng.standard_normal((N_SCANS, 4)))
     F = (F - F.mean(0)) / F.std(0)
     names, cols, owner, sign = [], [], [], []
-    for layer in ("vision.0", "vision.1", "vision.2", "vision.3",
-                  "text.0", "text.1", "text.2", "text.3"):
-        stream, depth = layer.split(".")
+    for stream, depth in [(s, d) for s in ("vision", "text") for d in range(4)]:
+        layer = layer_name(stream, depth)
         for i in range(50 if layer in LAYERS else 70):
             k = LAYERS.index(layer) if layer in LAYERS and i < 25 else -1
             s = (1.0 if rng.random() < 0.8 else -1.0) if k >= 0 else 0.0
             noise = _hrf_convolve(rng.standard_normal((N_SCANS, 1)))[:, 0]
             noise /= noise.std()
             cols.append(s * F[:, k] + noise if k >= 0 else noise)
-            names.append(f"{stream}.{depth}.attn_out.{i}")
+            names.append(unit_name(stream, depth, "attn_out", i))
             owner.append(k)
             sign.append(s)
     X = pd.DataFrame(np.column_stack(cols), columns=names)
@@ -103,7 +103,7 @@ def test_recovers_driving_atoms_key_neurons_and_layers(fitted):
         f1 = 2 * np.sum(key & truth) / (key.sum() + truth.sum())
         assert f1 >= 0.9
         rows = table[table["atom"] == atoms.atom_names_[a]]
-        layer = rows["stream"] + "." + rows["layer"].astype(str)
+        layer = unit_groups(atoms.units_.iloc[rows["unit"]], "layer")
         assert (layer == LAYERS[k]).mean() >= 0.9
         ok = np.sign(atoms.key_neurons_[a][key & truth]) == sign[key & truth]
         assert ok.mean() >= 0.95

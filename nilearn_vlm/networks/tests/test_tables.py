@@ -179,14 +179,10 @@ def test_layer_preference_table_and_image():
 
 
 def test_counts_per_layer_and_stream_from_unit_names():
-    from nilearn_vlm.networks import dominant_group, unit_groups
+    from nilearn_vlm.networks import dominant_group
+    from nilearn_vlm.units import unit_groups
 
     units = ["vision.0.attn_out.0", "vision.1.attn_out.0", "text.0.attn_out.0"]
-    assert unit_groups(units, "layer").tolist() == ["vision.0", "vision.1", "text.0"]
-    assert unit_groups(units, "stream").tolist() == ["vision", "vision", "text"]
-    assert unit_groups(units, "kind").tolist() == ["attn_out"] * 3
-    with pytest.raises(ValueError, match="is not 'stream.layer.kind.index'"):
-        unit_groups(["u7"])
     # unit-level maps grouped by stream: vision = m0 | m1 (as MAPS rows), text = m2
     t = network_counts(MAPS, MEMBER, ["A", "B"], groups=unit_groups(units, "stream"))
     got = t.set_index(["group", "network"])

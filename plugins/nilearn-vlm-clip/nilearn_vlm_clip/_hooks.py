@@ -1,38 +1,15 @@
-"""Capture points shared by the backends.
+"""Readers shared by the backends.
 
-A capture point says which module to hook, whether as a forward hook or a
-forward pre-hook, and how to read the (n, tokens, width) activation from the
-hook's arguments. Everything runs inside the model's own forward call.
+Each backend says, per site, which module to hook and how to read the
+(n, tokens, width) activation from the hook's arguments, as a
+:class:`nilearn_vlm.adapters.CapturePoint`; these are the readers they share.
+Everything runs inside the model's own forward call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
-
-
-@dataclass
-class CapturePoint:
-    """Where and how one site is read during the forward pass.
-
-    Attributes
-    ----------
-    module : torch.nn.Module
-        Module the hook goes on.
-    pre : bool
-        True for a forward pre-hook (reads the module's inputs), False for a
-        forward hook (reads its output).
-    read : callable
-        ``read(module, args, kwargs, output)`` returning a batch-first
-        (n, tokens, width) tensor (``output`` is None for pre-hooks).
-    """
-
-    module: torch.nn.Module
-    pre: bool
-    read: Callable
 
 
 def first(output):

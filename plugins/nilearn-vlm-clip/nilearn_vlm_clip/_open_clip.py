@@ -9,7 +9,8 @@ import os
 import numpy as np
 import torch
 
-from nilearn_vlm_clip._hooks import CapturePoint, first, mha_heads, to_batch_first
+from nilearn_vlm.adapters import CapturePoint
+from nilearn_vlm_clip._hooks import first, mha_heads, to_batch_first
 
 
 def _deep_merge(base, override):

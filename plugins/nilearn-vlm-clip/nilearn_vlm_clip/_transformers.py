@@ -6,7 +6,8 @@ import os
 
 import torch
 
-from nilearn_vlm_clip._hooks import CapturePoint, first
+from nilearn_vlm.adapters import CapturePoint
+from nilearn_vlm_clip._hooks import first
 from nilearn_vlm_clip._open_clip import _to_rgb
 
 #: A working CLIP BPE tokenizer has at least the 256 byte symbols.

@@ -7,7 +7,8 @@ import hashlib
 import numpy as np
 import torch
 
-from nilearn_vlm.adapters import BaseAdapter, Site, count_module_hooks, pool
+from nilearn_vlm.adapters import BaseAdapter, CapturePoint, Site, capture, count_module_hooks
+from nilearn_vlm.units import site_name
 
 _STREAMS = (("vision", "image"), ("text", "text"))
 _KINDS = ("attn_out", "head", "ffn", "resid")
@@ -221,26 +222,15 @@ class ClipAdapter(BaseAdapter):
 
     def _capture(self, stream, inputs, mask, wanted, rule):
         """One forward pass of a tower on prepared inputs, with one hook per site."""
-        captured = {}
-        handles = []
-        try:
-            with torch.inference_mode():
-                span = _valid_span(mask, rule)
-                for site in wanted:
-                    point = self._backend.capture_point(stream, site.layer, site.kind)
-                    hook = _make_hook(point.read, mask, rule, captured, site.name, point.pre, span)
-                    if point.pre:
-                        handles.append(point.module.register_forward_pre_hook(hook, with_kwargs=True))
-                    else:
-                        handles.append(point.module.register_forward_hook(hook, with_kwargs=True))
-                self._backend.forward(stream, inputs, mask)
-        finally:
-            for handle in handles:
-                handle.remove()
-        missing = [s.name for s in wanted if s.name not in captured]
-        if missing:
-            raise RuntimeError(f"hooks of sites {missing} did not fire; please report this as a bug")
-        return {name: value.numpy() for name, value in captured.items()}
+        span = _valid_span(mask, rule)
+        valid = mask if mask is None or span is None else mask[:, :span]
+        points = {}
+        for site in wanted:
+            point = self._backend.capture_point(stream, site.layer, site.kind)
+            points[site.name] = CapturePoint(point.module, point.pre, _leading(point.read, span))
+        with torch.inference_mode(), capture(points, rule, {name: valid for name in points}) as captured:
+            self._backend.forward(stream, inputs, mask)
+        return captured.arrays()
 
     def embed(self, batch):
         """Final CLIP embeddings computed from the captured last residual stream.
@@ -262,7 +252,7 @@ class ClipAdapter(BaseAdapter):
         for stream, modality in _STREAMS:
             if modality not in batch.modalities:
                 continue
-            last = f"{stream}.{len(self._backend.layers(stream)) - 1}.resid"
+            last = site_name(stream, len(self._backend.layers(stream)) - 1, "resid")
             rule = "cls" if stream == "vision" else "eot"
             pooled = self.extract(batch, [last], rule)[last]
             with torch.inference_mode():
@@ -290,20 +280,13 @@ def _valid_span(mask, rule):
     return int(cols.max()) + 1 if len(cols) else None
 
 
-def _make_hook(read, mask, rule, captured, name, pre, span=None):
-    """A hook that reads a site's tokens, pools them and stores only the pooled units."""
-    valid = mask if span is None else mask[:, :span]
+def _leading(read, span):
+    """``read`` restricted to the leading ``span`` token positions (all of them for None)."""
+    if span is None:
+        return read
 
-    def store(module, args, kwargs, output):
+    def leading(module, args, kwargs, output):
         x = read(module, args, kwargs, output)
-        if span is not None and span < x.shape[1]:
-            x = x[:, :span]
-        y = pool(x, valid, rule)
-        if rule in ("cls", "eot") or y is x:
-            y = y.clone()  # do not keep the full token tensor alive through a view
-        captured[name] = y.detach().to("cpu", torch.float32)
+        return x[:, :span] if span < x.shape[1] else x
 
-    if pre:
-        return lambda module, args, kwargs: store(module, args, kwargs, None)
-    return store
-
+    return leading

@@ -11,9 +11,8 @@ from nilearn_vlm.analyses import (
     FigureSpec,
     bootstrap_sums,
     branch_of_stream,
-    layer_depth,
+    describe_groups,
     network_membership,
-    order_layers,
     percentile_interval,
     regressor_groups,
     variance_partition,
@@ -168,7 +167,7 @@ def compare_figures(out):
         tidy = whole.assign(series=whole["model"] + " " + whole["stream"])[["depth", "series", "mean", "low", "high"]]
         specs.append(FigureSpec(
             "line", tidy, x="depth", y="mean", hue="series", low="low", high="high",
-            title="Per-layer scores (whole brain)", xlabel="relative layer depth (0 to 1)",
+            title="Per-layer scores (whole brain)", xlabel="fractional depth along the model (0 to 1]",
             ylabel="mean layer score",
         ))
     return specs
@@ -190,7 +189,8 @@ class CompareAnalysis(BaseAnalysis):
        (``fold_scores``: sign flips over folds); per network the mean
        difference of ``encoder_scores`` with a bootstrap interval.
     3. **Per-layer curves** (``layer_scores``) per model, stream and network,
-       with bootstrap intervals over voxels, on a relative depth axis.
+       with bootstrap intervals over voxels, against the fractional depth of the layer
+       along the model (:mod:`nilearn_vlm.units`).
     4. **Baselines**: every other result (e.g. ViT, RoBERTa) against each of
        the two models, as paired per-network differences of
        ``encoder_scores``.
@@ -427,15 +427,14 @@ class CompareAnalysis(BaseAnalysis):
         for res, lab in zip(results, labels):
             if not res.layer_scores:
                 continue
-            order = order_layers(res.layer_scores)
-            depth = dict(zip(order, layer_depth(order)))
+            info = describe_groups(res, list(res.layer_scores))
+            order = info["group"].tolist()
             means, lows, highs = masked_mean_ci(np.stack([res.layer_scores[k] for k in order], axis=1), member,
                                                 n_bootstrap, confidence, rng)
-            for i, layer in enumerate(order):
+            for i, (layer, stream, depth) in enumerate(info[["group", "stream", "depth"]].itertuples(index=False)):
                 for k, name in enumerate(net_names):
-                    rows.append({"model": lab, "stream": layer.rsplit(".", 1)[0] if "." in layer else "",
-                                 "layer": layer, "depth": depth[layer], "network": name, "mean": means[i, k],
-                                 "low": lows[i, k], "high": highs[i, k]})
+                    rows.append({"model": lab, "stream": stream, "layer": layer, "depth": depth, "network": name,
+                                 "mean": means[i, k], "low": lows[i, k], "high": highs[i, k]})
         if rows:
             out.tables["layer_curves"] = pd.DataFrame(rows)
 

@@ -136,7 +136,9 @@ def test_baselines_and_layer_curves(subject_factory):
     whole = curves[curves["network"] == "(all)"]
     np.testing.assert_allclose(whole["mean"], [base.mean() + 0.05 * l for l in range(4)])
     assert np.all(whole["low"] <= whole["mean"]) and np.all(whole["mean"] <= whole["high"])
-    np.testing.assert_allclose(whole["depth"], [0, 1 / 3, 2 / 3, 1])
+    # the fractional depth of the model's units (4 layers per tower): (l + 1) / 4
+    np.testing.assert_allclose(whole["depth"], [0.25, 0.5, 0.75, 1])
+    assert whole["stream"].tolist() == ["vision"] * 4
     assert len(out.plot()) == 3
     assert [spec.title for spec in out.figures][1] == "Paired score difference by network"
     diff = out.figures[1]
@@ -145,6 +147,33 @@ def test_baselines_and_layer_curves(subject_factory):
     json.dumps(out.summary())
     with pytest.raises(ValueError, match="integration_networks"):
         CompareAnalysis().run([clip, meter, vit], integration_networks=["nope"])
+
+
+def test_layer_curves_of_sites_take_the_depth_of_the_units_table(towers):
+    from nilearn_vlm.results import Results
+    from nilearn_vlm.units import Site, units_table
+
+    # a METER-like model: 2 vision and 4 text layers, then 2 fusion layers after both encoders; the
+    # pipeline keys layer_scores by site
+    model = ([Site("vision", l, "attn_out", 1) for l in range(2)] + [Site("text", l, "attn_out", 1, ("text",))
+                                                                     for l in range(4)]
+             + [Site("cross_text", l, "self_attn_out", 1, ("image", "text")) for l in range(2)])
+    links = [(("vision", 1), ("cross_text", 0)), (("text", 3), ("cross_text", 0))]
+    rng = np.random.default_rng(0)
+    scores = {s.name: rng.random(300) for s in model[::-1]}
+    res = Results("meter", units=units_table(model, links=links), layer_scores=scores,
+                  network_labels=towers.network_labels, encoder_scores=rng.random(300))
+    other = Results("clip", units=units_table(model[:6]), network_labels=towers.network_labels,
+                    encoder_scores=rng.random(300))
+    curves = CompareAnalysis().run([res, other], n_bootstrap=20).to_frame("layer_curves")
+    whole = curves[curves["network"] == "(all)"].set_index("layer")
+    assert whole.index.tolist() == ([f"cross_text.{l}.self_attn_out" for l in range(2)]
+                                    + [f"text.{l}.attn_out" for l in range(4)]
+                                    + [f"vision.{l}.attn_out" for l in range(2)])
+    assert whole["stream"].tolist() == ["cross_text"] * 2 + ["text"] * 4 + ["vision"] * 2
+    # path through text: 4 + 2 blocks; through vision: 2 + 2; fusion after the longer encoder
+    np.testing.assert_allclose(whole["depth"], [5 / 6, 1, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 1 / 4, 2 / 4])
+    np.testing.assert_allclose(whole.loc["text.2.attn_out", "mean"], scores["text.2.attn_out"].mean())
 
 
 def test_controls_give_a_model_its_unique_share(towers, fused):

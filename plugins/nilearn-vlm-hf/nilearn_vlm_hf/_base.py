@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nilearn_vlm.adapters import BaseAdapter, Batch, Site, count_module_hooks, pool
+from nilearn_vlm.adapters import BaseAdapter, Batch, CapturePoint, Site, capture, count_module_hooks
 
 #: Sub-module paths (relative to one transformer layer) of the attention
 #: output projection, tried in order. Its input is the per-head context
@@ -472,58 +472,17 @@ class HFAdapterBase(BaseAdapter):
                 )
         batch = self._complete(batch, {s.stream for s in chosen})
         inputs, masks = self._prepare(batch)
-        store = {}
-        handles = []
-        try:
-            for site in chosen:
-                spec = self._stream_specs[site.stream]
-                tap = spec.layers[site.layer][site.kind]
-                hook = _capture(
-                    store, site.name, masks[site.stream], rules[site.stream], spec.seq_first, tap.pre, len(chosen)
-                )
-                if tap.pre:
-                    handles.append(tap.module.register_forward_pre_hook(hook))
-                else:
-                    handles.append(tap.module.register_forward_hook(hook))
-            with torch.inference_mode():
-                try:
-                    self._run(inputs, {s.stream for s in chosen})
-                except _AllCaptured:
-                    pass  # every requested site was read: the rest of the forward is skipped
-        finally:
-            for handle in handles:
-                handle.remove()
-        missing = [s.name for s in chosen if s.name not in store]
-        if missing:
-            raise RuntimeError(f"hooks of sites {missing} did not fire; the model skipped them")
-        return {s.name: store[s.name] for s in chosen}
-
-
-class _AllCaptured(Exception):
-    """Raised by the hook that reads the last requested site, to stop the forward early."""
-
-
-def _capture(store, name, mask, rule, seq_first, pre, n_sites):
-    def read(x):
-        if seq_first:
-            x = x.transpose(0, 1)
-        x = x.detach().float()
-        m = None if mask is None else mask.to(x.device)
-        store[name] = np.ascontiguousarray(pool(x, m, rule).cpu().numpy(), dtype=np.float32)
-        if len(store) == n_sites:
-            raise _AllCaptured
-
-    if pre:
-
-        def pre_hook(module, args):
-            read(args[0])
-
-        return pre_hook
-
-    def hook(module, args, output):
-        read(output[0] if isinstance(output, (tuple, list)) else output)
-
-    return hook
+        points, masks_of = {}, {}
+        for site in chosen:
+            spec = self._stream_specs[site.stream]
+            tap = spec.layers[site.layer][site.kind]
+            points[site.name] = CapturePoint(tap.module, pre=tap.pre, seq_first=spec.seq_first)
+            masks_of[site.name] = masks[site.stream]
+        pooling_of = {s.name: rules[s.stream] for s in chosen}
+        # every requested site read: the rest of the forward pass is skipped
+        with capture(points, pooling_of, masks_of, stop_early=True) as captured, torch.inference_mode():
+            self._run(inputs, {s.stream for s in chosen})
+        return captured.arrays()
 
 
 def check_tokenizer(tok, source, vocab_size):

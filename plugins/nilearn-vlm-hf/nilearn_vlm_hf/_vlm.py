@@ -171,6 +171,33 @@ class BridgeTowerAdapter(HFAdapterBase):
             ),
         ]
 
+    def forward_links(self):
+        """Links of BridgeTower's bridges, as ``BridgeTowerModel.forward`` runs them.
+
+        With ``T`` text layers and ``F`` fusion layers, the encoders run their
+        first ``s = T - F + 1`` layers, then fusion layer 0 reads text and
+        vision layer ``s - 1``; fusion layer ``k >= 1`` of each stream reads
+        layer ``s - 1 + k`` of its own encoder (the bridge) and layer
+        ``k - 1`` of the other fusion stream. So the top ``F - 1`` encoder
+        layers run beside the fusion layers: text layer ``s - 1 + k`` and
+        fusion layer ``k - 1`` have the same depth, and every fusion layer is
+        deeper than the encoder layers that feed it.
+        """
+        self.ensure_loaded()
+        specs = self._stream_specs
+        n_fusion = len(specs["cross_text"].layers)
+        split = len(specs["text"].layers) - n_fusion + 1
+        links = []
+        for k in range(n_fusion):
+            enc = split - 1 + k
+            if k == 0:
+                links += [((enc_stream, enc), (cross, 0)) for enc_stream in ("text", "vision")
+                          for cross in ("cross_text", "cross_image")]
+            else:
+                links += [(("text", enc), ("cross_text", k)), (("vision", enc), ("cross_image", k)),
+                          (("cross_image", k - 1), ("cross_text", k)), (("cross_text", k - 1), ("cross_image", k))]
+        return links
+
     def _image_size(self):
         return _square(self._model.config.vision_config.image_size)
 

@@ -178,3 +178,40 @@ def test_bridgetower_fillers(bridgetower_config, roberta_tokenizer):
     blank = adapter.extract(Batch(images=[gray], texts=[""]), ["cross_text.1.ffn"])
     np.testing.assert_allclose(mixed["cross_text.1.ffn"][0], blank["cross_text.1.ffn"][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(mixed["cross_text.1.ffn"][1], explicit["cross_text.1.ffn"][1], rtol=1e-5, atol=1e-6)
+
+
+def test_bridgetower_depths_follow_its_bridges(bridgetower, bridgetower_config):
+    import torch
+
+    T = bridgetower_config["text_config"]["num_hidden_layers"]
+    F = bridgetower_config["num_hidden_layers"]
+    s = T - F + 1  # encoder layers run before the first fusion layer
+    depth = bridgetower.layer_depths()
+    for stream in ("text", "vision"):
+        for l in range(T):
+            assert depth[(stream, l)] == pytest.approx((l + 1) / (s + F))
+    for stream in ("cross_text", "cross_image"):
+        for k in range(F):
+            assert depth[(stream, k)] == pytest.approx((s + k + 1) / (s + F))
+    # the top encoder layers run beside the fusion layers: text layer s - 1 + k feeds fusion layer k only
+    batch = Batch(images=make_images(3), texts=TEXTS)
+    sites = [f"cross_text.{k}.resid" for k in range(F)]
+    base = bridgetower.extract(batch, sites)
+
+    def moved(layer):
+        def shift(module, args, output):
+            x = output[0] if isinstance(output, tuple) else output
+            x = x + torch.linspace(-1, 1, x.shape[-1])
+            return (x,) + tuple(output[1:]) if isinstance(output, tuple) else x
+
+        handle = bridgetower._model.text_model.encoder.layer[layer].register_forward_hook(shift)
+        try:
+            return bridgetower.extract(batch, sites)
+        finally:
+            handle.remove()
+
+    for k in range(F):
+        out = moved(s - 1 + k)
+        for j in range(F):
+            changed = not np.allclose(out[sites[j]], base[sites[j]])
+            assert changed == (j >= k), (k, j)

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from nilearn_vlm.adapters import BaseAdapter, Site, count_module_hooks, pool
+from nilearn_vlm.adapters import BaseAdapter, CapturePoint, Site, capture, count_module_hooks
 from nilearn_vlm.adapters._base import _digest
 from nilearn_vlm_meter.preprocess import (
     CLIP_MEAN,
@@ -312,6 +312,21 @@ fusion_intermediate, num_token_types : int
         self.ensure_loaded()
         return meter_sites(self.config_)
 
+    def forward_links(self):
+        """The fusion layers come after the encoders.
+
+        The first layer of both fusion streams reads the last vision and the
+        last text layer; fusion layer ``k`` of each stream reads layer
+        ``k - 1`` of the other (co-attention).
+        """
+        self.ensure_loaded()
+        cfg = self.config_
+        ends = [("vision", cfg.vision_layers - 1), ("text", cfg.text_layers - 1)]
+        links = [(end, (stream, 0)) for stream in ("cross_text", "cross_image") for end in ends]
+        for k in range(1, cfg.num_top_layer):
+            links += [(("cross_image", k - 1), ("cross_text", k)), (("cross_text", k - 1), ("cross_image", k))]
+        return links
+
     def weights_digest(self):
         """Digest of the checkpoint file, or of the seed and architecture."""
         self.ensure_loaded()
@@ -442,25 +457,15 @@ fusion_intermediate, num_token_types : int
         why_img = "sites " + ", ".join(sorted({f"{s.stream}.*" for s in chosen if "image" in s.modalities}))
         why_txt = "sites " + ", ".join(sorted({f"{s.stream}.*" for s in chosen if "text" in s.modalities}))
         pixels, ids, mask = self._inputs(batch, need_image, need_text, why_img, why_txt)
-        store = {s.name: [] for s in chosen}
         current = {}
 
-        def make_hook(site):
-            rule = rules[site.stream]
-            textual = site.stream in ("text", "cross_text")
+        def text_mask():
+            return current["mask"].bool()
 
-            def hook(module, args, output):
-                out = output[0] if isinstance(output, tuple) else output
-                valid = current["mask"].bool() if textual else None
-                store[site.name].append(pool(out.float(), valid, rule).cpu().numpy().astype(np.float32))
-
-            return hook
-
+        points = {s.name: CapturePoint(self._site_module(s)) for s in chosen}
+        textual = {s.name: text_mask for s in chosen if s.stream in ("text", "cross_text")}
         model, dev = self.model_, self._device
-        handles = []
-        try:
-            for site in chosen:
-                handles.append(self._site_module(site).register_forward_hook(make_hook(site)))
+        with capture(points, {s.name: rules[s.stream] for s in chosen}, textual) as captured:
             step = int(self.model_params["batch_size"])
             with torch.no_grad():
                 for start in range(0, len(batch), step):
@@ -473,10 +478,7 @@ fusion_intermediate, num_token_types : int
                         img = model.encode_image(pixels[sl].to(dev))
                     if fuse:
                         model.fuse(txt, img, current["mask"])
-        finally:
-            for h in handles:
-                h.remove()
-        return {s.name: np.concatenate(store[s.name], axis=0) for s in chosen}
+        return captured.arrays()
 
     def itm_logits(self, batch):
         """Image-text matching logits (n, 2) of METER's ITM head (index 1: match)."""

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from nilearn_vlm.adapters import Batch
@@ -241,3 +242,43 @@ def test_neuron_activations_with_mixed_stimuli(small_params):
         np.testing.assert_allclose(units[:, acts.site_slices_[s.name]], direct[s.name], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="missing_image"):
         NeuronActivations(model="meter", model_params=small_params, sites="cross_*.1.*").fit(X)
+
+
+def _perturbed(adapter, module, batch, sites):
+    """Units of ``sites`` with ``module``'s output moved (a forward hook returning a new output)."""
+
+    def shift(mod, args, output):
+        x = output[0] if isinstance(output, tuple) else output
+        x = x + torch.linspace(-1, 1, x.shape[-1])  # not a constant: LayerNorm would remove it
+        return (x,) + tuple(output[1:]) if isinstance(output, tuple) else x
+
+    handle = module.register_forward_hook(shift)
+    try:
+        return adapter.extract(batch, sites, "mean")
+    finally:
+        handle.remove()
+
+
+def test_fusion_layers_come_after_both_encoders(small_params):
+    adapter = METERAdapter(**small_params)
+    cfg = adapter.ensure_loaded().config_
+    V, T, F = cfg.vision_layers, cfg.text_layers, cfg.num_top_layer
+    depth = adapter.layer_depths()
+    E = max(V, T)
+    for l in range(V):
+        assert depth[("vision", l)] == pytest.approx((l + 1) / (V + F))
+    for l in range(T):
+        assert depth[("text", l)] == pytest.approx((l + 1) / (T + F))
+    for k in range(F):
+        assert depth[("cross_text", k)] == depth[("cross_image", k)] == pytest.approx((E + k + 1) / (E + F))
+    # the links are the model's: the first fusion layer reads the last layer of each encoder
+    batch = default_batch(n=3, seed=1)
+    sites = ["cross_text.0.cross_attn_out", "cross_image.0.cross_attn_out"]  # read both encoders
+    base = adapter.extract(batch, sites, "mean")
+    m = adapter.model_
+    for last in (m.vit_model.visual.transformer.resblocks[V - 1], m.text_transformer.encoder.layer[T - 1]):
+        moved = _perturbed(adapter, last, batch, sites)
+        for site in sites:
+            assert not np.allclose(moved[site], base[site])
+    table = adapter.units_table(["text.1.ffn", "cross_image.0.ffn"])
+    np.testing.assert_allclose(table["depth"].unique(), [2 / (T + F), (E + 1) / (E + F)])

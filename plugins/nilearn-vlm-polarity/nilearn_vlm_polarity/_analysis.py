@@ -11,14 +11,13 @@ from nilearn_vlm.analyses import (
     BaseAnalysis,
     FigureSpec,
     bootstrap_sums,
-    layer_depth,
+    describe_groups,
     network_membership,
-    order_layers,
     percentile_interval,
     regressor_groups,
 )
-from nilearn_vlm.networks import unit_groups
 from nilearn_vlm.stats import bootstrap_ci
+from nilearn_vlm.units import group_table, unit_groups
 
 
 def _corr_last(a, b, method="pearson"):
@@ -107,7 +106,7 @@ def polarity_figures(out):
                 note = f"r = {t['r']:.2f} [{t['low']:.2f}, {t['high']:.2f}]"
         specs.append(FigureSpec(
             "line", tidy, x="depth", y="value", hue="sign", colors={"positive": "tab:red", "negative": "tab:blue"},
-            title=f"Positive and negative voxels across layers: {stream}", xlabel="relative layer depth (0 to 1)",
+            title=f"Positive and negative voxels across layers: {stream}", xlabel="fractional depth along the model (0 to 1]",
             ylabel=unit, note=note, size=(5, 3.5),
         ))
     return specs
@@ -230,22 +229,23 @@ class PolarityAnalysis(BaseAnalysis):
             f"network; the mirrored-trend statistic is the {method} correlation across layers of the positive "
             f"and negative curves with a {confidence:.0%} bootstrap interval over {params['bootstrap']}."
         )
-        order = order_layers(layers)
-        depth = dict(zip(order, layer_depth(order)))
+        info = describe_groups(res, layers)
+        order = info["group"].tolist()
+        depth = dict(zip(order, info["depth"]))
         pos = np.vstack([(sign[layers == lab] > 0).any(axis=0) for lab in order])  # (L, v)
         neg = np.vstack([(sign[layers == lab] < 0).any(axis=0) for lab in order])
         size = member.sum(axis=1).astype(float)
         scale = (1.0 / np.where(size > 0, size, np.nan)) if measure == "fraction" else np.ones(len(net_names))
         n_pos = pos.astype(float) @ member.T.astype(float) * scale  # (L, networks)
         n_neg = neg.astype(float) @ member.T.astype(float) * scale
-        streams = [lab.rsplit(".", 1)[0] if "." in lab else "" for lab in order]
+        streams = info["stream"].tolist()
         rows = []
         for i, lab in enumerate(order):
             for j, net in enumerate(net_names):
                 rows.append({"stream": streams[i], "layer": lab, "depth": depth[lab], "network": net,
                              "n_pos": n_pos[i, j], "n_neg": n_neg[i, j]})
         out.tables["layer_curves"] = pd.DataFrame(rows)
-        stream_of = np.asarray([lab.rsplit(".", 1)[0] if "." in lab else "" for lab in layers])
+        stream_of = info.set_index("group")["stream"].loc[list(layers)].to_numpy()
         srows = []
         for stream in dict.fromkeys(streams):
             sp = (sign[stream_of == stream] > 0).any(axis=0)
@@ -331,17 +331,17 @@ class PolarityAnalysis(BaseAnalysis):
 
     @staticmethod
     def _neuron_side(out, res, unit_maps, method):
-        if res.atom_loadings is None or res.unit_names is None:
+        if res.atom_loadings is None or res.units is None:
             out.notes.append("Neuron-side polarity needs atom_loadings and unit_names; skipped.")
             return
         load = res.atom_loadings
         dominant = load[np.abs(load).argmax(axis=0), np.arange(load.shape[1])]
         unit_sign = np.sign(dominant)
-        layer = unit_groups(res.unit_names, by="layer")
+        layer = unit_groups(res.units, by="layer")
         rows = []
-        for lab in order_layers(layer):
+        for lab, stream in group_table(res.units, "layer")[["group", "stream"]].itertuples(index=False):
             sel = layer == lab
-            rows.append({"stream": lab.rsplit(".", 1)[0], "layer": lab, "n_units": int(sel.sum()),
+            rows.append({"stream": stream, "layer": lab, "n_units": int(sel.sum()),
                          "n_pos_units": int((unit_sign[sel] > 0).sum()),
                          "n_neg_units": int((unit_sign[sel] < 0).sum())})
         out.tables["unit_signs"] = pd.DataFrame(rows)

@@ -40,6 +40,9 @@ def test_layer_curves_are_counts_of_the_planted_sets(mirrored):
     streams = out.to_frame("stream_counts").set_index("network")
     assert streams.loc["(all)", "n_pos"] == (sign > 0).any(0).sum()
     assert streams.loc["default mode", "n_both"] == ((sign[:, 200:] > 0).any(0) & (sign[:, 200:] < 0).any(0)).sum()
+    # fractional depth of the 10-layer stream, from the units table of the regressors: (l + 1) / 10
+    np.testing.assert_allclose(whole["depth"], (np.arange(10) + 1) / 10)
+    assert whole["stream"].tolist() == ["vision"] * 10
     frac = PolarityAnalysis().run(mirrored, n_bootstrap=10, measure="fraction").to_frame("layer_curves")
     np.testing.assert_allclose(frac[frac["network"] == "(all)"]["n_pos"], whole["n_pos"] / 400)
 

@@ -10,6 +10,7 @@ import pandas as pd
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
+    describe_groups,
     FigureSpec,
     greedy_unit_selection,
     network_membership,
@@ -18,8 +19,8 @@ from nilearn_vlm.analyses import (
     regressor_groups,
     variance_partition,
 )
-from nilearn_vlm.networks import unit_groups
 from nilearn_vlm.stats import fdr
+from nilearn_vlm.units import unit_groups
 
 RELATIONS = ("within-layer", "across-layer", "across-stream")
 
@@ -260,7 +261,7 @@ class RedundancyAnalysis(BaseAnalysis):
         sets = {"any": signs != 0, "pos": signs > 0, "neg": signs < 0}[sign]
         names = list(res.regressor_names)
         layers = regressor_groups(res, "layer", groups)
-        streams = np.asarray([lab.rsplit(".", 1)[0] if "." in lab else lab for lab in layers])
+        streams = describe_groups(res, layers).set_index("group")["stream"].loc[list(layers)].to_numpy()
         net_names, member = network_membership(res, atlas, level)
         params = dict(min_count=min_count, sign=sign, overlap=overlap, n_permutations=n_permutations,
                       block_length=block_length, atlas=atlas, level=level, partition_by=partition_by,
@@ -371,7 +372,7 @@ class RedundancyAnalysis(BaseAnalysis):
         out.tables["ablation"] = pd.DataFrame({"map": list(res.regressor_names), "n_significant": sig.sum(axis=1),
                                                "n_only_this_map": only, "coverage_without": coverage})
         out.stats["min_coverage_without_one_map"] = float(np.min(coverage)) if coverage.size else np.nan
-        if res.atom_loadings is None or res.unit_names is None:
+        if res.atom_loadings is None or res.units is None:
             out.notes.append("Units shared by several atoms need atom_loadings and unit_names; skipped.")
             return
         n_atoms_of_unit = (res.atom_loadings != 0).sum(axis=0)
@@ -381,7 +382,7 @@ class RedundancyAnalysis(BaseAnalysis):
         rows = []
         if res.n_atoms == sig.shape[0]:
             # for each network: units (and the layers they come from) of the atoms predicting it
-            layer = unit_groups(res.unit_names, by="layer")
+            layer = unit_groups(res.units, by="layer")
             for name, m in zip(net_names, member):
                 atoms = np.flatnonzero(sig[:, m].any(axis=1))
                 units = np.flatnonzero((res.atom_loadings[atoms] != 0).any(axis=0)) if atoms.size else []
@@ -415,7 +416,7 @@ class RedundancyAnalysis(BaseAnalysis):
                     feature_names = [f"feature{i}" for i in range(X.shape[1])]
             fnames = [str(f) for f in feature_names]
             try:
-                default_groups = unit_groups(fnames, by=partition_by)
+                default_groups = unit_groups(res.units if fnames == res.unit_names else fnames, by=partition_by)
             except ValueError:
                 default_groups = None
         if X.shape[0] != Y.shape[0]:

@@ -1,4 +1,4 @@
-"""Sites: the hookable unit populations of a model, and selectors over them."""
+"""Unit naming (``stream.layer.kind.index``), sites and site selectors."""
 
 from __future__ import annotations
 
@@ -20,7 +20,91 @@ UNIT_KINDS = (
 #: co-attention fusion layers.
 DEFAULT_SELECTOR = ("*.attn_out", "*.self_attn_out", "*.cross_attn_out")
 
+_SEP = "."
 
+
+# ---------------------------------------------------------------- names
+def layer_name(stream, layer):
+    """Name of a layer (block): ``stream.layer``.
+
+    Examples
+    --------
+    >>> layer_name("text", 4)
+    'text.4'
+    """
+    return f"{stream}{_SEP}{int(layer)}"
+
+
+def site_name(stream, layer, kind):
+    """Name of a site: ``stream.layer.kind``.
+
+    Examples
+    --------
+    >>> site_name("vision", 3, "ffn")
+    'vision.3.ffn'
+    """
+    return f"{layer_name(stream, layer)}{_SEP}{kind}"
+
+
+def unit_name(stream, layer, kind, index):
+    """Name of a unit: ``stream.layer.kind.index``.
+
+    Examples
+    --------
+    >>> unit_name("cross_text", 2, "cross_attn_out", 17)
+    'cross_text.2.cross_attn_out.17'
+    """
+    return f"{site_name(stream, layer, kind)}{_SEP}{int(index)}"
+
+
+def parse_unit_name(name):
+    """Split a unit name ``stream.layer.kind.index`` into its parts.
+
+    Returns
+    -------
+    tuple
+        ``(stream, layer, kind, index)`` with ``layer`` and ``index`` as int.
+
+    Raises
+    ------
+    ValueError
+        The name is not of that form.
+
+    Examples
+    --------
+    >>> parse_unit_name("cross_text.2.cross_attn_out.17")
+    ('cross_text', 2, 'cross_attn_out', 17)
+    """
+    parts = str(name).split(_SEP)
+    if len(parts) != 4 or not all(parts) or not (_is_int(parts[1]) and _is_int(parts[3])):
+        raise ValueError(
+            f"unit name {name!r} is not of the form 'stream.layer.kind.index' "
+            "(for example 'vision.3.ffn.12'; layer and index are non-negative integers)"
+        )
+    stream, layer, kind, index = parts
+    return stream, int(layer), kind, int(index)
+
+
+def is_unit_name(name):
+    """Whether ``name`` is a unit name ``stream.layer.kind.index``.
+
+    Examples
+    --------
+    >>> is_unit_name("vision.3.ffn.12"), is_unit_name("atom3"), is_unit_name("v.x.ffn.1")
+    (True, False, False)
+    """
+    try:
+        parse_unit_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_int(text):
+    return text.isdigit()
+
+
+# ---------------------------------------------------------------- sites
 @dataclass(frozen=True, order=True)
 class Site:
     """One population of units of a model.
@@ -66,35 +150,11 @@ class Site:
     @property
     def name(self):
         """``stream.layer.kind``."""
-        return f"{self.stream}.{self.layer}.{self.kind}"
+        return site_name(self.stream, self.layer, self.kind)
 
     def unit_names(self):
         """Names of the units, ``stream.layer.kind.index``."""
-        prefix = self.name
-        return [f"{prefix}.{i}" for i in range(self.width)]
-
-
-def parse_unit_name(name):
-    """Split a unit name ``stream.layer.kind.index`` into its parts.
-
-    Returns
-    -------
-    tuple
-        ``(stream, layer, kind, index)`` with ``layer`` and ``index`` as int.
-
-    Examples
-    --------
-    >>> parse_unit_name("cross_text.2.cross_attn_out.17")
-    ('cross_text', 2, 'cross_attn_out', 17)
-    """
-    parts = str(name).split(".")
-    if len(parts) != 4:
-        raise ValueError(
-            f"unit name {name!r} is not of the form 'stream.layer.kind.index' "
-            "(for example 'vision.3.ffn.12')"
-        )
-    stream, layer, kind, index = parts
-    return stream, int(layer), kind, int(index)
+        return [unit_name(self.stream, self.layer, self.kind, i) for i in range(self.width)]
 
 
 def select_sites(sites, selector="default"):
@@ -139,46 +199,44 @@ def select_sites(sites, selector="default"):
         patterns, strict = list(selector), True
     if not patterns:
         raise ValueError("empty site selector: give at least one pattern, 'default' or 'all'")
-    names = [s.name for s in sites]
     chosen = set()
     for pattern in patterns:
         if not isinstance(pattern, str):
             raise TypeError(f"site selector entries must be str, got {type(pattern).__name__}")
-        hits = [n for n in names if _matches(n, pattern)]
+        hits = [s.name for s in sites if _matches(s, pattern)]
         if strict and not hits:
             raise ValueError(
                 f"site pattern {pattern!r} matches no site of this model; available sites: "
-                f"{_summarise(names)}"
+                f"{_summarise(sites)}"
             )
         chosen.update(hits)
     if not chosen:
         raise ValueError(
             f"the default selector {DEFAULT_SELECTOR} matches no site of this model; "
-            f"pass sites= explicitly, e.g. 'all'. Available: {_summarise(names)}"
+            f"pass sites= explicitly, e.g. 'all'. Available: {_summarise(sites)}"
         )
     return [s for s in sites if s.name in chosen]
 
 
-def _matches(name, pattern):
-    """Shell-style match of a site name; a wildcard kind pattern starting with
+def _matches(site, pattern):
+    """Shell-style match of a site's name; a wildcard kind pattern starting with
     ``attn`` (``"*.attn*"``) also covers the fusion kinds ``self_attn_out``
     and ``cross_attn_out``."""
-    if fnmatch.fnmatchcase(name, pattern):
+    if fnmatch.fnmatchcase(site.name, pattern):
         return True
-    head, _, kind_pattern = pattern.rpartition(".")
+    _, _, kind_pattern = pattern.rpartition(_SEP)
     if "*" in kind_pattern and kind_pattern.startswith("attn"):
-        stream_layer, _, kind = name.rpartition(".")
         for prefix in ("self_", "cross_"):
-            if kind.startswith(prefix) and fnmatch.fnmatchcase(
-                f"{stream_layer}.{kind[len(prefix):]}", pattern
+            if site.kind.startswith(prefix) and fnmatch.fnmatchcase(
+                site_name(site.stream, site.layer, site.kind[len(prefix):]), pattern
             ):
                 return True
     return False
 
 
-def _summarise(names, limit=12):
-    """Compact list of site names for error messages."""
-    kinds = sorted({n.split(".", 2)[0] + ".*." + n.split(".", 2)[2] for n in names})
+def _summarise(sites, limit=12):
+    """Compact list of site patterns (``stream.*.kind``) for error messages."""
+    kinds = sorted({f"{s.stream}{_SEP}*{_SEP}{s.kind}" for s in sites})
     text = ", ".join(kinds[:limit])
     if len(kinds) > limit:
         text += f", ... ({len(kinds)} patterns)"
