@@ -30,6 +30,7 @@ NOT_UNIT_NAMES = {
     ("nilearn_vlm/datasets/_images.py", 'filename.rsplit("/", 1)[-1]'): "a file name and its extension",
     ("nilearn_vlm/study/_bids.py", "Path(filename).name"): "a BIDS file name and its extension",
     ("plugins/nilearn-vlm-meter/nilearn_vlm_meter/checkpoint.py", "k"): "a torch state-dict key",
+    ("nilearn_vlm/settings/_schema.py", "text"): "a settings target 'role.parameter'",
 }
 #: the one re-export of the parser, kept for plugins written against the adapter contract
 REEXPORTS = {"nilearn_vlm/adapters/__init__.py"}

@@ -38,8 +38,7 @@ def build_estimators(pipeline, t_r=None, t_r_targets=()):
     """
     params = estimator_params(pipeline)
     if t_r is not None:
-        for target in t_r_targets:
-            role, param = target.split(".")
+        for role, param in t_r_targets:
             params.setdefault(role, {})[param] = t_r
     out = {}
     for role, (cls, _) in ESTIMATORS.items():

@@ -67,6 +67,14 @@ class SettingsError(ValueError):
         self.key = key
 
 
+def _target(text):
+    """``"role.param"`` of a ``to=`` declaration as ``(role, param)``, checked once."""
+    role, sep, param = text.partition(".")
+    if not sep or role not in ESTIMATORS or not param:
+        raise ValueError(f"to= targets are 'role.parameter' with a role of {sorted(ESTIMATORS)}, got {text!r}")
+    return role, param
+
+
 def setting(default=dataclasses.MISSING, doc="", *, types, to=(), check=None, items=None,
             role="analysis", renamed=(), migrate=None, path=None, default_text=None, example=None):
     """A key of a settings section (a :func:`dataclasses.field` with its declaration).
@@ -117,7 +125,7 @@ def setting(default=dataclasses.MISSING, doc="", *, types, to=(), check=None, it
     unknown = set(types) - set(TYPE_NAMES)
     if unknown:
         raise ValueError(f"unknown types {sorted(unknown)}; use {sorted(TYPE_NAMES)}")
-    meta = {"doc": doc, "types": tuple(types), "to": tuple(to), "check": check, "items": items,
+    meta = {"doc": doc, "types": tuple(types), "to": tuple(_target(t) for t in to), "check": check, "items": items,
             "role": role, "renamed": tuple(renamed), "migrate": migrate, "path": path,
             "default_text": default_text, "example": example}
     if isinstance(default, (list, dict)):
@@ -187,8 +195,7 @@ def estimator_targets(obj):
     """``(key, value, role, parameter)`` of every estimator parameter a section instance sets."""
     for name, f in section_keys(type(obj)).items():
         value = getattr(obj, name)
-        for target in f.metadata["to"]:
-            role, param = target.split(".")
+        for role, param in f.metadata["to"]:
             yield name, value, role, param
 
 
@@ -206,8 +213,7 @@ def _options_hint(cls, param, value):
 
 def _check_targets(where, f, value):
     """Build each estimator the key sets with that parameter alone and run its validation."""
-    for target in f.metadata["to"]:
-        role, param = target.split(".")
+    for role, param in f.metadata["to"]:
         cls = ESTIMATORS[role][0]
         try:
             cls(**{param: value})._validate_params()
@@ -406,8 +412,7 @@ def check_section(obj, where):
 def target_text(targets, markup="``{}``"):
     """The estimator parameters a key sets, in words: ``VoxelGLM.alpha`` (the GLM of the atoms)."""
     parts = []
-    for target in targets:
-        role, param = target.split(".")
+    for role, param in targets:
         cls, what = ESTIMATORS[role]
         parts.append(f"{markup.format(f'{cls.__name__}.{param}')} ({what})")
     return ", ".join(parts)

@@ -37,8 +37,7 @@ def test_every_key_is_declared(section, key, f):
     meta = f.metadata
     assert meta["doc"].strip() and meta["role"] in ROLES
     assert set(meta["types"]) <= set(TYPE_NAMES)
-    for target in meta["to"]:
-        role, param = target.split(".")
+    for role, param in meta["to"]:
         cls = ESTIMATORS[role][0]
         assert param in inspect.signature(cls).parameters, f"{section}.{key} -> {cls.__name__}.{param}"
         assert param in cls._parameter_constraints
