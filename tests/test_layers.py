@@ -481,3 +481,12 @@ def test_data_path_names_exist(step):
     for name in names:
         assert hasattr(mod, name), f"{mod.__name__} has no {name}: update DATA_PATH in nilearn_vlm/_layers.py"
     assert [module for _, module, _ in DATA_PATH].count(module) == 1
+
+
+@pytest.mark.parametrize("module", ["nilearn_vlm._layers", "nilearn_vlm.adapters._base", "nilearn_vlm.networks._base"])
+def test_examples_run(module):
+    """The table's examples, and those of the names made public for the plugins (params_digest, make_lookup)."""
+    import doctest
+
+    result = doctest.testmod(import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
