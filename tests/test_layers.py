@@ -20,6 +20,7 @@ fail, on a small tree with one planted violation of each kind.
 """
 
 import ast
+import functools
 import textwrap
 from dataclasses import dataclass
 from importlib import import_module
@@ -236,14 +237,10 @@ def unplaced_modules(modules, graph):
     return found
 
 
-_GRAPH = {}
-
-
+@functools.cache
 def import_graph_cache():
     """The real tree's graph, walked once per session."""
-    if "core" not in _GRAPH:
-        _GRAPH["core"] = import_graph()
-    return _GRAPH["core"]
+    return import_graph()
 
 
 def _report(found):
@@ -355,6 +352,7 @@ PLANTED = {
         from nilearn_vlm import VoxelGLM
         """,
     "glm.py": "",
+    "stats.py": "from nilearn_vlm.nowhere import thing\n",
     "maps.py": "import nilearn_vlm.units\n\nFIT = nilearn_vlm.VoxelEncoder\n",
     "cli.py": """
         import importlib
@@ -434,7 +432,9 @@ def test_planted_floor_violations_are_found(planted):
     assert "nilearn_vlm.demo -> nilearn_vlm.testing" in restricted[1]
     assert "nilearn_vlm.cli -> nilearn_vlm.datasets" in restricted[0]
     assert [m for m in modules if m != FACADE and floor_of(m) is None] == ["nilearn_vlm.newthing"]
-    assert f"{FACADE}.extraction (listed on the estimators floor) does not exist" in unplaced_modules(modules, graph)
+    unplaced = unplaced_modules(modules, graph)
+    assert f"{FACADE}.extraction (listed on the estimators floor) does not exist" in unplaced
+    assert "nilearn_vlm.stats -> nilearn_vlm.nowhere (nilearn_vlm/stats.py:1, from-import): no such module" in unplaced
 
 
 def test_private_imports_of_a_plugin_are_found(tmp_path):
