@@ -88,6 +88,16 @@ def _study_file_reference(app, docname, source):
         source[0] = source[0].replace("<!-- study-file-reference -->", study_file_reference())
 
 
+def _architecture_tables(app, docname, source):
+    # the floors and the data path, generated from the table the import test checks
+    if docname == "architecture":
+        from nilearn_vlm._layers import architecture_tables, data_path_table
+
+        source[0] = source[0].replace("<!-- floors -->", architecture_tables())
+        source[0] = source[0].replace("<!-- data-path -->", data_path_table())
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("source-read", _study_file_reference)
+    app.connect("source-read", _architecture_tables)

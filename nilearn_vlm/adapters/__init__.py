@@ -12,6 +12,7 @@ from nilearn_vlm.adapters._base import (
     BaseAdapter,
     Batch,
     count_module_hooks,
+    params_digest,
 )
 from nilearn_vlm.adapters._capture import Capture, CapturePoint, capture
 from nilearn_vlm.adapters._pooling import POOLING_RULES, check_pooling, pool
@@ -36,6 +37,7 @@ __all__ = [
     "capture",
     "check_pooling",
     "count_module_hooks",
+    "params_digest",
     "parse_unit_name",
     "pool",
     "select_sites",

@@ -263,7 +263,7 @@ class BaseAdapter(abc.ABC):
         The default hashes the model parameters; adapters with a loaded model
         override it to hash the weights themselves (or the checkpoint file).
         """
-        return _digest(self.model_params)
+        return params_digest(self.model_params)
 
     def fingerprint(self):
         """Everything that changes the numbers, as a JSON-serialisable dict."""
@@ -303,6 +303,31 @@ def _jsonable(obj):
     return json.loads(json.dumps(obj, default=repr, sort_keys=True))
 
 
-def _digest(obj):
+def params_digest(obj):
+    """Short, stable digest of parameters: what the default ``weights_digest`` returns.
+
+    For adapters whose weights are fully determined by parameters (random
+    weights from a seed and a configuration): the digest enters the
+    activation cache key, so equal parameters share cached activations.
+
+    Parameters
+    ----------
+    obj : object
+        JSON-serialisable parameters (dict keys are sorted; other objects are
+        written with ``repr``).
+
+    Returns
+    -------
+    str
+        The first 16 hexadecimal digits of the SHA-256 of the sorted JSON.
+
+    Examples
+    --------
+    >>> from nilearn_vlm.adapters import params_digest
+    >>> params_digest({"seed": 0, "width": 8}) == params_digest({"width": 8, "seed": 0})
+    True
+    >>> len(params_digest({"seed": 0}))
+    16
+    """
     text = json.dumps(_jsonable(obj), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

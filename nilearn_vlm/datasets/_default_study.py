@@ -99,7 +99,7 @@ def network_of_voxels(mask_img, networks=STUDY_NETWORKS):
     numpy.ndarray of str, shape (n_voxels,)
         ``""`` outside the networks.
     """
-    from nilearn_vlm import get_atlas
+    from nilearn_vlm.plugins import get_atlas
     from nilearn_vlm.networks import voxel_networks
 
     labels = [get_atlas(name).load(mask_img) for name in ("seitzman2018", "language_mni")]

@@ -51,7 +51,7 @@ Examples
 True
 """
 
-from nilearn_vlm.networks._base import AtlasLabels, BaseAtlas
+from nilearn_vlm.networks._base import AtlasLabels, BaseAtlas, make_lookup
 from nilearn_vlm.networks._canonical import CANONICAL_NETWORKS, canonical_network
 from nilearn_vlm.networks._hcp import LANGUAGE_MMP_PARCELS, HCPAtlas, LanguageHCPAtlas
 from nilearn_vlm.networks._images import (
@@ -131,6 +131,7 @@ __all__ = [
     "layer_preference_table",
     "list_atlases",
     "load_atlases",
+    "make_lookup",
     "maps_to_array",
     "network_counts",
     "network_dice",

@@ -83,7 +83,31 @@ class AtlasLabels:
 
 
 def make_lookup(indices, names):
-    """Build an atlas lookup table with canonical network names."""
+    """The lookup table of :class:`AtlasLabels`, with canonical network names.
+
+    For atlas authors building :class:`AtlasLabels` themselves.
+
+    Parameters
+    ----------
+    indices : sequence of int
+        Label values, one per network (0, the background, is not listed).
+    names : sequence of str
+        The atlas's own name of each label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``index``, ``name`` and ``canonical`` (see
+        :func:`canonical_network`; empty when no canonical name fits).
+
+    Examples
+    --------
+    >>> from nilearn_vlm.networks import make_lookup
+    >>> make_lookup([1, 2], ["Visual", "DefaultMode"])
+       index         name     canonical
+    0      1       Visual        vision
+    1      2  DefaultMode  default mode
+    """
     names = [str(n) for n in names]
     return pd.DataFrame(
         {

@@ -135,7 +135,7 @@ def voxel_networks(labels, networks=None, level="canonical"):
     --------
     >>> import numpy as np
     >>> from nilearn_vlm.networks import AtlasLabels
-    >>> from nilearn_vlm.networks._base import make_lookup
+    >>> from nilearn_vlm.networks import make_lookup
     >>> a = AtlasLabels("a", "MNI152", np.array([1, 1, 2, 0]), make_lookup([1, 2], ["Visual", "DefaultMode"]))
     >>> b = AtlasLabels("b", "MNI152", np.array([0, 1, 0, 0]), make_lookup([1], ["Language"]))
     >>> voxel_networks([a, b]).tolist()

@@ -7,8 +7,7 @@ import os
 
 import numpy as np
 
-from nilearn_vlm.adapters import BaseAdapter, CapturePoint, Site, capture, count_module_hooks
-from nilearn_vlm.adapters._base import _digest
+from nilearn_vlm.adapters import BaseAdapter, CapturePoint, Site, capture, count_module_hooks, params_digest
 from nilearn_vlm_meter.preprocess import (
     CLIP_MEAN,
     CLIP_STD,
@@ -334,7 +333,7 @@ fusion_intermediate, num_token_types : int
             if self._ckpt_digest is None:
                 self._ckpt_digest = _file_digest(self.model_params["checkpoint"])
             return self._ckpt_digest
-        return _digest({"seed": self.model_params["seed"], "config": self.config_.to_dict()})
+        return params_digest({"seed": self.model_params["seed"], "config": self.config_.to_dict()})
 
     def preprocessing(self):
         """Image transform, tokenizer and fillers (they enter the cache key)."""

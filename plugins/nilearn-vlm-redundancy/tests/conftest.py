@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from nilearn_vlm.networks import AtlasLabels
-from nilearn_vlm.networks._base import make_lookup
+from nilearn_vlm.networks import AtlasLabels, make_lookup
 from nilearn_vlm.plugins import ALLOW_ENV, reset_plugins
 from nilearn_vlm.results import Results
 
