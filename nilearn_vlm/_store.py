@@ -84,6 +84,31 @@ def lock_timeout():
 
 
 # -- names ------------------------------------------------------------------
+def component_problem(value):
+    """Why ``value`` cannot be one folder name (None when it can).
+
+    Examples
+    --------
+    >>> component_problem("sub-01") is None
+    True
+    >>> component_problem("../x")[:21]
+    'cannot name a folder:'
+    """
+    text = str(value)
+    bad = (
+        not text.strip()
+        or text in (".", "..")
+        or any(sep in text for sep in ("/", "\\", "\0"))
+        or os.path.isabs(text)
+        or (len(text) > 1 and text[1] == ":")  # a Windows drive
+        or text.startswith(".")
+    )
+    if bad:
+        return ("cannot name a folder: it must be one plain name, without '/', '\\', a leading '.' or '..', "
+                "and not absolute; use letters, digits, '-' and '_' (e.g. '01', 'clip-b32')")
+    return None
+
+
 def check_component(value, what):
     """Check that ``value`` is a plain folder name (no separator, no ``..``, not absolute).
 
@@ -112,21 +137,10 @@ def check_component(value, what):
     ...
     nilearn_vlm._store.UnsafePathError: subject id '../x' cannot name a folder: ...
     """
-    text = str(value)
-    bad = (
-        not text.strip()
-        or text in (".", "..")
-        or any(sep in text for sep in ("/", "\\", "\0"))
-        or os.path.isabs(text)
-        or (len(text) > 1 and text[1] == ":")  # a Windows drive
-        or text.startswith(".")
-    )
-    if bad:
-        raise UnsafePathError(
-            f"{what} {text!r} cannot name a folder: it must be one plain name, without '/', '\\', "
-            "a leading '.' or '..', and not absolute; use letters, digits, '-' and '_' (e.g. '01', 'clip-b32')"
-        )
-    return text
+    problem = component_problem(value)
+    if problem:
+        raise UnsafePathError(f"{what} {str(value)!r} {problem}")
+    return str(value)
 
 
 def check_inside(path, root, what):
