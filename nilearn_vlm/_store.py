@@ -27,13 +27,13 @@ rules (the documentation page "The store" explains them to users):
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import json
 import os
 import shutil
 import socket
-import stat
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -274,8 +274,8 @@ def reserve(fd, size, path, what):
                 free = "an unknown amount"
             raise DiskFullError(
                 exc.errno,
-                f"no space left for {what}: {str(Path(path).parent)!r} needs {_size_text(size)} more and "
-                f"has {free} free; free some space or choose a folder on a larger disk",
+                f"no space left for {what}: a file of {_size_text(size)} does not fit in "
+                f"{str(Path(path).parent)!r} ({free} free); free some space or choose a folder on a larger disk",
             ) from None
         if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # pragma: no cover
             os.ftruncate(fd, size)  # file systems without allocation: sparse file
@@ -546,6 +546,19 @@ class FolderEntry:
             return None, problem
         return done, None
 
+    def clean(self):
+        """Remove staging folders of killed writers, when no writer holds the lock now."""
+        leftovers = [*self.folder.parent.glob(f".{self.folder.name}.tmp-*"),
+                     *self.folder.parent.glob(f".{self.folder.name}.old-*")]
+        if not leftovers:
+            return
+        try:
+            with self.lock(timeout=0):
+                for old in leftovers:
+                    shutil.rmtree(old, ignore_errors=True)
+        except LockTimeoutError:
+            return  # a writer is at work: its staging folder is not a leftover
+
     def stage(self):
         """A new empty staging folder beside the final one (hidden; removed by :meth:`publish`)."""
         make_dirs(self.folder.parent)
@@ -654,16 +667,18 @@ def package_versions(names):
 
 
 def distribution_of(obj):
-    """The distribution that ships the module of ``obj`` (class or instance), or None."""
-    module = getattr(obj, "__module__", None) or type(obj).__module__
-    top = module.partition(".")[0]
-    dists = metadata.packages_distributions().get(top) or []
-    return sorted(dists)[0] if dists else None
+    """The distribution named like the top-level package of ``obj``'s module (class or instance), or None.
+
+    ``nilearn_vlm_clip.adapter.CLIPAdapter`` -> ``"nilearn-vlm-clip"`` (names
+    compare as normalised: ``-``, ``_`` and ``.`` alike).
+    """
+    module = obj.__module__ if isinstance(obj, type) else type(obj).__module__
+    return _distribution_named(module.partition(".")[0])
 
 
-def is_regular_file(path):
-    """Whether ``path`` is a regular file and not a link."""
+@functools.lru_cache(maxsize=64)
+def _distribution_named(top):
     try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
+        return metadata.distribution(top).metadata["Name"]
+    except (metadata.PackageNotFoundError, ValueError):
+        return None

@@ -226,6 +226,7 @@ def _run_one(pair, config, events, out, force, log, on_result):
     done, _ = entry.read()
     if not force and done is not None and done.get("key") == key:
         _say(log, f"{sub} / {label}: reusing {folder}")
+        entry.clean()
         return {**row, "reused": True}
     with entry.lock(on_wait=lambda msg: _say(log, msg)):
         done, why = entry.read()  # another process may have finished it while we waited

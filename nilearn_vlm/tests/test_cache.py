@@ -365,8 +365,8 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_reused(tmp_path, monkey
 
     stimuli = _toy_stimuli()
     monkeypatch.setattr(_store, "_fallocate", full)
-    with pytest.raises(_store.DiskFullError, match=r"no space left for the activation cache entry .* needs "
-                       r"[0-9.]+ (B|KiB) more and has .* free; free some space or choose a folder"):
+    with pytest.raises(_store.DiskFullError, match=r"no space left for the activation cache entry .*: a file of "
+                       r"[0-9.]+ (B|KiB) does not fit in .* free\); free some space or choose a folder"):
         _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
     monkeypatch.undo()
     X, calls, path = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
