@@ -636,7 +636,7 @@ class FileDigests:
             for chunk in iter(lambda: fh.read(_CHUNK), b""):
                 h.update(chunk)
         now = time.time_ns()
-        trusted = max(st.st_mtime_ns, st.st_ctime_ns) < now - self._RACY_NS
+        trusted = st.st_mtime_ns < now - self._RACY_NS
         self._memo[path] = {"stat": sig, "digest": "sha256:" + h.hexdigest(), "trusted": trusted}
         self._dirty = True
         return self._memo[path]["digest"]
