@@ -37,17 +37,30 @@ from nilearn_vlm.results import Results
 from nilearn_vlm.study import StudyConfigError, load_study, run_study
 
 PLUGIN_MODULE = '''
-import os, signal
+import os, signal, time
 from nilearn_vlm import hookimpl
 from nilearn_vlm.testing import ToyAdapter
 
 
 class FaultToy(ToyAdapter):
-    """The toy adapter; kills its process once when $NVLM_KILL_ONCE names a file not yet there."""
+    """The toy adapter; kills its process once when $NVLM_KILL_ONCE names a file not yet there,
+    sleeps $NVLM_SLEEP seconds per batch, and waits in load for a second process when $NVLM_MEET is set."""
 
     name = "fault-toy"
 
+    def load(self, **params):
+        out = super().load(**params)
+        meet = os.environ.get("NVLM_MEET")  # a folder where two workers wait for each other
+        if meet:
+            os.makedirs(meet, exist_ok=True)
+            open(os.path.join(meet, str(os.getpid())), "w").close()
+            deadline = time.time() + 30
+            while len(os.listdir(meet)) < 2 and time.time() < deadline:
+                time.sleep(0.02)
+        return out
+
     def extract(self, batch, sites, pooling="mean"):
+        time.sleep(float(os.environ.get("NVLM_SLEEP", "0")))  # slow enough for two workers to meet
         marker = os.environ.get("NVLM_KILL_ONCE")
         if marker and not os.path.exists(marker):
             open(marker, "w").close()
@@ -298,8 +311,11 @@ def _copy_study(src_out, dst):
     return dst / "study.toml"
 
 
-def test_parallel_subjects_with_shared_stimuli_finish_like_a_serial_run_local(two_subjects, tmp_path):
+def test_parallel_subjects_with_shared_stimuli_finish_like_a_serial_run_local(two_subjects, tmp_path, monkeypatch):
     path = _copy_study(two_subjects, tmp_path / "study")
+    monkeypatch.setenv("NVLM_MEET", str(tmp_path / "meet"))  # both workers reach the shared cache entry
+    monkeypatch.setenv("NVLM_SLEEP", "0.3")  # together, and the first holds it a while
+    _fresh_workers()
     summary = run_study(path, verbose=0, compute={"engine": "local", "n_workers": 2})
     assert [r["reused"] for r in summary["results"]] == [False, False]
     _compare_to_serial(path.parent / "out", two_subjects)
@@ -375,15 +391,14 @@ _TMPFS_SCRIPT = '''
 import sys
 import numpy as np, pandas as pd
 from nilearn_vlm import NeuronActivations
-from nilearn_vlm._store import DiskFullError
 from nilearn_vlm.testing import ToyAdapter
 
 stimuli = pd.DataFrame({"text": [f"word {i}" for i in range(2000)]})
 acts = NeuronActivations(model=ToyAdapter(width=8, n_layers=2), sites="all", memory=sys.argv[1])
 try:
     acts.fit_transform(stimuli)
-except DiskFullError as exc:
-    print("DISKFULL", exc)
+except OSError as exc:  # DiskFullError is an OSError
+    print("DISKFULL", type(exc).__name__, exc)
     sys.exit(3)
 '''
 
@@ -404,6 +419,7 @@ def test_a_tiny_tmpfs_gives_a_disk_full_error(tmp_path):
                           f"mount -t tmpfs -o size=64k tmpfs {mnt} && exec {sys.executable} {script} {mnt}"],
                          capture_output=True, text=True, check=False, timeout=300)
     assert res.returncode == 3, res.stdout + res.stderr
+    assert "DISKFULL DiskFullError" in res.stdout
     assert "no space left for the activation cache entry" in res.stdout
     assert "does not fit in" in res.stdout
     assert "free some space or choose a folder on a larger disk" in res.stdout
