@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from nilearn_vlm._cache import ActivationCache, content_key
+from nilearn_vlm._store import FileDigests, distribution_of, package_versions
 from nilearn_vlm._utils import nilearn_input_tags
 from nilearn_vlm.adapters import BaseAdapter, Batch, check_pooling, select_sites
 from nilearn_vlm.plugins import get_adapter
@@ -35,6 +38,79 @@ def _accepts_device(cls):
         if "device" in params:
             return True
     return False
+
+
+def extraction_versions(adapter):
+    """Versions of the packages that compute an adapter's units (they enter the cache key).
+
+    The adapter's own distribution (its plugin), and torch, transformers and
+    open_clip where installed.
+
+    Parameters
+    ----------
+    adapter : BaseAdapter
+
+    Returns
+    -------
+    dict
+        ``{distribution: version}``.
+    """
+    own = distribution_of(type(adapter))
+    return package_versions(([own] if own else []) + ["torch", "transformers", "open_clip_torch"])
+
+
+def check_adapter_output(name, out, sites, rows):
+    """An adapter's ``extract`` output, checked: every requested site, its shape, finite values.
+
+    Parameters
+    ----------
+    name : str
+        The adapter's name (for messages).
+    out : dict
+        ``{site name: array}`` returned by ``extract``.
+    sites : list of Site
+        The sites asked for.
+    rows : array
+        The batch's stimulus positions.
+
+    Returns
+    -------
+    dict
+        ``{site name: float32 array (len(rows), width)}``.
+
+    Raises
+    ------
+    RuntimeError
+        Naming the adapter, the site and what is wrong (an adapter bug).
+    """
+    if not isinstance(out, dict):
+        raise RuntimeError(f"adapter {name!r} returned {type(out).__name__} from extract; expected a dict "
+                           "{site name: array} (an adapter bug)")
+    missing = [s.name for s in sites if s.name not in out]
+    if missing:
+        raise RuntimeError(
+            f"adapter {name!r} returned no values for the requested site(s) {missing} (it returned "
+            f"{sorted(out)}); an adapter bug: extract must return every site it is asked for"
+        )
+    checked = {}
+    for s in sites:
+        arr = np.asarray(out[s.name])
+        if arr.shape != (len(rows), s.width):
+            raise RuntimeError(
+                f"adapter {name!r} returned shape {arr.shape} for site {s.name!r}; "
+                f"expected {(len(rows), s.width)} (an adapter bug)"
+            )
+        arr = arr.astype(np.float32)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            where = np.flatnonzero(bad.any(axis=1))
+            raise RuntimeError(
+                f"adapter {name!r} returned {int(bad.sum())} non-finite value(s) (NaN or Inf, in float32) "
+                f"for site {s.name!r}, at stimulus position(s) {np.asarray(rows)[where][:5].tolist()}; "
+                "nothing was cached. Check the model's weights and dtype (float16 overflows), or the inputs"
+            )
+        checked[s.name] = arr
+    return checked
 
 
 def _stimulus_modalities(stimuli):
@@ -312,28 +388,23 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
         if "text" in group and "text" in self.adapter_.modalities:
             texts = [str(X["text"].iat[i]) for i in rows]
         out = self.adapter_.extract(Batch(images=images, texts=texts), sites, self.pooling_)
-        for s in sites:
-            arr = out[s.name]
-            if arr.shape != (len(rows), s.width):
-                raise RuntimeError(
-                    f"adapter {self.adapter_.name!r} returned shape {arr.shape} for site {s.name!r}; "
-                    f"expected {(len(rows), s.width)} (an adapter bug)"
-                )
-        return {s.name: np.asarray(out[s.name], dtype=np.float32) for s in sites}
+        return check_adapter_output(self.adapter_.name, out, sites, rows)
 
     def _cache_key(self, X):
-        from nilearn_vlm._cache import content_key
-
+        digests = FileDigests(Path(self.memory) / "nilearn_vlm_activations" / "file_digests.json")
         stim = content_key(
             [
                 hash_stimulus(
-                    X["image"].iat[i] if "image" in X else None, X["text"].iat[i] if "text" in X else None
+                    X["image"].iat[i] if "image" in X else None, X["text"].iat[i] if "text" in X else None,
+                    digests=digests,
                 )
                 for i in range(len(X))
             ]
         )
+        digests.save()
         meta = {
             "fingerprint": self.adapter_.fingerprint(),
+            "packages": extraction_versions(self.adapter_),
             "sites": [[s.name, s.width] for s in self.sites_],
             "pooling": self.pooling_,
             "batch_size": int(self.batch_size),
@@ -369,11 +440,10 @@ class NeuronActivations(TransformerMixin, BaseEstimator):
         self.cache_path_ = None
         done = set()
         if self.memory is not None:
-            from nilearn_vlm._cache import ActivationCache
-
             key, meta = self._cache_key(X)
             cache = ActivationCache(
-                self.memory, key, [(s.name, s.width) for s in self.sites_], n, len(plan), meta
+                self.memory, key, [(s.name, s.width) for s in self.sites_], n, len(plan), meta,
+                log=(lambda msg: print(f"[nilearn-vlm] {msg}", flush=True)) if self.verbose else None,
             )
             done = cache.open()
             self.cache_path_ = cache.root

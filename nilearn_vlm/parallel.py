@@ -90,6 +90,9 @@ def _client_for(scheduler, n_workers, threads_per_worker, memory_limit,
         kw.update(cluster_kwargs)
         cluster = distributed.LocalCluster(**kw)
         client = distributed.Client(cluster, set_as_default=False)
+        if n_workers:
+            # every worker up before shared data is broadcast (see run_subjects)
+            client.wait_for_workers(n_workers, timeout=120)
         return client, [client, cluster]
     if hasattr(scheduler, "scheduler_address"):  # a cluster object (jobqueue...)
         client = distributed.Client(scheduler, set_as_default=False)
@@ -466,7 +469,7 @@ def run_subjects(func, subjects, *, engine=None, scheduler=None,
     """
     subjects = list(subjects)
     with compute_context(engine, scheduler, n_workers, threads_per_worker,
-                         memory_limit):
+                         memory_limit), _broadcast(kwargs):
         tasks = (delayed(func)(s, **kwargs) for s in subjects)
         results = Parallel(n_jobs=None, return_as="generator")(tasks)
         if verbose:
@@ -474,3 +477,34 @@ def run_subjects(func, subjects, *, engine=None, scheduler=None,
 
             results = tqdm(results, total=len(subjects), desc="subjects")
         return list(results)
+
+
+def _broadcast(kwargs):
+    """On the Dask backend: the large shared arguments copied to every worker once.
+
+    joblib would scatter them to one worker; a task whose worker dies (and
+    is restarted by its nanny) could then not run again, its inputs lost.
+    Copied to every worker, a task is rescheduled on another one.
+    """
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    if type(backend).__name__ != "DaskDistributedBackend":
+        return nullcontext()
+    from dask.sizeof import sizeof
+
+    large = [v for v in kwargs.values() if _weakrefable(v) and sizeof(v) > 1e3]
+    if not large:
+        return nullcontext()
+    return parallel_config(backend="dask", client=backend.client, scatter=large,
+                           wait_for_workers_timeout=backend.wait_for_workers_timeout)
+
+
+def _weakrefable(obj):
+    import weakref
+
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        return False
+    return True

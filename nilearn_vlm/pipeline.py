@@ -127,6 +127,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     with step("loading BOLD"):
         Y, runs, space = load_bold(bold, mask)
     run_labels = sorted(pd.unique(events["run"]))
+    check_run_count(run_labels, runs)
     n_scans = {run: int((runs == i + 1).sum()) for i, run in enumerate(run_labels)}
 
     with step(f"extracting units ({model})"):
@@ -203,6 +204,25 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
             results.add_network_tables(labels)
     results.timings = dict(step.times)
     return results
+
+
+def check_run_count(run_labels, runs):
+    """Raise when the events and the BOLD have different numbers of runs (a clear error, not a shape one).
+
+    Parameters
+    ----------
+    run_labels : list
+        The sorted run labels of the events.
+    runs : ndarray
+        Run number (1, 2, ...) of every BOLD scan (:func:`load_bold`).
+    """
+    n_bold = int(np.unique(runs).size)
+    if n_bold != len(run_labels):
+        raise ValueError(
+            f"the events have {len(run_labels)} run(s) (labels {[str(r) for r in run_labels]}) but the BOLD "
+            f"has {n_bold} run(s); give one BOLD image per run of the events, in the order of the sorted "
+            "run labels (or fix the events' 'run' column)"
+        )
 
 
 def cv_folds(runs, n_blocks=4):

@@ -14,7 +14,9 @@ names:
 A plugin that raises on import or while registering is skipped with a
 :class:`PluginLoadWarning` naming it, its distribution and the error; the rest
 keep working. Two plugins registering the same name for the same kind is a
-:class:`DuplicatePluginError` naming both distributions.
+:class:`DuplicatePluginError` naming both distributions; neither object is
+handed out (every look-up of that name raises it again, and listing the
+plugins too), and the other plugins load as usual.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class _Host:
         self.registry = {kind: {} for kind in KINDS}
         self.dists = {}  # plugin name -> (distribution, version)
         self.failed = []  # (plugin, distribution, error)
+        self.conflicts = {kind: {} for kind in KINDS}  # names two plugins registered: withheld
+        self.duplicates = []  # messages of the duplicates met while loading entry points
         self._lock = threading.RLock()
         self._loaded = False
 
@@ -106,11 +110,14 @@ class _Host:
             if self._loaded:
                 return
             self._loaded = True
-            self._load_entry_points()
+            self.duplicates = self._load_entry_points()
 
     def _load_entry_points(self):
+        """Load every entry point; a duplicate name is withheld from both plugins (never the first one
+        silently), the other plugins still load. Returns the duplicate messages."""
         blocked = _split_env(BLOCK_ENV) or set()
         allowed = _split_env(ALLOW_ENV)
+        errors = []
         for ep in sorted(metadata.entry_points(group=hookspecs.PROJECT_NAME), key=lambda e: e.name):
             dist = ep.dist.metadata["Name"] if ep.dist is not None else "<unknown>"
             version = ep.dist.version if ep.dist is not None else ""
@@ -118,19 +125,37 @@ class _Host:
             if names & blocked or (allowed is not None and not names & allowed):
                 continue
             if self.pm.get_plugin(ep.name) is not None:
-                raise DuplicatePluginError(
-                    f"two plugins use the entry-point name {ep.name!r}: "
-                    f"{self.dists[ep.name][0]!r} and {dist!r}; uninstall one of them"
-                )
+                msg = (f"two plugins use the entry-point name {ep.name!r}: "
+                       f"{self.dists[ep.name][0]!r} and {dist!r}; uninstall one of them")
+                for kind in KINDS:
+                    for key in [k for k, e in self.registry[kind].items() if e.plugin == ep.name]:
+                        self._withhold(kind, key, msg)
+                errors.append(msg)
+                continue
             try:
                 module = ep.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the host
                 self._warn(ep.name, dist, f"failed to import: {type(exc).__name__}: {exc}")
                 continue
-            self.add(module, ep.name, dist, version)
+            try:
+                self.add(module, ep.name, dist, version, withhold=True)
+            except DuplicatePluginError as exc:
+                errors.append(str(exc))
+        return errors
 
-    def add(self, plugin, name, distribution="<memory>", version=""):
-        """Register ``plugin`` under ``name`` and run its registration hooks."""
+    def _withhold(self, kind, name, msg):
+        """Hand out neither object registered under a duplicated name: look-ups raise ``msg``."""
+        self.registry[kind].pop(name, None)
+        self.conflicts[kind][name] = msg
+
+    def add(self, plugin, name, distribution="<memory>", version="", withhold=False):
+        """Register ``plugin`` under ``name`` and run its registration hooks.
+
+        A name another plugin registered is a :class:`DuplicatePluginError`
+        and the new plugin is rolled back; with ``withhold`` (entry points,
+        where neither can be trusted over the other) the earlier object is
+        withheld too.
+        """
         with self._lock:
             try:
                 self.pm.register(plugin, name=name)
@@ -146,7 +171,7 @@ class _Host:
                     hook = getattr(self.pm.hook, _HOOK_OF_KIND[kind])
                     for impl in hook.get_hookimpls():
                         if impl.plugin_name == name:
-                            impl.function(register=self._registrar(kind, name, added))
+                            impl.function(register=self._registrar(kind, name, added, withhold))
             except DuplicatePluginError:
                 self._rollback(name, added)
                 raise
@@ -154,7 +179,7 @@ class _Host:
                 self._rollback(name, added)
                 self._warn(name, distribution, f"failed to register: {type(exc).__name__}: {exc}")
 
-    def _registrar(self, kind, plugin_name, added):
+    def _registrar(self, kind, plugin_name, added, withhold=False):
         distribution, version = self.dists[plugin_name]
 
         def register(obj, name=None):
@@ -173,13 +198,19 @@ class _Host:
                     "or pass register(obj, name='...')"
                 )
             existing = self.registry[kind].get(name)
+            if name in self.conflicts[kind]:
+                msg = (f"{self.conflicts[kind][name]}; distribution {distribution!r} (plugin "
+                       f"{plugin_name!r}) registers it too")
+                self.conflicts[kind][name] = msg
+                raise DuplicatePluginError(msg)
             if existing is not None:
-                raise DuplicatePluginError(
-                    f"two plugins register the {kind} {name!r}: distribution "
-                    f"{existing.distribution!r} (plugin {existing.plugin!r}) and "
-                    f"{distribution!r} (plugin {plugin_name!r}); uninstall one or block it "
-                    f"with {BLOCK_ENV}"
-                )
+                msg = (f"two plugins register the {kind} {name!r}: distribution "
+                       f"{existing.distribution!r} (plugin {existing.plugin!r}) and "
+                       f"{distribution!r} (plugin {plugin_name!r}); neither is used: uninstall one "
+                       f"or block it with {BLOCK_ENV}")
+                if withhold:
+                    self._withhold(kind, name, msg)
+                raise DuplicatePluginError(msg)
             self.registry[kind][name] = PluginEntry(
                 name, kind, obj, plugin_name, distribution, version
             )
@@ -294,7 +325,10 @@ def _resolve(entry):
 
 
 def _lookup(kind, name):
-    registry = _host().registry[kind]
+    host = _host()
+    registry = host.registry[kind]
+    if name in host.conflicts[kind]:
+        raise DuplicatePluginError(host.conflicts[kind][name])
     if name in registry:
         entry = registry[name]
         if isinstance(entry.obj, str):
@@ -354,6 +388,8 @@ def get_atlas(name):
 def iter_plugins(kind=None):
     """Yield :class:`PluginEntry` objects, optionally of one ``kind``."""
     host = _host()
+    if host.duplicates:
+        raise DuplicatePluginError("; ".join(host.duplicates))
     for k in KINDS if kind is None else (kind,):
         yield from sorted(host.registry[k].values(), key=lambda e: e.name)
 

@@ -35,6 +35,8 @@ def run(args):
         return 2
     for row in summary["results"]:
         status = "reused" if row["reused"] else "computed"
+        if row.get("changed"):
+            status += f" (replacing results of other settings or inputs: {'; '.join(row['changed'])})"
         print(f"{row['subject']} / {row['model']}: {status} -> {row['folder']}")
     print(f"summary: {summary['path']}")
     return 0

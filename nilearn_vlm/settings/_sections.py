@@ -8,6 +8,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from nilearn_vlm._store import component_problem
 from nilearn_vlm.adapters import check_pooling
 from nilearn_vlm.encoding import DEFAULT_ALPHAS
 from nilearn_vlm.parallel import COMPUTE_DEFAULTS, ENGINES, check_compute
@@ -51,6 +52,11 @@ def _pooling_problem(value):
     except (TypeError, ValueError) as exc:
         return str(exc)
     return None
+
+
+def _folder_name(value):
+    """A subject id or a model label names a folder of the results: one plain name."""
+    return None if value == "" else component_problem(value)
 
 
 def _analyses_problem(value):
@@ -166,8 +172,8 @@ class FmriSettings:
 class SubjectSpec:
     """``[[subjects]]``: one subject, its run images (in run order) and an optional mask."""
 
-    id: str = setting(doc="Subject label (`sub-<id>` folder of its results).", types=("str", "int"),
-                      role="execution", example="01")
+    id: str = setting(doc="Subject label (`sub-<id>` folder of its results; one plain name).",
+                      types=("str", "int"), role="execution", example="01", check=_folder_name)
     bold: list = setting(doc="The run images, in run order (4D NIfTI, CIFTI dtseries, ...).",
                          types=("paths", "path"), path="file", example=["run-1_bold.nii.gz", "run-2_bold.nii.gz"])
     mask: str | None = setting(None, "Brain mask (default: computed from the first run).",
@@ -196,8 +202,8 @@ class ModelSpec:
                             to=("extractor.sites",))
     pooling: object = setting("mean", "Token pooling rule, or a table {stream = rule}.",
                               types=("str", "table"), to=("extractor.pooling",), check=_pooling_problem)
-    label: str = setting("", "Folder name of the model's results.", types=("str",), role="execution",
-                         default_text="the model's name")
+    label: str = setting("", "Folder name of the model's results (one plain name).", types=("str",),
+                         role="execution", default_text="the model's name", check=_folder_name)
 
     def __post_init__(self):
         self.label = self.label or self.name

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nilearn_vlm.stimuli._events import check_events
+
+
+# one SubRip timing line: "00:01:02,500 --> 00:01:04,000", maybe followed by position coordinates
+_TIMING = re.compile(r"^\s*\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}\s*-->\s*\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}(\s+\S.*)?\s*$")
+# markup of cue texts: HTML-like tags (<i>, <font color=...>) and ASS overrides ({\an8})
+_MARKUP = re.compile(r"<[^>]*>|\{\\[^}]*\}")
+
+
+def _check_timings(path, encoding):
+    """Raise when a line holding ``-->`` is not a valid timing line (pysrt reads bad fields as 0 s)."""
+    text = Path(path).read_bytes().decode(encoding, errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if "-->" in line and not _TIMING.match(line):
+            raise ValueError(
+                f"subtitle file {str(path)!r}, line {number}: {line.strip()!r} is not a SubRip timing line "
+                "(hours:minutes:seconds,milliseconds --> hours:minutes:seconds,milliseconds, e.g. "
+                "'00:01:02,500 --> 00:01:04,000'); fix it"
+            )
 
 
 def read_subtitles(path, encoding=None):
@@ -25,15 +44,17 @@ def read_subtitles(path, encoding=None):
     Returns
     -------
     pandas.DataFrame
-        Columns ``start``, ``end`` (seconds) and ``text`` (markup lines
-        joined with spaces), one row per cue, sorted by start.
+        Columns ``start``, ``end`` (seconds) and ``text`` (the cue's lines
+        joined with spaces, markup such as ``<i>`` or ``{\\an8}`` removed),
+        one row per cue, sorted by start.
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     ValueError
-        The file is not valid SubRip.
+        The file is not valid SubRip: a malformed timing line (named with
+        its line number) or a cue that does not end after it starts.
     """
     import pysrt
 
@@ -44,10 +65,16 @@ def read_subtitles(path, encoding=None):
         subs = pysrt.open(str(path), encoding=encoding, error_handling=pysrt.ERROR_RAISE)
     except Exception as exc:  # pysrt raises its own error types
         raise ValueError(f"cannot parse subtitle file {str(path)!r} as SubRip (.srt): {exc}") from exc
-    rows = [
-        (item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, " ".join(item.text.split()))
-        for item in subs
-    ]
+    _check_timings(path, subs.encoding or encoding or "utf-8")
+    rows = []
+    for k, item in enumerate(subs):
+        start, end = item.start.ordinal / 1000.0, item.end.ordinal / 1000.0
+        if not end > start:
+            raise ValueError(
+                f"subtitle file {str(path)!r}: cue {k + 1} ({' '.join(item.text.split())[:40]!r}) ends at "
+                f"{end:g} s, not after its start at {start:g} s; fix its timing line"
+            )
+        rows.append((start, end, " ".join(_MARKUP.sub(" ", item.text).split())))
     table = pd.DataFrame(rows, columns=["start", "end", "text"])
     return table.sort_values("start", kind="stable").reset_index(drop=True)
 

@@ -7,13 +7,15 @@ The keys of a study file come from one schema, :mod:`nilearn_vlm.settings`;
 
 from nilearn_vlm.study._bids import find_bold_runs, parse_entities
 from nilearn_vlm.study._config import StudyConfig, StudyConfigError, load_study
-from nilearn_vlm.study._run import fingerprint, load_stimuli, run_study
+from nilearn_vlm.study._run import changes, fingerprint, fingerprint_parts, load_stimuli, run_study
 
 __all__ = [
     "StudyConfig",
     "StudyConfigError",
+    "changes",
     "find_bold_runs",
     "fingerprint",
+    "fingerprint_parts",
     "load_stimuli",
     "load_study",
     "parse_entities",

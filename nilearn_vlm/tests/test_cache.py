@@ -190,22 +190,30 @@ def test_cache_without_memory_equals_cache(tmp_path):
 def test_corrupt_progress_record_restarts(tmp_path):
     stimuli = _toy_stimuli()
     X0, _, path = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
+    (path / "complete.json").unlink()  # as a writer killed before its done marker
     (path / "progress.json").write_text("{not json")
     X1, calls, _ = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
     assert calls > 0
     np.testing.assert_array_equal(X0, X1)
 
 
-def test_second_writer_gets_a_clear_error(tmp_path):
+def test_second_writer_waits_and_the_timeout_names_the_holder(tmp_path):
     from nilearn_vlm._cache import ActivationCache
+    from nilearn_vlm._store import LockTimeoutError
 
-    first = ActivationCache(tmp_path, "k" * 64, [("a.0.ffn", 3)], 4, 2, {})
-    first.open()
-    second = ActivationCache(tmp_path, "k" * 64, [("a.0.ffn", 3)], 4, 2, {})
-    with pytest.raises(RuntimeError, match="another process is extracting into the cache entry"):
+    first = ActivationCache(tmp_path, "k" * 64, [("a.0.ffn", 3)], 4, 1, {})
+    assert first.open() == set()
+    second = ActivationCache(tmp_path, "k" * 64, [("a.0.ffn", 3)], 4, 1, {}, lock_timeout=0.3)
+    with pytest.raises(LockTimeoutError, match=rf"held by process {os.getpid()} on .*the activation cache "
+                       r"entry.*NILEARN_VLM_LOCK_TIMEOUT"):
         second.open()
+    first.write_batch(0, np.arange(4), {"a.0.ffn": np.ones((4, 3), np.float32)})
+    first.finish()
     first.close()
-    assert second.open() == set()  # free again once the first writer is gone
+    # once the writer is done, the entry is complete and read without the lock
+    assert second.open() == {0} and second.reused
+    out = np.zeros((4, 3), np.float32)
+    np.testing.assert_array_equal(second.read(out, {"a.0.ffn": slice(0, 3)}), 1.0)
     second.close()
 
 
@@ -233,3 +241,162 @@ def test_error_mid_extraction_keeps_finished_batches(tmp_path):
     assert FlakyToy.calls == 5 - 2
     ref = NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="all", batch_size=1).fit_transform(stimuli)
     np.testing.assert_array_equal(X, ref)
+
+
+class SlowCountingToy(ToyAdapter):
+    calls = 0
+
+    def extract(self, batch, sites, pooling="mean"):
+        SlowCountingToy.calls += 1
+        time.sleep(0.05)
+        return super().extract(batch, sites, pooling)
+
+
+def test_concurrent_extractions_of_one_entry_wait_and_agree(tmp_path):
+    """Two subjects who saw the same stimuli: one computes, the other waits, then reads (no error)."""
+    import threading
+
+    stimuli = _toy_stimuli()
+    reference = NeuronActivations(model=ToyAdapter(width=8, n_layers=1), sites="all",
+                                  batch_size=1).fit_transform(stimuli)
+    SlowCountingToy.calls = 0
+    results, errors = [None, None], []
+
+    def work(i):
+        try:
+            acts = NeuronActivations(model=SlowCountingToy(width=8, n_layers=1), sites="all", batch_size=1,
+                                     memory=str(tmp_path))
+            results[i] = acts.fit_transform(stimuli)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for X in results:
+        np.testing.assert_array_equal(X, reference)  # bitwise
+    assert SlowCountingToy.calls == len(stimuli)  # one extraction, the other read it
+
+
+def test_a_complete_entry_is_read_without_the_lock(tmp_path, monkeypatch):
+    from nilearn_vlm._store import Lock
+
+    stimuli = _toy_stimuli()
+    X0, _, path = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
+    monkeypatch.setenv("NILEARN_VLM_LOCK_TIMEOUT", "0")
+    with Lock(path / "lock", "a test holding the lock"):
+        X1, calls, _ = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
+    assert calls == 0
+    np.testing.assert_array_equal(X0, X1)
+
+
+def _flip_byte(path, offset=-3):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "complete.json garbage", "array removed"])
+def test_a_damaged_complete_entry_is_computed_again(tmp_path, damage):
+    from nilearn_vlm._cache import CacheDamagedWarning
+
+    stimuli = _toy_stimuli()
+    X0, _, path = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
+    target = path / "text.0.ffn.npy"
+    if damage == "flipped byte":
+        _flip_byte(target)
+    elif damage == "truncated":
+        target.write_bytes(target.read_bytes()[:-7])
+    elif damage == "complete.json garbage":
+        (path / "complete.json").write_text("{ nope")
+    else:
+        target.unlink()
+    with pytest.warns(CacheDamagedWarning, match=r"is damaged \(.*\); computing it again"):
+        X1, calls, _ = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
+    assert calls > 0
+    np.testing.assert_array_equal(X0, X1)
+    X2, calls, _ = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))  # repaired: a plain hit
+    assert calls == 0
+    np.testing.assert_array_equal(X0, X2)
+
+
+def test_symlinks_planted_in_the_cache_are_never_followed(tmp_path):
+    from nilearn_vlm._store import UnsafePathError
+
+    stimuli = _toy_stimuli()
+    memory = tmp_path / "cache"
+    X0, _, path = _run(memory, stimuli, CountingToy(width=8, n_layers=1))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    import shutil
+
+    shutil.rmtree(path)
+    path.mkdir()
+    for name in ("text.0.ffn.npy", "progress.json", "meta.json", "complete.json"):
+        (path / name).symlink_to(victim)
+    from nilearn_vlm._cache import CacheDamagedWarning
+
+    with pytest.warns(CacheDamagedWarning, match="complete.json cannot be read"):
+        X1, calls, _ = _run(memory, stimuli, CountingToy(width=8, n_layers=1))
+    assert calls > 0
+    np.testing.assert_array_equal(X0, X1)
+    assert victim.read_text() == "precious"
+    assert not any(p.is_symlink() for p in path.iterdir())
+    # the entry folder itself a link: refused, with the fix
+    shutil.rmtree(path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="symbolic link; the store never follows links: remove it"):
+        _run(memory, stimuli, CountingToy(width=8, n_layers=1))
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing_reused(tmp_path, monkeypatch):
+    import errno
+
+    from nilearn_vlm import _store
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    stimuli = _toy_stimuli()
+    monkeypatch.setattr(_store, "_fallocate", full)
+    with pytest.raises(_store.DiskFullError, match=r"no space left for the activation cache entry .*: a file of "
+                       r"[0-9.]+ (B|KiB) does not fit in .* free\); free some space or choose a folder"):
+        _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
+    monkeypatch.undo()
+    X, calls, path = _run(tmp_path, stimuli, CountingToy(width=8, n_layers=1))
+    assert calls > 0
+    np.testing.assert_array_equal(X, _run(tmp_path / "other", stimuli, CountingToy(width=8, n_layers=1))[0])
+    assert not list(path.glob(".*tmp-*"))  # no temporary file left
+
+
+class NaNToy(ToyAdapter):
+    def extract(self, batch, sites, pooling="mean"):
+        out = super().extract(batch, sites, pooling)
+        out["text.0.ffn"][0, 1] = np.nan
+        return out
+
+
+class ForgetfulToy(ToyAdapter):
+    def extract(self, batch, sites, pooling="mean"):
+        out = super().extract(batch, sites, pooling)
+        out.pop("text.0.attn_out", None)
+        return out
+
+
+def test_adapter_outputs_are_checked_before_caching(tmp_path):
+    stimuli = _toy_stimuli()
+    acts = NeuronActivations(model=NaNToy(width=8, n_layers=1), sites="all", memory=str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"adapter 'toy' returned 1 non-finite value\(s\) .* for site "
+                       r"'text.0.ffn', at stimulus position\(s\) \[0\]; nothing was cached"):
+        acts.fit_transform(stimuli)
+    assert not list(tmp_path.glob("nilearn_vlm_activations/*/complete.json"))
+    acts = NeuronActivations(model=ForgetfulToy(width=8, n_layers=1), sites="all", memory=str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"adapter 'toy' returned no values for the requested site\(s\) "
+                       r"\['text.0.attn_out'\]"):
+        acts.fit_transform(stimuli)

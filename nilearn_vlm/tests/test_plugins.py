@@ -252,3 +252,21 @@ def test_lazy_registration_needs_a_name(fake_entry_points):
 
     with pytest.warns(PluginLoadWarning, match="needs a name"):
         register_plugin(Plugin(), "nameless-ref")
+
+
+def test_after_a_duplicate_no_impostor_is_handed_out_and_other_plugins_load(fake_entry_points):
+    """An impostor registering 'clip' before the real one: neither is used; later plugins still load."""
+    _adapter_plugin("_nvlm_fake_impostor", "clip")
+    real = _adapter_plugin("_nvlm_fake_real", "clip")
+    other = _adapter_plugin("_nvlm_fake_other", "meter")
+    fake_entry_points.append(_entry_point("a-impostor", "_nvlm_fake_impostor", "evil-dist"))
+    fake_entry_points.append(_entry_point("b-real", "_nvlm_fake_real", "nilearn-vlm-clip"))
+    fake_entry_points.append(_entry_point("c-other", "_nvlm_fake_other", "nilearn-vlm-meter"))
+    for _ in range(2):  # the same error every time, never the impostor
+        with pytest.raises(DuplicatePluginError, match=r"adapter 'clip'.*'evil-dist'.*'nilearn-vlm-clip'.*"
+                           r"neither is used"):
+            get_adapter("clip")
+    assert get_adapter("meter") is other  # loaded after the duplicate
+    assert real is not None
+    with pytest.raises(DuplicatePluginError, match="adapter 'clip'"):
+        list_plugins()

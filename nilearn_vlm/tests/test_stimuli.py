@@ -131,7 +131,7 @@ def test_events_from_video_with_subtitles(tmp_path):
     ev = events_from_video(video, srt, rate=1.0, run="movie")
     assert ev["onset"].tolist() == [0.0, 1.0, 2.0, 3.0] and (ev["duration"] == 1.0).all()
     assert ev["frame"].tolist() == [5, 15, 25, 35]  # middle of each second at 10 fps
-    assert ev["text"].tolist() == ["Hello <i>there</i>", "Hello <i>there</i>", "General Kenobi", None]
+    assert ev["text"].tolist() == ["Hello there", "Hello there", "General Kenobi", None]  # markup removed
     for img, color in zip(ev["image"], COLORS):
         assert img.shape == (32, 32, 3)
         np.testing.assert_allclose(img.reshape(-1, 3).mean(0), color, atol=20)
@@ -139,7 +139,7 @@ def test_events_from_video_with_subtitles(tmp_path):
     ev2 = events_from_video(video, srt, rate=2.0, sample="start", frames_dir=tmp_path / "frames",
                             size=16)
     assert len(ev2) == 8 and ev2["onset"].tolist()[:3] == [0.0, 0.5, 1.0]
-    assert ev2["text"].tolist()[:4] == [None, "Hello <i>there</i>", "Hello <i>there</i>", None]
+    assert ev2["text"].tolist()[:4] == [None, "Hello there", "Hello there", None]
     assert load_image(ev2["image"].iloc[2]).size == (16, 16)
 
     # video events -> units -> TR time series
@@ -267,3 +267,51 @@ def test_core_modules_do_not_import_torch():
     code = ("import sys, nilearn_vlm.extraction, nilearn_vlm.timeseries, nilearn_vlm.stimuli, "
             "nilearn_vlm._cache; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_high_bit_depth_images_are_scaled_not_clipped(tmp_path, mode):
+    from PIL import Image
+
+    ramp = np.linspace(0, 1, 64 * 64).reshape(64, 64)
+    if mode == "F":
+        img = Image.fromarray(ramp.astype(np.float32), mode="F")
+        path = tmp_path / "ramp.tiff"
+    else:
+        img = Image.fromarray(np.round(ramp * 65535).astype(np.uint16))
+        path = tmp_path / "ramp.png"
+        if mode == "I":
+            img = img.convert("I")
+            path = tmp_path / "ramp.tiff"
+    img.save(path)
+    assert Image.open(path).mode == mode
+    got = np.asarray(load_image(path))[..., 0].astype(float)
+    np.testing.assert_allclose(got, np.round(ramp * 255), atol=1)  # 8-bit of the same ramp
+    assert (got == 255).mean() < 0.01
+
+
+def test_out_of_range_float_images_are_refused(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((4, 4), 3.0, np.float32), mode="F").save(tmp_path / "f.tiff")
+    with pytest.raises(ValueError, match=r"floating-point pixels \(mode 'F'\) outside \[0, 1\]"):
+        load_image(tmp_path / "f.tiff")
+
+
+@pytest.mark.parametrize("timing", ["00:00:01,000 --> 00:00:0x,500", "00:00:01,000 --> 00:00:02.5oo"])
+def test_malformed_subtitle_timings_are_errors_not_zero(tmp_path, timing):
+    srt = tmp_path / "bad.srt"
+    srt.write_text(f"1\n{timing}\nhello\n\n2\n00:00:03,000 --> 00:00:04,000\nworld\n")
+    with pytest.raises(ValueError, match=r"bad.srt', line 2: .* is not a SubRip timing line"):
+        read_subtitles(srt)
+
+
+def test_subtitle_markup_is_removed_and_cues_must_end_after_they_start(tmp_path):
+    srt = tmp_path / "markup.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,500\n<i>Hello</i> <font color=\"red\">there</font>\n"
+                   "{\\an8}up top\n\n")
+    cues = read_subtitles(srt)
+    assert cues["text"].tolist() == ["Hello there up top"]
+    srt.write_text("1\n00:00:03,000 --> 00:00:02,000\nbackwards\n\n")
+    with pytest.raises(ValueError, match=r"cue 1 \('backwards'\) ends at 2 s, not after its start at 3 s"):
+        read_subtitles(srt)

@@ -234,7 +234,8 @@ class HFAdapterBase(BaseAdapter):
                 return build(cfg, attn_implementation=self._attn(p))
         local = is_local_path(p["pretrained"])
         only = p["local_files_only"] if p["local_files_only"] is not None else local
-        kwargs = {"local_files_only": bool(only), "attn_implementation": self._attn(p)}
+        # never run the Python code of a model folder or Hub repository (auto_map)
+        kwargs = {"local_files_only": bool(only), "attn_implementation": self._attn(p), "trust_remote_code": False}
         if p["revision"] is not None:
             kwargs["revision"] = p["revision"]
         return model_cls.from_pretrained(os.fspath(p["pretrained"]), **kwargs)
@@ -243,7 +244,7 @@ class HFAdapterBase(BaseAdapter):
         p = self.model_params
         local = os.path.isdir(os.fspath(source))
         only = p["local_files_only"] if p["local_files_only"] is not None else local
-        kwargs = {"local_files_only": bool(only)}
+        kwargs = {"local_files_only": bool(only), "trust_remote_code": False}
         if p["revision"] is not None and not local:
             kwargs["revision"] = p["revision"]
         return kwargs

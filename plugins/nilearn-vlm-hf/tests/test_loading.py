@@ -59,3 +59,26 @@ def test_siglip_folder_round_trip(siglip_config, bert_tokenizer, tmp_path):
     random.image_processor.save_pretrained(tmp_path)
     loaded = SiglipAdapter(pretrained=str(tmp_path), tokenizer=bert_tokenizer)
     _same_units(random, loaded, Batch(images=make_images(2), texts=TEXTS))
+
+
+def test_a_folder_asking_to_run_its_own_code_is_refused_without_a_prompt(tmp_path, monkeypatch):
+    """A hostile model folder (config auto_map + Python file): transformers never asks, nothing runs."""
+    import builtins
+    import json
+
+    marker = tmp_path / "code-ran"
+    (tmp_path / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nfrom transformers import PretrainedConfig, PreTrainedModel\n"
+        "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\n"
+        "class EvilModel(PreTrainedModel):\n    config_class = EvilConfig\n"
+    )
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"model_type": "evil", "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}}
+    ))
+    asked = []
+    monkeypatch.setattr(builtins, "input", lambda *a: asked.append(a) or "y")
+    with pytest.raises(Exception) as info:
+        HFTextAdapter(pretrained=str(tmp_path)).model
+    assert asked == [], "transformers asked whether to run the folder's code"
+    assert not marker.exists(), "the folder's code ran"
+    assert "trust_remote_code" in str(info.value) or "custom code" in str(info.value)

@@ -92,7 +92,7 @@ def load_tokenizer(tokenizer):
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(os.fspath(tokenizer))
+        return AutoTokenizer.from_pretrained(os.fspath(tokenizer), trust_remote_code=False)
     except Exception as exc:  # network, missing files, ...
         raise ValueError(
             f"could not load the RoBERTa tokenizer {os.fspath(tokenizer)!r} ({type(exc).__name__}: {exc}). "
