@@ -37,6 +37,7 @@ FLOORS = (
             "_layers": "this table of floors",
             "_utils": "shared numerics: z-scores, Pearson r, bootstraps, CV folds, byte sizes",
             "_provenance": "package versions, seeds and weight digests of a run",
+            "_store": "the store: locks, atomic writes, checksums, fingerprints of inputs",
             "_cache": "the on-disk activation cache",
             "parallel": "execution backends (joblib, dask) and chunked maps",
             "hookspecs": "the plugin hooks (`hookimpl`, `register_*` specs)",
