@@ -28,6 +28,9 @@ _ARRAYS = (
     "glm_beta",
     "glm_t",
     "glm_sign_sets",
+    "glm_univariate_t",
+    "glm_univariate_sign_sets",
+    "atom_interpreted",
     "encoder_scores",
     "encoder_alpha",
     "encoder_r",
@@ -36,7 +39,8 @@ _ARRAYS = (
     "runs",
 )
 # per-voxel array fields (the last axis is the voxels)
-_VOXEL_ARRAYS = ("glm_beta", "glm_t", "glm_sign_sets", "encoder_scores", "encoder_alpha", "encoder_r",
+_VOXEL_ARRAYS = ("glm_beta", "glm_t", "glm_sign_sets", "glm_univariate_t", "glm_univariate_sign_sets",
+                 "encoder_scores", "encoder_alpha", "encoder_r",
                  "encoder_p", "encoder_p_fwe")
 # fields also written as images of the input's kind, for viewers
 _IMAGES = ("glm_t", "glm_sign_sets", "glm_beta", "encoder_scores")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 #: Settings of the demo's pipeline (fit the 5-minute budget on 2 cores).
-DEMO_SETTINGS = {"n_atoms": 32, "atom_max_iter": 10, "n_permutations": 200}
+DEMO_SETTINGS = {"n_atoms": 32, "n_permutations": 200}
 
 
 def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None):
@@ -61,7 +61,7 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
     )
     recovery, rec_summary = evaluate_recovery(
         study.truth, results.atom_loadings, results.units, results.glm_sign_sets,
-        study.networks, STUDY_NETWORKS,
+        study.networks, STUDY_NETWORKS, key_neurons=_key_neuron_matrix(results),
     )
     truth = PlantedTruth(study.description, recovery, rec_summary)
     curves = layer_curve_table(results.layer_fold_scores, study.networks, STUDY_NETWORKS, results.units)
@@ -91,13 +91,27 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
             "mean_cv_r": float(np.nanmean(results.encoder_scores)),
             "n_voxels_p05_fwe": int((results.encoder_p_fwe < 0.05).sum()),
         },
-        "glm": {"n_atoms": results.n_atoms, "n_voxels_significant": n_sig},
+        "glm": {"n_atoms": results.n_atoms, "n_voxels_significant": n_sig,
+                "n_atoms_interpreted": int(np.sum(results.atom_interpreted))},
+        "atoms": {"n_iter": int(results.tables["atoms"]["n_iter"].iloc[0]),
+                  "converged": bool(results.tables["atoms"]["converged"].all()),
+                  "n_key_neurons": int(len(results.tables["key_neurons"])),
+                  "key_error_bound": float(results.tables["atoms"]["error_bound"].iloc[0])},
         "analyses": {"run": sorted(analyses), "skipped": skipped},
         "timings_s": results.timings,
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _key_neuron_matrix(results):
+    """The key neurons of ``results.tables["key_neurons"]`` as a signed (n_atoms, n_units) matrix."""
+    table = results.tables["key_neurons"]
+    out = np.zeros(results.atom_loadings.shape, dtype=np.int8)
+    row = {a: i for i, a in enumerate(results.atom_names)}
+    out[[row[a] for a in table["atom"]], table["unit"].to_numpy(int)] = table["sign"].to_numpy()
+    return out
 
 
 def _encoder_null_table(results):

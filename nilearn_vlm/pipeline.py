@@ -1,8 +1,9 @@
 """The whole path for one subject and one model, as one function.
 
 stimuli -> :class:`~nilearn_vlm.NeuronActivations` -> :class:`~nilearn_vlm.TRAligner`
--> :class:`~nilearn_vlm.SparseAtoms` -> :class:`~nilearn_vlm.VoxelGLM` (atom maps,
-positive/negative voxel sets) and :class:`~nilearn_vlm.VoxelEncoder` (predictive
+-> :class:`~nilearn_vlm.SparseAtoms` (atoms, key neurons by stability selection)
+-> :class:`~nilearn_vlm.VoxelGLM` (a univariate gate, then one GLM of the interpreted
+atoms: atom maps, positive/negative voxel sets) and :class:`~nilearn_vlm.VoxelEncoder` (predictive
 scores, per-site layer curves) -> unit x voxel maps -> networks -> statistics ->
 :class:`~nilearn_vlm.results.Results`.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from nilearn_vlm._provenance import _json_params
 from nilearn_vlm._utils import fold_labels
 from nilearn_vlm.settings import ModelSpec, PipelineSettings
 from nilearn_vlm.spaces import load_targets
@@ -103,6 +105,13 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         (:func:`nilearn_vlm.report.build_report`): the atoms, GLM maps and
         encoder scores; ``encoder_r``, ``encoder_p`` and ``encoder_p_fwe``
         (the circular-shift null of the encoder's out-of-fold r);
+        ``atom_interpreted`` (atoms with a significant univariate map and a
+        stable key neuron, :func:`interpret_atoms`), whose GLM gives
+        ``glm_t``, ``glm_beta`` and ``glm_sign_sets``, the univariate maps
+        of every atom kept in ``glm_univariate_t`` and
+        ``glm_univariate_sign_sets``; ``tables["atoms"]`` (per atom: key
+        neurons, stability, the stated error bound, convergence of the
+        dictionary, interpreted);
         ``layer_scores`` and ``layer_fold_scores`` (per-site encoders, whole
         and per fold); ``runs`` and ``run_labels``; ``space`` (rebuilds
         images); network labels and tables; ``timings`` (seconds per step).
@@ -140,9 +149,9 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         X = aligner.fit_transform(units).astype(np.float32)
     with step(f"sparse dictionary learning ({settings.n_atoms} atoms)"):
         atoms = estimators["atoms"].set_params(feature_names=unit_names)
-        A = atoms.fit_transform(X)
-    with step(f"voxelwise GLM on the atoms (AR(1), {settings.glm_mode})"):
-        glm = estimators["glm"].fit(A, Y, groups=runs)
+        A = atoms.fit_transform(X, groups=runs)  # runs: the halves of the key-neuron test
+    with step(f"voxelwise GLM on the atoms (AR(1), univariate gate, {settings.glm_mode} maps)"):
+        glm_univariate, glm, interpreted = interpret_atoms(A, Y, runs, atoms, estimators["glm"])
     folds = cv_folds(runs)
     with step("ridge encoder on the atoms (leave-one-run-out)"):
         encoder = clone(estimators["encoder"]).fit(A, Y, groups=folds)
@@ -188,7 +197,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     with step("unit x voxel maps (all units)"):
         umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=extractor.units_)
     results = Results.from_estimators(
-        model, subject, atoms=atoms, glm=glm, encoder=encoder, units=extractor.units_, space=space,
+        model, subject, atoms=atoms, glm=glm_univariate, encoder=encoder, units=extractor.units_, space=space,
         seeds={"pipeline": settings.seed, **({"model": model_params.get("seed")} if model_params else {})},
         weight_digests={model: extractor.adapter_.weights_digest()} if hasattr(extractor, "adapter_") else None,
         unit_voxel_topk={"index": np.asarray(umaps.top_units), "value": np.asarray(umaps.top_values)},
@@ -198,6 +207,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         settings={"pipeline": settings.to_dict(), "model": model, "model_params": model_params or {},
                   "sites": sites, "pooling": pooling, "t_r": t_r},
     )
+    _record_interpretation(results, glm, interpreted, estimators["glm"])
     results.tables["unit_sign_counts"] = umaps.unit_table()
     if labels:
         with step("network tables"):
@@ -223,6 +233,65 @@ def check_run_count(run_labels, runs):
             f"has {n_bold} run(s); give one BOLD image per run of the events, in the order of the sorted "
             "run labels (or fix the events' 'run' column)"
         )
+
+
+def interpret_atoms(timecourses, Y, runs, atoms, glm):
+    """Which atoms are interpreted, and the GLM of their maps (two stages).
+
+    1. **Gate.** One GLM per atom (``glm`` with ``mode="univariate"``, every
+       atom). An atom is *interpreted* when its univariate map has at least
+       one significant voxel and it has at least one stable key neuron
+       (``atoms.key_neurons_``, the stability test of
+       :class:`~nilearn_vlm.SparseAtoms`).
+    2. **Maps.** One GLM of the interpreted atoms only (``glm`` as
+       configured, ``mode="joint"`` by default): the maps a user reads. A
+       joint model of a few reproducible atoms gives each its partial effect,
+       so an atom's map does not pick up the networks of other atoms it
+       correlates with in-sample.
+
+    Parameters
+    ----------
+    timecourses : ndarray (n_scans, n_atoms)
+        The atoms' time courses (the GLM's regressors).
+    Y : ndarray (n_scans, n_voxels)
+    runs : ndarray (n_scans,)
+    atoms : fitted :class:`~nilearn_vlm.SparseAtoms`
+    glm : unfitted :class:`~nilearn_vlm.VoxelGLM`
+
+    Returns
+    -------
+    univariate : fitted VoxelGLM
+        The gate: every atom, one model each.
+    maps : fitted VoxelGLM or None
+        The interpreted atoms' model (columns named by the atoms); None when
+        no atom is interpreted.
+    interpreted : ndarray of bool (n_atoms,)
+    """
+    univariate = clone(glm).set_params(mode="univariate").fit(timecourses, Y, groups=runs)
+    significant = (np.asarray(univariate.signed_) != 0).any(axis=0)
+    interpreted = significant & (np.asarray(atoms.key_neurons_) != 0).any(axis=1)
+    maps = None
+    if interpreted.any():
+        columns = [str(a) for a in np.asarray(atoms.atom_names_)[interpreted]]
+        maps = clone(glm).fit(pd.DataFrame(timecourses[:, interpreted], columns=columns), Y, groups=runs)
+    return univariate, maps, interpreted
+
+
+def _record_interpretation(results, maps, interpreted, glm):
+    """The interpreted atoms' maps as ``glm_*`` (0 for the others), the univariate ones kept aside."""
+    results.glm_univariate_t, results.glm_univariate_sign_sets = results.glm_t, results.glm_sign_sets
+    results.atom_interpreted = interpreted
+    t, beta = np.zeros_like(results.glm_t), np.zeros_like(results.glm_beta)
+    signed = np.zeros_like(results.glm_sign_sets)
+    if maps is not None:
+        t[interpreted], beta[interpreted] = np.asarray(maps.t_).T, np.asarray(maps.coef_).T
+        signed[interpreted] = np.asarray(maps.signed_).T
+    results.glm_t, results.glm_beta, results.glm_sign_sets = t, beta, signed
+    results.settings["glm"] = _json_params(glm)
+    if "atoms" in results.tables:
+        results.tables["atoms"]["n_significant_univariate"] = (results.glm_univariate_sign_sets != 0).sum(1)
+        results.tables["atoms"]["interpreted"] = interpreted
+    results.validate()
 
 
 def cv_folds(runs, n_blocks=4):

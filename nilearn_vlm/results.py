@@ -88,6 +88,16 @@ class Results:
     glm_sign_sets : ndarray of int8 (n_regressors, n_voxels) or None
         +1 / -1 for significantly positive / negative voxels ("positive /
         negative BNs"), 0 elsewhere.
+    atom_interpreted : ndarray of bool (n_atoms,) or None
+        The atoms the pipeline interprets: their univariate map
+        (``glm_univariate_sign_sets``) has a significant voxel and they have
+        at least one stable key neuron (``tables["key_neurons"]``). The
+        pipeline's ``glm_beta``, ``glm_t`` and ``glm_sign_sets`` come from
+        one GLM of these atoms only (``[pipeline] glm_mode``); the rows of
+        the other atoms are 0.
+    glm_univariate_t, glm_univariate_sign_sets : ndarray (n_atoms, n_voxels) or None
+        The pipeline's first stage: one GLM per atom, every atom (t-values
+        and signed FDR voxel sets as in ``glm_t``, ``glm_sign_sets``).
     encoder_scores : ndarray (n_voxels,) or None
         Out-of-fold score of the encoder per voxel (``cv_scores_``).
     encoder_alpha : ndarray (n_voxels,) or None
@@ -120,7 +130,11 @@ class Results:
     run_labels : list or None
         The runs' own labels (from the events' ``run`` column), JSON values.
     tables : dict of str to pandas.DataFrame
-        Per-network tables, key-neuron tables, unit sign counts, ...
+        Per-network tables, key-neuron tables, unit sign counts, ...;
+        ``"atoms"``: one row per atom (:meth:`nilearn_vlm.SparseAtoms.atom_table`:
+        key neurons, stability, the stated error bound, and the
+        dictionary's ``n_iter``, ``converged``, ``tol_reached`` and
+        ``objective``; the pipeline adds ``interpreted``).
     settings : dict
         JSON-able settings of the run (estimator parameters, thresholds).
     provenance : dict
@@ -168,6 +182,9 @@ class Results:
     runs: np.ndarray | None = None
     run_labels: list | None = None
     timings: dict = field(default_factory=dict)
+    glm_univariate_t: np.ndarray | None = None
+    glm_univariate_sign_sets: np.ndarray | None = None
+    atom_interpreted: np.ndarray | None = None
 
     def __post_init__(self):
         for name in _ARRAYS:
@@ -176,6 +193,10 @@ class Results:
                 setattr(self, name, np.asarray(value))
         if self.glm_sign_sets is not None:
             self.glm_sign_sets = self.glm_sign_sets.astype(np.int8)
+        if self.glm_univariate_sign_sets is not None:
+            self.glm_univariate_sign_sets = self.glm_univariate_sign_sets.astype(np.int8)
+        if self.atom_interpreted is not None:
+            self.atom_interpreted = self.atom_interpreted.astype(bool)
         self._set_units()
         if self.atom_names is None and self.n_atoms is not None:
             self.atom_names = [f"atom{i}" for i in range(self.n_atoms)]
@@ -274,8 +295,8 @@ class Results:
         atoms : fitted :class:`~nilearn_vlm.SparseAtoms` or None
             Gives ``atom_loadings`` (``loadings_``), ``atom_timecourses``
             (``atoms_`` transposed), ``atom_names``, the units (its units
-            table ``units_``, else its unit names ``feature_names_in_``) and
-            ``tables["key_neurons"]``.
+            table ``units_``, else its unit names ``feature_names_in_``),
+            ``tables["key_neurons"]`` and ``tables["atoms"]``.
         glm : fitted :class:`~nilearn_vlm.VoxelGLM` or None
             Gives ``glm_t``, ``glm_beta``, ``glm_sign_sets`` (``t_``,
             ``coef_``, ``signed_`` transposed to regressors x voxels),
@@ -311,6 +332,8 @@ class Results:
                 unit_names = [str(u) for u in names]
             if hasattr(atoms, "key_neuron_table"):
                 kw.setdefault("tables", {})["key_neurons"] = atoms.key_neuron_table()
+            if hasattr(atoms, "atom_table"):
+                kw.setdefault("tables", {})["atoms"] = atoms.atom_table()
             settings["atoms"] = _json_params(atoms)
         if glm is not None:
             kw["glm_t"], kw["glm_beta"] = np.asarray(glm.t_).T, np.asarray(glm.coef_).T

@@ -8,7 +8,7 @@ import pandas as pd
 from nilearn_vlm.units import as_units_table
 
 
-def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, networks):
+def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, networks, key_neurons=None):
     """Compare a fitted pipeline with the planted truth of a simulated subject.
 
     For each planted driver (a row of ``truth``):
@@ -16,7 +16,11 @@ def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, 
     1. **Atom.** The driver's atom is the atom on which the driver's units
        load most (sum of loadings over those units); ``key_recall`` is the
        fraction of the driver's units that are among that atom's largest
-       loadings (its top 5% of units by absolute loading).
+       loadings (its top 5% of units by absolute loading). With
+       ``key_neurons``, ``key_neuron_recall`` is the fraction of the
+       driver's units that are key neurons of the atom, and
+       ``key_neuron_precision`` the fraction of the atom's key neurons that
+       are the driver's units.
     2. **Orientation.** The sign of the units' mean loading on the atom tells
        whether the atom follows (+1) or mirrors (-1) the units.
     3. **Network.** Among ``networks``, the one of highest Dice overlap with
@@ -43,6 +47,9 @@ def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, 
     network_of_voxel : ndarray of str (n_voxels,)
     networks : sequence of str
         Candidate networks.
+    key_neurons : ndarray of int (n_atoms, n_units) or None, default=None
+        Non-zero for the key neurons of each atom
+        (:attr:`nilearn_vlm.SparseAtoms.key_neurons_`).
 
     Returns
     -------
@@ -50,7 +57,9 @@ def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, 
         One row per driver.
     summary : dict
         ``network_f1``, ``sign_accuracy``, ``mean_key_recall`` and
-        ``n_drivers``.
+        ``n_drivers``; with ``key_neurons``, ``mean_key_neuron_recall`` and
+        ``mean_key_neuron_precision`` (NaN for atoms without key neurons are
+        left out of the mean; 0 when no driver's atom has any).
     """
     from sklearn.metrics import f1_score
 
@@ -79,9 +88,14 @@ def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, 
         correct = int((inside == row.sign).sum())
         n_correct += correct
         n_signed += inside.size
+        extra = {}
+        if key_neurons is not None:
+            key = np.asarray(key_neurons)[atom] != 0
+            extra = {"key_neuron_recall": float(key[cols].mean()),
+                     "key_neuron_precision": float(key[cols].sum() / key.sum()) if key.any() else float("nan")}
         rows.append({
             "site": row.site, "network": row.network, "sign": row.sign, "atom": atom,
-            "orientation": orient, "key_recall": key_recall, "predicted_network": predicted,
+            "orientation": orient, "key_recall": key_recall, **extra, "predicted_network": predicted,
             "dice": planted_dice, "n_significant_in_network": int(inside.size),
             "n_network_voxels": int((network_of_voxel == row.network).sum()),
             "sign_accuracy": correct / inside.size if inside.size else float("nan"),
@@ -94,4 +108,8 @@ def evaluate_recovery(truth, atom_loadings, units, sign_sets, network_of_voxel, 
         "mean_key_recall": float(table["key_recall"].mean()),
         "n_drivers": int(len(table)),
     }
+    if key_neurons is not None:
+        summary["mean_key_neuron_recall"] = float(table["key_neuron_recall"].mean())
+        precision = table["key_neuron_precision"].dropna()
+        summary["mean_key_neuron_precision"] = float(precision.mean()) if len(precision) else 0.0
     return table, summary

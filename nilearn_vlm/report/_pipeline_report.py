@@ -234,7 +234,11 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
 
     if "key_neurons" in results.tables:
         kn = results.tables["key_neurons"]
-        sec = Section("Key neurons", text="Units with |z-scored loading| >= 1.96 on each atom, by stream, layer and kind.")
+        bound = kn["error_bound"].max() if "error_bound" in kn and len(kn) else float("nan")
+        sec = Section("Key neurons", text=(
+            "Units that dictionaries learned on complementary halves of the scans select consistently for each "
+            "atom (complementary-pairs stability selection), by stream, layer and kind; the expected number of "
+            f"false key neurons per atom is at most {bound:.2f} (the error_bound column)."))
         sec.add_table(kn.head(30), f"First rows of {len(kn)} key-neuron entries.")
         report.add(sec)
 

@@ -252,16 +252,19 @@ class PipelineSettings:
                            to=("atoms.n_atoms",))
     atom_alpha: float = setting(0.1, "Sparsity (l1 penalty) of the atoms' codes.", types=("float",),
                                 to=("atoms.alpha",))
-    atom_max_iter: int = setting(10, "Epochs of dictionary learning.", types=("int",),
+    atom_max_iter: int = setting(500, "A cap on the iterations of dictionary learning; its stopping rule "
+                                 "is `atom_tol`, and reaching the cap first warns.", types=("int",),
                                  to=("atoms.max_iter",))
+    atom_tol: float = setting(1e-5, "Stopping rule of dictionary learning: stop when the relative decrease "
+                              "of its objective is at most `atom_tol`.", types=("float",),
+                              to=("atoms.tol",))
     glm_alpha: float = setting(0.05, "FDR level of the GLM's positive and negative voxel sets.",
                                types=("float",), to=("glm.alpha",), renamed=("fdr",))
     glm_mode: str = setting(
-        "univariate", "\"univariate\": one GLM per atom (atoms of a dictionary are correlated by "
-        "construction, and one joint model splits a shared signal between them until none is "
-        "significant: on the default study, a planted driver matched by an atom at r = 0.99 got no "
-        "significant voxel in the joint model); \"joint\": one model of all atoms (the paper's likely "
-        "choice).",
+        "joint", "The GLM of the maps, over the interpreted atoms (those whose univariate map has a "
+        "significant voxel and that have a stable key neuron): \"joint\", one model of them all (partial "
+        "effects: an atom's map does not pick up the networks of atoms it correlates with in-sample); "
+        "\"univariate\", one model per atom (their univariate maps).",
         types=("str",), to=("glm.mode",))
     high_pass: float | None = setting(
         None, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "

@@ -1,10 +1,22 @@
 """Testing helpers for nilearn_vlm and for plugin authors.
 
 :func:`check_adapter` is the conformance check every adapter plugin's tests
-call; :class:`ToyAdapter` is a small NumPy dual-encoder with random weights.
+call; :class:`ToyAdapter` is a small NumPy dual-encoder with random weights;
+:func:`simulate_subject` is a simulated subject with planted sources, key
+units and signed voxel networks (the tests and benchmarks of the atoms).
 """
 
 from nilearn_vlm.testing._check_adapter import check_adapter, default_batch, make_images
+from nilearn_vlm.testing._simulate import SimulatedSubject, ar1_noise, hrf_smooth_noise, simulate_subject
 from nilearn_vlm.testing._toy import ToyAdapter
 
-__all__ = ["ToyAdapter", "check_adapter", "default_batch", "make_images"]
+__all__ = [
+    "SimulatedSubject",
+    "ToyAdapter",
+    "ar1_noise",
+    "check_adapter",
+    "default_batch",
+    "hrf_smooth_noise",
+    "make_images",
+    "simulate_subject",
+]

@@ -1,4 +1,4 @@
-"""Tests of SparseAtoms: lasso optimality, planted atoms, signs, tables."""
+"""Tests of SparseAtoms: lasso optimality, planted atoms, signs, tables (see also test_dictionary, test_key_neurons)."""
 
 import warnings
 
@@ -61,7 +61,9 @@ def test_loadings_satisfy_lasso_optimality():
 
 def test_recovers_planted_atoms_key_neurons_and_signs():
     X, S, owner, sign, names = _planted()
-    model = SparseAtoms(n_atoms=6, alpha=0.15, batch_size=32, random_state=0).fit(X)
+    # 40 key units per source: a bound of 6 false key neurons per atom lets q reach 41
+    model = SparseAtoms(n_atoms=6, alpha=0.15, error_bound=6.0, random_state=0).fit(X)
+    assert model.key_q_[0] == 41
     best, r = _match(S, model.atoms_)
     assert np.all(np.abs(r) > 0.9)
     # flipped so that most key neurons load positively: the driving units
@@ -98,8 +100,8 @@ def test_tables_from_dataframe_names():
     table = model.key_neuron_table()
     atom_idx, unit_idx = np.nonzero(model.key_neurons_)
     assert len(table) == len(atom_idx)
-    assert set(table.columns) >= {"atom", "name", "stream", "layer", "kind", "z"}
-    assert np.all(np.abs(table["z"]) >= 1.96)
+    assert set(table.columns) >= {"atom", "name", "stream", "layer", "kind", "frequency", "error_bound"}
+    assert np.all(table["frequency"] >= model.tau)
     row = table.iloc[0]
     assert row["name"] == names[row["unit"]]
     attrib = model.attribution_table(by="stream")
@@ -169,7 +171,7 @@ def test_sparse_codes_equal_sklearn_lasso():
     D /= np.linalg.norm(D, axis=1, keepdims=True)
     X = rng.standard_normal((300, 8)) * (rng.random((300, 8)) < 0.3) @ D
     X += 0.1 * rng.standard_normal(X.shape)
-    ours = sparse_codes(X, D, alpha=0.2, tol=1e-10, max_iter=1000, chunk=128)
+    ours = sparse_codes(X, D, alpha=0.2, tol=1e-10, max_iter=1000)
     ref = sparse_encode(X, D, algorithm="lasso_cd", alpha=0.2, max_iter=5000)
     np.testing.assert_allclose(ours, ref, atol=1e-6)
     warm = sparse_codes(X, D, alpha=0.2, init=ref, tol=1e-10, max_iter=1000)
@@ -178,7 +180,7 @@ def test_sparse_codes_equal_sklearn_lasso():
 
 def test_minibatch_solver_recovers_planted_atoms():
     X, S, *_ = _planted(seed=0)  # mini-batch can stall in local minima (seed=5)
-    model = SparseAtoms(n_atoms=6, alpha=0.15, solver="minibatch", batch_size=32,
+    model = SparseAtoms(n_atoms=6, alpha=0.15, solver="minibatch", batch_size=32, error_bound=6.0,
                         random_state=0).fit(X)
     _, r = _match(S, model.atoms_)
     assert np.all(np.abs(r) > 0.9) and np.all(r > 0)

@@ -79,7 +79,8 @@ def fitted():
 
     X, Y, F, owner, sign, groups = _simulate()
     with threadpool_limits(1):
-        atoms = SparseAtoms(n_atoms=8, alpha=0.1, random_state=0).fit(X)
+        # 25 key units per feature: a bound of 2 false key neurons per atom lets q reach 27
+        atoms = SparseAtoms(n_atoms=8, alpha=0.1, error_bound=2.0, random_state=0).fit(X)
         glm = VoxelGLM(t_r=T_R, drift_model="cosine", high_pass=0.01)
         glm.fit(pd.DataFrame(atoms.transform(X), columns=atoms.atom_names_), Y)
     return X, F, owner, sign, groups, atoms, glm

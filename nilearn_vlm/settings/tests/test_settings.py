@@ -65,8 +65,8 @@ def test_default_estimators_are_those_of_the_former_pipeline():
     est = PipelineSettings().estimators(t_r=2.0)
     expected = {
         "aligner": TRAligner(t_r=2.0, hrf_model="glover"),
-        "atoms": SparseAtoms(n_atoms=64, alpha=0.1, max_iter=10, random_state=0),
-        "glm": VoxelGLM(t_r=2.0, alpha=0.05, mode="univariate"),
+        "atoms": SparseAtoms(n_atoms=64, alpha=0.1, random_state=0),
+        "glm": VoxelGLM(t_r=2.0, alpha=0.05, mode="joint"),
         "encoder": VoxelEncoder(alphas=None),
         "site_encoder": VoxelEncoder(alphas=(1.0, 10.0, 100.0, 1000.0, 10000.0)),
     }

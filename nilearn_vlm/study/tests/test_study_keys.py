@@ -81,28 +81,31 @@ def _write_images(folder, rng, names):
 
 
 def _write_runs(func, sub, task, space, rng, driver=None):
-    """Two runs of 5x5x5 noise; with a driver, the first 12 voxels of the mask follow it."""
+    """Two runs of 5x5x5 noise; with drivers, 12 voxels of the mask follow each (so two atoms are interpreted)."""
     func.mkdir(parents=True, exist_ok=True)
     affine = np.diag([3.0, 3.0, 3.0, 1.0])
     inner = np.zeros((5, 5, 5), bool)
     inner[1:4, 1:4, 1:4] = True
     for run in (1, 2):
         data = rng.standard_normal((5, 5, 5, N_SCANS)).astype(np.float32)
-        if driver is not None:
-            ix = np.argwhere(inner)[:12]
-            data[ix[:, 0], ix[:, 1], ix[:, 2]] += 1.5 * driver[run - 1][None, :]
+        for k, unit in enumerate(driver or ()):
+            ix = np.argwhere(inner)[12 * k : 12 * k + 12]
+            data[ix[:, 0], ix[:, 1], ix[:, 2]] += 1.5 * unit[run - 1][None, :]
         nib.save(nib.Nifti1Image(data, affine), func / f"sub-{sub}_task-{task}_run-{run}_space-{space}_bold.nii.gz")
 
 
 def _driver(events_path, image_root):
-    """A unit of the toy model on the TR grid, per run: the planted signal."""
+    """Two units of the toy model (one text, one vision) on the TR grid, per run: the planted signals."""
     from nilearn_vlm import NeuronActivations, TRAligner
     from nilearn_vlm.stimuli import load_events
 
     events = load_events(events_path, stim_dir=image_root)
-    units = NeuronActivations(model=ToyAdapter(width=8, ffn_width=8), sites="text.1.ffn").fit_transform(events)
-    X = TRAligner(events=events, n_scans=[N_SCANS, N_SCANS], t_r=T_R).fit_transform(units[:, :1])[:, 0]
-    return X[:N_SCANS], X[N_SCANS:]
+    out = []
+    for site in ("text.1.ffn", "vision.1.ffn"):
+        units = NeuronActivations(model=ToyAdapter(width=8, ffn_width=8), sites=site).fit_transform(events)
+        X = TRAligner(events=events, n_scans=[N_SCANS, N_SCANS], t_r=T_R).fit_transform(units[:, :1])[:, 0]
+        out.append((X[:N_SCANS], X[N_SCANS:]))
+    return out
 
 
 def _write_video(path, rng, seconds, fps=4, size=16):
@@ -175,7 +178,7 @@ def _base(data):
                  "mask": str(data / "mask.nii.gz")},
         "models": [{"name": "toy", "params": {"width": 8, "ffn_width": 8},
                     "sites": ["text.1.ffn", "vision.1.ffn"], "pooling": "mean"}],
-        "pipeline": {"n_atoms": 3, "atom_max_iter": 5, "n_permutations": 20, "top_k": 3, "atlases": []},
+        "pipeline": {"n_atoms": 3, "n_permutations": 20, "top_k": 3, "atlases": []},
         "analyses": {"run": []},
     }
 
@@ -303,8 +306,9 @@ ANALYSIS_KEYS = {
     "pipeline.n_atoms": ("base", {"pipeline.n_atoms": 2}),
     "pipeline.atom_alpha": ("base", {"pipeline.atom_alpha": 0.3}),
     "pipeline.atom_max_iter": ("base", {"pipeline.atom_max_iter": 1}),
+    "pipeline.atom_tol": ("base", {"pipeline.atom_tol": 0.5}),
     "pipeline.glm_alpha": ("base", {"pipeline.glm_alpha": 0.5}),
-    "pipeline.glm_mode": ("base", {"pipeline.glm_mode": "joint"}),
+    "pipeline.glm_mode": ("base", {"pipeline.glm_mode": "univariate"}),
     "pipeline.high_pass": ("base", {"pipeline.high_pass": 0.05}),
     "pipeline.alphas": ("base", {"pipeline.alphas": [1e4]}),
     "pipeline.encode_sites": ("base", {"pipeline.encode_sites": False}),
@@ -457,6 +461,7 @@ INVALID = [
     ("pipeline.n_atoms", {"pipeline.n_atoms": 0}, r"pipeline.n_atoms: 0 is invalid: .*SparseAtoms"),
     ("pipeline.atom_alpha", {"pipeline.atom_alpha": -0.1}, r"pipeline.atom_alpha: -0.1 is invalid: .*SparseAtoms"),
     ("pipeline.atom_max_iter", {"pipeline.atom_max_iter": 2.5}, r"pipeline.atom_max_iter: must be an integer"),
+    ("pipeline.atom_tol", {"pipeline.atom_tol": -1.0}, r"pipeline.atom_tol: -1.0 is invalid: .*SparseAtoms"),
     ("pipeline.glm_alpha", {"pipeline.glm_alpha": 1.5}, r"pipeline.glm_alpha: 1.5 is invalid: .*VoxelGLM"),
     ("pipeline.glm_mode", {"pipeline.glm_mode": "jiont"}, r"pipeline.glm_mode: .* Did you mean 'joint'\?"),
     ("pipeline.high_pass", {"pipeline.high_pass": 0}, r"pipeline.high_pass: 0 is invalid: .*VoxelGLM"),
@@ -531,3 +536,5 @@ def test_unknown_and_renamed_keys_fail_before_extraction(edits, match, data, tmp
 def test_the_no_extraction_guard_works(data, tmp_path, no_extraction):
     with pytest.raises(AssertionError, match="extraction started"):
         run_study(_write_study(tmp_path, _base(data)), verbose=0)
+
+
