@@ -55,6 +55,8 @@ FLOORS = (
             "extraction": "`NeuronActivations`: stimuli to unit activations",
             "timeseries": "`TRAligner`: event-level units to the TR grid (HRF or FIR)",
             "decomposition": "`SparseAtoms`: dictionary learning over units",
+            "_dictionary": "the dictionary solver: varimax start, screened FISTA codes, stopping rule",
+            "_stability": "key neurons by complementary-pairs stability selection",
             "encoding": "`VoxelEncoder`: ridge with per-voxel alpha; the voxel estimators' base",
             "glm": "`VoxelGLM`: GLM t-maps of given regressors",
             "_glm_solver": "the GLM's least-squares solver",
