@@ -10,6 +10,7 @@ how many distinct resamples exist, the correction and the interval;
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -121,8 +122,10 @@ def jackknife_interval(estimate, jack, confidence=0.95):
     n = jack.shape[0]
     if n < 2:
         raise ValueError(f"a jackknife needs at least 2 leave-one-out values, got {n}")
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN interval
         se = np.sqrt((n - 1) / n * np.nansum((jack - np.nanmean(jack, axis=0)) ** 2, axis=0))
+        se = np.where(np.isnan(jack).all(axis=0), np.nan, se)
     q = sps.t.ppf(0.5 + confidence / 2, n - 1)
     estimate = np.asarray(estimate, dtype=float)
     return estimate - q * se, estimate + q * se, se

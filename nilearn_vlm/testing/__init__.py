@@ -2,6 +2,9 @@
 
 :func:`check_adapter` is the conformance check every adapter plugin's tests
 call; :class:`ToyAdapter` is a small NumPy dual-encoder with random weights.
+:mod:`nilearn_vlm.testing.analyses` simulates subjects with known answers
+for the analyses (nulls and planted effects of polarity, redundancy and the
+model comparisons).
 """
 
 from nilearn_vlm.testing._check_adapter import check_adapter, default_batch, make_images

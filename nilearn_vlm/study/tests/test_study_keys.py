@@ -310,6 +310,7 @@ ANALYSIS_KEYS = {
     "pipeline.encode_sites": ("base", {"pipeline.encode_sites": False}),
     "pipeline.site_alphas": ("base", {"pipeline.site_alphas": [1e5]}),
     "pipeline.site_voxels": ("base", {"pipeline.site_voxels": "all"}),
+    "pipeline.analysis_inputs": ("base", {"pipeline.analysis_inputs": False}),
     "pipeline.top_k": ("base", {"pipeline.top_k": 2}),
     "pipeline.n_permutations": ("base", {"pipeline.n_permutations": 30}),
     "pipeline.atlases": ("base", {"pipeline.atlases": ["seitzman2018"]}),
