@@ -19,6 +19,7 @@ per block (:func:`block_sse`, :func:`block_sst`).
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nilearn_vlm._utils import fold_labels
 
@@ -104,7 +105,8 @@ def bold_block_sums(Y, runs, blocks):
     Y = _run_centred(Y, np.asarray(runs))
     onehot = _onehot(blocks)
     n = np.broadcast_to(onehot.sum(1)[:, None], (onehot.shape[0], Y.shape[1]))
-    return np.stack([n, onehot @ Y, onehot @ (Y * Y)])
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
+        return np.stack([n, onehot @ Y, onehot @ (Y * Y)])
 
 
 def prediction_block_sums(pred, Y, runs, blocks):
@@ -126,7 +128,8 @@ def prediction_block_sums(pred, Y, runs, blocks):
     runs = np.asarray(runs)
     P, Yc = _run_centred(pred, runs), _run_centred(Y, runs)
     onehot = _onehot(blocks)
-    return np.stack([onehot @ P, onehot @ (P * P), onehot @ (P * Yc)])
+    with threadpool_limits(limits=1, user_api="blas"):
+        return np.stack([onehot @ P, onehot @ (P * P), onehot @ (P * Yc)])
 
 
 def within_run_r(pred_sums, bold_sums, block_runs, drop=None):
@@ -245,17 +248,28 @@ def heldout_predictions(X, Y, runs, n_components=16, alpha=1.0):
         raise ValueError(f"X and Y must be (n_scans, ...) with the same scans; got {X.shape} and {Y.shape}")
     folds = fold_labels(np.asarray(runs), 4)
     pred = np.empty(Y.shape, dtype=np.float32)
-    for f in np.unique(folds):
-        tr, te = folds != f, folds == f
-        mu, sd = X[tr].mean(0), X[tr].std(0)
-        sd[sd == 0] = 1.0
-        Z = (X[tr] - mu) / sd
-        k = int(min(n_components, Z.shape[1], Z.shape[0] - 1))
-        _, _, vt = np.linalg.svd(Z, full_matrices=False)
-        V = vt[:k].T
-        F, Fte = Z @ V, ((X[te] - mu) / sd) @ V
-        fm, ym = F.mean(0), Y[tr].mean(0)
-        F, Fte = F - fm, Fte - fm
-        B = np.linalg.solve(F.T @ F + alpha * np.eye(k), F.T @ (Y[tr] - ym))
-        pred[te] = Fte @ B + ym
+    with threadpool_limits(limits=1, user_api="blas"):  # many small factorisations: threads only contend
+        for f in np.unique(folds):
+            tr, te = folds != f, folds == f
+            mu, sd = X[tr].mean(0), X[tr].std(0)
+            sd[sd == 0] = 1.0
+            Z = (X[tr] - mu) / sd
+            k = int(min(n_components, Z.shape[1], Z.shape[0] - 1))
+            V = _principal_axes(Z, k)
+            F, Fte = Z @ V, ((X[te] - mu) / sd) @ V
+            fm, ym = F.mean(0), Y[tr].mean(0)
+            F, Fte = F - fm, Fte - fm
+            B = np.linalg.solve(F.T @ F + alpha * np.eye(k), F.T @ (Y[tr] - ym))
+            pred[te] = Fte @ B + ym
     return pred
+
+
+def _principal_axes(Z, k):
+    """The first ``k`` right singular vectors of ``Z`` from the smaller Gram matrix (signs arbitrary)."""
+    n, p = Z.shape
+    if p <= n:
+        w, v = np.linalg.eigh(Z.T @ Z)
+        return v[:, ::-1][:, :k]
+    w, u = np.linalg.eigh(Z @ Z.T)
+    w, u = w[::-1][:k], u[:, ::-1][:, :k]
+    return (Z.T @ u) / np.sqrt(np.maximum(w, 1e-12))

@@ -394,14 +394,18 @@ def compare_bold(src, rng, runs, n_vision=150, n_language=150, n_roi=150, n_driv
     return {"Y": Y, **masks}
 
 
-def model_results(name, units, U, Y, runs, n_components=16, block_length=20, layer_jackknife=True):
+def model_results(name, units, U, Y, runs, n_components=16, block_length=20, layer_jackknife=True, labels=None):
     """A :class:`~nilearn_vlm.results.Results` of a simulated model with the comparison inputs.
 
     Block sums of held-out predictions per stream and for all units, and
     the delete-one-layer within-run r per stream, as the pipeline's
     :func:`~nilearn_vlm.pipeline.analysis_inputs` computes them (without the
-    GLM parts).
+    GLM parts). ``labels`` (int per voxel: 1 vision, 2 language, 0 other)
+    adds the networks (atlas ``"sim"``).
     """
+    from nilearn_vlm.networks import AtlasLabels
+    from nilearn_vlm.networks._base import make_lookup
+
     from nilearn_vlm.analyses import (
         bold_block_sums,
         heldout_predictions,
@@ -425,5 +429,7 @@ def model_results(name, units, U, Y, runs, n_components=16, block_length=20, lay
                                                                        n_components), Y, runs, blocks),
                              bold, block_runs)
                 for lay in pd.unique(layers[cols])])
+    nets = {} if labels is None else {"sim": AtlasLabels("sim", "array", np.asarray(labels, np.int32),
+                                                         make_lookup([1, 2], ["Visual", "Language"]))}
     return Results(name, units=units, runs=runs, block_runs=block_runs, bold_block_sums=bold, stream_block_sums=sums,
-                   stream_layer_r=layer_r, provenance={"simulated": name})
+                   stream_layer_r=layer_r, network_labels=nets, provenance={"simulated": name})
