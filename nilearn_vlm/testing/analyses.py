@@ -133,15 +133,17 @@ def units_table_of(streams, units_per_layer=4, offsets=None, kind="attn_out"):
     ``offsets``: layers before a stream on the forward path (fusion layers
     after the encoders); depth ``(offset + layer + 1) / (offset + n_layers)``.
     """
+    from nilearn_vlm.units import site_name, unit_name
+
     offsets = offsets or {}
     rows = []
     for stream, n_layers in streams.items():
         off = offsets.get(stream, 0)
         for layer in range(n_layers):
             for i in range(units_per_layer):
-                site = f"{stream}.{layer}.{kind}"
-                rows.append({"name": f"{site}.{i}", "stream": stream, "layer": layer,
-                             "depth": (off + layer + 1) / (off + n_layers), "kind": kind, "index": i, "site": site})
+                rows.append({"name": unit_name(stream, layer, kind, i), "stream": stream, "layer": layer,
+                             "depth": (off + layer + 1) / (off + n_layers), "kind": kind, "index": i,
+                             "site": site_name(stream, layer, kind)})
     return pd.DataFrame(rows)
 
 
@@ -237,9 +239,9 @@ def polarity_subject(design, rng, streams=None, n_atoms=64, n_outside=2000, netw
     t, dof, jack_t, jack_dof = glm_maps(A, Y, runs, d["phi"])
     units = units_table_of(streams, 4)
     load = np.zeros((n_atoms, len(units)))
-    key = (units["stream"].astype(str) + "." + units["layer"].astype(str)).to_numpy()
+    u_stream, u_layer = units["stream"].to_numpy(), units["layer"].to_numpy()
     for k, (stream, layer) in enumerate(zip(atoms["stream"], atoms["layer"])):
-        cand = np.flatnonzero(key == f"{stream}.{layer}")
+        cand = np.flatnonzero((u_stream == stream) & (u_layer == layer))
         load[k, rng.choice(cand, 3, replace=False)] = rng.uniform(0.5, 1.5, 3)
     atlas = AtlasLabels("sim", "array", labels.astype(np.int32), make_lookup(np.arange(1, len(names) + 1), names))
     res = Results("sim", units=units, atom_loadings=load, glm_t=t.astype(np.float32),

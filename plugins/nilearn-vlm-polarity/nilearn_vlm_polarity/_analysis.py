@@ -17,6 +17,7 @@ from nilearn_vlm.analyses import (
     network_membership,
     regressor_groups,
 )
+from nilearn_vlm.units import unit_groups
 from nilearn_vlm_polarity._stats import balance_trend, driver_sign_test, layer_counts
 
 
@@ -381,7 +382,7 @@ class PolarityAnalysis(BaseAnalysis):
             raise ValueError(f"unit_sign_sets must be (n_units={res.n_units}, n_voxels={member.shape[1]}), "
                              f"got {signs.shape}")
         units = res.units
-        reg = {"layer": (units["stream"].astype(str) + "." + units["layer"].astype(str)).to_numpy(),
+        reg = {"layer": unit_groups(units, by="layer"),
                "depth": units["depth"].to_numpy(dtype=float), "stream": units["stream"].to_numpy().astype(str)}
         table = _families(_driver_table(signs, reg, net_names, member, min_voxels, n_permutations, rng))
         out.tables["unit_trend"] = table
