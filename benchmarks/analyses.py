@@ -134,7 +134,7 @@ def redundancy(quick, seed, memory):
     full = np.vstack([np.ones(member.shape[1], bool), member])
     labels = ["(all)", *names]
     target = names.index("default mode")
-    n_null, n_power, n_draws = (10, 10, 100) if quick else (500, 100, 500)
+    n_null, n_power, n_draws = (10, 10, 200) if quick else (500, 100, 500)
     null, power = [], []
     for design, n, store in (("independent", n_null, null), ("overlap", n_power, power)):
         for _ in range(n):
@@ -174,7 +174,7 @@ def spin(quick, seed, memory):
             maps = [patch(int(rng.integers(100, 1500)), rng) for _ in range(6)]
             if design == "overlap":
                 maps[:3] = [nets[1] & (rng.random(len(unit)) < rng.uniform(0.7, 1.0)) for _ in range(3)]
-            table = cooccurrence_test(np.stack(maps), nets, labels, spins, 100 if quick else 500, rng)
+            table = cooccurrence_test(np.stack(maps), nets, labels, spins, 200 if quick else 500, rng)
             p = table["p_holm"].to_numpy()[1:]
             store.append((p < 0.05).any() if design == "independent" else p[0] < 0.05)
     return {"any_patch_holm:independent_caps": rate(null, "null"), "target_patch_holm:overlap": rate(power, "power")}
@@ -282,6 +282,10 @@ def main(argv=None):
     for name in names:
         t0 = time.perf_counter()
         payload = SECTIONS[name](args.quick, args.seed, args.memory)
+        if args.quick:  # a smoke run: its counts are too small to judge the targets
+            for val in payload.values():
+                if isinstance(val, dict):
+                    val.pop("meets_target", None)
         report(name, payload, Path(args.out), time.perf_counter() - t0)
         missed += [f"{name}:{k}" for k, v in payload.items() if isinstance(v, dict) and v.get("meets_target") is False]
     if missed and not args.quick:

@@ -342,6 +342,10 @@ class RedundancyAnalysis(BaseAnalysis):
             whole = table.iloc[0]
             out.stats.update(R=float(whole["R"]), null_mean_R=float(whole["null_mean"]))
             nets = table[table["network"] != "(all)"]
+            if len(nets) / (n_draws + 1) > 0.05:
+                out.notes.append(f"{n_draws} surrogate draws cannot reach Holm-corrected p < 0.05 across {len(nets)} "
+                                 f"networks (smallest p {len(nets) / (n_draws + 1):.3f}); use n_draws >= "
+                                 f"{int(np.ceil(20 * len(nets)))}.")
             if len(nets):
                 best = nets.sort_values("p_holm", kind="stable").iloc[0]
                 out.stats.update(min_p_holm=float(best["p_holm"]), n_networks_redundant=int((nets["p_holm"] < 0.05).sum()))

@@ -75,6 +75,8 @@ def test_counts_and_overlap_tell_redundant_from_separate(redundant, separate):
     vc = red.to_frame("voxel_counts").set_index("network")
     assert vc.loc["vision", "n_redundant"] >= 70 and vc.loc["language", "n_redundant"] == 0
     # without a space or surrogates the test is skipped with its reason
+    few = analysis.run(redundant[0], n_draws=20, surrogates=_shuffles(240, 10))
+    assert "cannot reach Holm-corrected p < 0.05 across 3 networks" in " ".join(few.notes)
     plain = analysis.run(redundant[0], n_draws=10)
     assert "cooccurrence" not in plain.tables and "needs a NIfTI or fsaverage space" in " ".join(plain.notes)
 
