@@ -1,8 +1,9 @@
 """Time the analysis plugins on a full-size simulated subject (HCP grayordinates).
 
 91,282 grayordinates with the Yeo 7-network labels, 64 atoms over 2 streams x 12
-layers, default parameters (redundancy: 200 spatial permutations; polarity:
-2,000 voxel bootstraps, 10,000 layer permutations; compare: 2,000 bootstraps).
+layers, default parameters (redundancy: no space, so the co-occurrence test is skipped and only the
+descriptive parts run; polarity: 9,999 driver-sign and layer permutations; compare: no block sums, so
+only the descriptive parts run).
 Usage: python benchmarks/analyses_scale.py [n_voxels_subset]
 """
 

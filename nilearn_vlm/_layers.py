@@ -72,6 +72,7 @@ FLOORS = (
         {
             "results": "`Results`: everything a report needs, saved and loaded as a folder",
             "_results_io": "the folder format of `Results`",
+            "_results_inputs": "checks of the analysis inputs `Results` carries",
             "analyses": "the analysis contract and the helpers analyses share",
         },
     ),

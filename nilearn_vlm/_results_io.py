@@ -37,7 +37,13 @@ _ARRAYS = (
     "encoder_p",
     "encoder_p_fwe",
     "runs",
+    "glm_sign_sets_fwe",
+    "glm_sign_sets_loro",
+    "block_runs",
+    "bold_block_sums",
 )
+# dict fields of arrays saved as <field>__<i> with their keys in results.json (analysis inputs)
+_ARRAY_DICTS = ("stream_block_sums", "stream_layer_r")
 # per-voxel array fields (the last axis is the voxels)
 _VOXEL_ARRAYS = ("glm_beta", "glm_t", "glm_sign_sets", "glm_univariate_t", "glm_univariate_sign_sets",
                  "encoder_scores", "encoder_alpha", "encoder_r",
@@ -61,6 +67,9 @@ def save_results(res, folder):
     fold_names = list(res.layer_fold_scores)
     for i, k in enumerate(fold_names):
         arrays[f"layer_fold_scores__{i}"] = res.layer_fold_scores[k]
+    for name in _ARRAY_DICTS:
+        for i, value in enumerate(getattr(res, name).values()):
+            arrays[f"{name}__{i}"] = value
     atlases = {}
     for i, (k, lab) in enumerate(res.network_labels.items()):
         arrays[f"network_labels__{i}"] = lab.labels
@@ -98,6 +107,7 @@ def save_results(res, folder):
         "layer_names": layer_names,
         "layer_fold_names": fold_names,
         "run_labels": res.run_labels,
+        **{f"{name}_names": list(getattr(res, name)) for name in _ARRAY_DICTS},
         "timings": res.timings,
         "network_labels": atlases,
         "tables": tables,
@@ -131,6 +141,8 @@ def load_fields(folder):
     kw["layer_fold_scores"] = {
         k: arrays[f"layer_fold_scores__{i}"] for i, k in enumerate(doc.get("layer_fold_names", []))
     }
+    for name in _ARRAY_DICTS:  # absent from folders written before these fields: empty
+        kw[name] = {k: arrays[f"{name}__{i}"] for i, k in enumerate(doc.get(f"{name}_names", []))}
     labels = {}
     for i, (k, info) in enumerate(doc["network_labels"].items()):
         lookup = _read_tsv(folder / "networks" / info["file"])

@@ -69,7 +69,7 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
     results.tables["layer_curves"] = curves
     results.meta["truth"] = study.truth.drop(columns="units").to_dict(orient="records")
 
-    analyses, skipped = _run_analyses(results, verbose)
+    analyses, skipped = _run_analyses(results, verbose, cache)
 
     results.save(out / "results")
     for name, frame in {**results.tables, "encoder_null": _encoder_null_table(results)}.items():
@@ -120,11 +120,11 @@ def _encoder_null_table(results):
                          "p_fwe": results.encoder_p_fwe})
 
 
-def _run_analyses(results, verbose):
-    """Every installed analysis the results allow: ({name: result}, {name: reason})."""
+def _run_analyses(results, verbose, cache=None):
+    """Every installed analysis the results allow: ({name: result}, {name: reason}); ``cache`` keeps surrogate banks."""
     from nilearn_vlm.analyses import run_analyses
 
-    done, skipped = run_analyses([results])
+    done, skipped = run_analyses([results], memory=cache)
     if verbose:
         print(f"[nilearn-vlm] analyses run: {sorted(done) or 'none'}; skipped: {skipped or 'none'}", flush=True)
     return done, {k: str(v) for k, v in skipped.items()}

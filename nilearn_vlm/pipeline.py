@@ -194,6 +194,10 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
                 full = np.full(Y.shape[1], np.nan, dtype=np.float32)
                 full[keep] = stats.pearson_r(pred_s, Yk)
                 site_scores[site] = full
+    inputs = {}
+    if settings.analysis_inputs:
+        with step("analysis inputs (leave-one-run-out GLM sets, per-stream block sums)"):
+            inputs = analysis_inputs(A, X, Y, runs, glm, extractor.units_, keep, interpreted=interpreted)
     with step("unit x voxel maps (all units)"):
         umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=extractor.units_)
     results = Results.from_estimators(
@@ -203,7 +207,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         unit_voxel_topk={"index": np.asarray(umaps.top_units), "value": np.asarray(umaps.top_values)},
         layer_scores=site_scores, layer_fold_scores=site_run_scores,
         encoder_r=null.statistic, encoder_p=null.pvalues, encoder_p_fwe=null.pvalues_fwe,
-        runs=runs, run_labels=run_labels,
+        runs=runs, run_labels=run_labels, **inputs,
         settings={"pipeline": settings.to_dict(), "model": model, "model_params": model_params or {},
                   "sites": sites, "pooling": pooling, "t_r": t_r},
     )
@@ -292,6 +296,114 @@ def _record_interpretation(results, maps, interpreted, glm):
         results.tables["atoms"]["n_significant_univariate"] = (results.glm_univariate_sign_sets != 0).sum(1)
         results.tables["atoms"]["interpreted"] = interpreted
     results.validate()
+
+
+def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block_length=20,
+                    interpreted=None):
+    """What the analyses resample, computed once per subject and kept small.
+
+    - ``glm_sign_sets_fwe``: the GLM's sets at Bonferroni ``glm.alpha`` per
+      map, and ``glm_sign_sets_loro``: the same with the GLM refitted
+      without each run (without each of 4 contiguous blocks for one run),
+      for the polarity analysis's leave-one-run-out jackknife;
+    - ``block_runs``, ``bold_block_sums``, ``stream_block_sums``: sums per
+      time block (:func:`nilearn_vlm.analyses.time_blocks`, ``block_length``
+      scans inside runs) of the BOLD and of the held-out predictions of each
+      stream's units (and of all units, ``"all"``) reduced to
+      ``n_components`` inside the training runs
+      (:func:`nilearn_vlm.analyses.heldout_predictions`), for the paired
+      tests of the comparison analyses;
+    - ``stream_layer_r``: per stream, the within-run r of those predictions
+      refitted without each of the stream's layers (delete-one-layer
+      jackknife of the model's units).
+
+    Block sums and layer r are NaN outside ``keep``.
+
+    Parameters
+    ----------
+    A : ndarray (n_scans, n_regressors)
+        The GLM's regressors (atoms).
+    X : ndarray (n_scans, n_units)
+        TR-aligned units.
+    Y : ndarray (n_scans, n_voxels)
+    runs : ndarray (n_scans,)
+    glm : fitted VoxelGLM or None
+        The GLM of the interpreted atoms (:func:`interpret_atoms`), refitted
+        (cloned) without each run; None when no atom is interpreted (every
+        set empty).
+    units : pandas.DataFrame
+        The units table (``stream``, ``layer``) of the columns of ``X``.
+    keep : ndarray of bool (n_voxels,) or None
+        Voxels of the block sums (default all).
+    n_components : int, default=16
+    block_length : int, default=20
+    interpreted : ndarray of bool (n_regressors,) or None
+        The columns of ``A`` that ``glm`` was fitted on (default all); the
+        sets of the other regressors are empty, as in ``Results.glm_sign_sets``.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`~nilearn_vlm.results.Results`.
+    """
+    from nilearn_vlm.analyses import (
+        bold_block_sums,
+        heldout_predictions,
+        prediction_block_sums,
+        time_blocks,
+        within_run_r,
+    )
+
+    runs = np.asarray(runs)
+    keep = np.ones(Y.shape[1], bool) if keep is None else np.asarray(keep, bool)
+
+    def fwe(fitted):
+        sig = fitted.p_ <= fitted.alpha / max(Y.shape[1], 1)
+        return (np.sign(fitted.t_) * sig).astype(np.int8).T
+
+    folds = runs if np.unique(runs).size >= 2 else cv_folds(runs)
+    interpreted = np.ones(A.shape[1], bool) if interpreted is None else np.asarray(interpreted, bool)
+    if glm is None:
+        interpreted = np.zeros(A.shape[1], bool)
+    Ai = A[:, interpreted]
+
+    def expand(sets):  # (n_interpreted, n_voxels) -> (n_regressors, n_voxels), empty elsewhere
+        out = np.zeros((A.shape[1], Y.shape[1]), np.int8)
+        out[interpreted] = sets
+        return out
+
+    loro = []
+    for f in np.unique(folds):
+        train = folds != f
+        loro.append(expand(fwe(clone(glm).fit(Ai[train], Y[train], groups=folds[train])))
+                    if interpreted.any() else expand(np.zeros((0, Y.shape[1]), np.int8)))
+    blocks, block_runs = time_blocks(runs, block_length)
+    Yk = np.asarray(Y[:, keep], dtype=np.float64)
+
+    def full(a):
+        out = np.full(a.shape[:-1] + (Y.shape[1],), np.nan, dtype=np.float32)
+        out[..., keep] = a
+        return out
+
+    bold = bold_block_sums(Yk, runs, blocks)
+    streams, layers = units["stream"].to_numpy(), units["layer"].to_numpy()
+    block_sums, layer_r = {}, {}
+    for stream in [*pd.unique(streams), "all"]:
+        cols = np.ones(len(units), bool) if stream == "all" else streams == stream
+        pred = heldout_predictions(X[:, cols], Yk, runs, n_components)
+        block_sums[str(stream)] = full(prediction_block_sums(pred, Yk, runs, blocks))
+        if stream == "all":
+            continue
+        rs = []
+        for layer in pd.unique(layers[cols]):
+            sub = cols & (layers != layer)
+            pred = heldout_predictions(X[:, sub], Yk, runs, n_components)
+            rs.append(within_run_r(prediction_block_sums(pred, Yk, runs, blocks), bold, block_runs))
+        layer_r[str(stream)] = full(np.vstack(rs)) if len(rs) > 1 else None
+    fwe_sets = expand(fwe(glm)) if interpreted.any() else expand(np.zeros((0, Y.shape[1]), np.int8))
+    return {"glm_sign_sets_fwe": fwe_sets, "glm_sign_sets_loro": np.stack(loro), "block_runs": block_runs,
+            "bold_block_sums": full(bold), "stream_block_sums": block_sums,
+            "stream_layer_r": {k: v for k, v in layer_r.items() if v is not None}}
 
 
 def cv_folds(runs, n_blocks=4):

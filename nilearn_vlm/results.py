@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from nilearn_vlm._provenance import _json_params, collect_provenance, file_digest
+from nilearn_vlm._results_inputs import _analysis_input_arrays, _validate_analysis_inputs
 from nilearn_vlm._results_io import _ARRAYS, _VOXEL_ARRAYS, FORMAT_VERSION, load_fields, save_results
 from nilearn_vlm.networks._base import AtlasLabels
 from nilearn_vlm.spaces import ImageSpace
@@ -129,6 +130,34 @@ class Results:
         ... in the order of ``run_labels``.
     run_labels : list or None
         The runs' own labels (from the events' ``run`` column), JSON values.
+    glm_sign_sets_fwe : ndarray of int8 (n_regressors, n_voxels) or None
+        Like ``glm_sign_sets`` at a family-wise threshold per map
+        (Bonferroni 0.05 over the map's voxels): sets with few false-positive
+        voxels, which the polarity analysis counts.
+    glm_sign_sets_loro : ndarray of int8 (n_runs, n_regressors, n_voxels) or None
+        ``glm_sign_sets_fwe`` of the GLM refitted with each run left out
+        (leave-one-run-out jackknife of anything counted from the sets).
+    block_runs : ndarray of int (n_blocks,) or None
+        Run (numbered as ``runs``) of each time block of the block sums:
+        contiguous blocks of scans inside runs
+        (:func:`nilearn_vlm.analyses.time_blocks`), the unit the paired
+        tests resample.
+    bold_block_sums : ndarray of float32 (3, n_blocks, n_voxels) or None
+        ``n``, ``sum y``, ``sum y^2`` per block of the run-centred BOLD
+        (:func:`nilearn_vlm.analyses.bold_block_sums`); NaN on voxels not
+        kept.
+    stream_block_sums : dict of str to ndarray of float32 (3, n_blocks, n_voxels)
+        Per stream of the units table (and ``"all"``: every unit together),
+        ``sum p``, ``sum p^2``, ``sum p y`` per block of the held-out
+        predictions of a ridge on the stream's units reduced to a fixed
+        number of components inside the training runs
+        (:func:`nilearn_vlm.analyses.prediction_block_sums`,
+        :func:`nilearn_vlm.analyses.heldout_predictions`). NaN on voxels
+        not kept.
+    stream_layer_r : dict of str to ndarray of float32 (n_layers, n_voxels)
+        Per stream, the within-run r of the same held-out predictions with
+        each of the stream's layers left out (layers in the units table's
+        order): the delete-one-layer jackknife of a model's units.
     tables : dict of str to pandas.DataFrame
         Per-network tables, key-neuron tables, unit sign counts, ...;
         ``"atoms"``: one row per atom (:meth:`nilearn_vlm.SparseAtoms.atom_table`:
@@ -185,16 +214,21 @@ class Results:
     glm_univariate_t: np.ndarray | None = None
     glm_univariate_sign_sets: np.ndarray | None = None
     atom_interpreted: np.ndarray | None = None
+    glm_sign_sets_fwe: np.ndarray | None = None
+    glm_sign_sets_loro: np.ndarray | None = None
+    block_runs: np.ndarray | None = None
+    bold_block_sums: np.ndarray | None = None
+    stream_block_sums: dict = field(default_factory=dict)
+    stream_layer_r: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in _ARRAYS:
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, np.asarray(value))
-        if self.glm_sign_sets is not None:
-            self.glm_sign_sets = self.glm_sign_sets.astype(np.int8)
-        if self.glm_univariate_sign_sets is not None:
-            self.glm_univariate_sign_sets = self.glm_univariate_sign_sets.astype(np.int8)
+        for name in ("glm_sign_sets", "glm_sign_sets_fwe", "glm_sign_sets_loro", "glm_univariate_sign_sets"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).astype(np.int8))
         if self.atom_interpreted is not None:
             self.atom_interpreted = self.atom_interpreted.astype(bool)
         self._set_units()
@@ -208,6 +242,8 @@ class Results:
                 self.regressor_names = [f"regressor{i}" for i in range(n)]
         self.layer_scores = {str(k): np.asarray(v, dtype=float).ravel() for k, v in self.layer_scores.items()}
         self.layer_fold_scores = {str(k): _float_array(v) for k, v in self.layer_fold_scores.items()}
+        self.stream_block_sums = {str(k): _float_array(v) for k, v in self.stream_block_sums.items()}
+        self.stream_layer_r = {str(k): _float_array(v) for k, v in self.stream_layer_r.items()}
         if self.run_labels is not None:
             self.run_labels = [v.item() if isinstance(v, np.generic) else v for v in self.run_labels]
         self.timings = {str(k): float(v) for k, v in self.timings.items()}
@@ -282,6 +318,7 @@ class Results:
             out[f"layer_fold_scores[{k}]"] = v
         for k, v in self.network_labels.items():
             out[f"network_labels[{k}]"] = v.labels
+        out.update(_analysis_input_arrays(self))
         return out
 
     @classmethod
@@ -403,6 +440,7 @@ class Results:
         if self.glm_sign_sets is not None and not np.isin(self.glm_sign_sets, (-1, 0, 1)).all():
             raise ValueError("glm_sign_sets must hold only -1, 0 and 1")
         self._validate_folds_and_runs()
+        _validate_analysis_inputs(self, rows)
         if self.unit_voxel_topk is not None:
             if set(self.unit_voxel_topk) != {"index", "value"}:
                 raise ValueError("unit_voxel_topk must be {'index': (k, n_voxels), 'value': (k, n_voxels)}")

@@ -23,6 +23,20 @@ block-permutation null (:func:`overlap_matrix`, :func:`overlap_null`) and
 variance partitioning with cross-validated ridge
 (:func:`variance_partition`, :func:`greedy_unit_selection`).
 
+Inference shared by the analyses (each states its null hypothesis, what it
+resamples and how many distinct resamples exist: :func:`inference_table`):
+resampling p-values (:func:`permutation_pvalue`), Holm's correction
+(:func:`holm`), leave-one-run-out jackknife intervals with ``n - 1``
+degrees of freedom (:func:`jackknife_interval`), Clopper-Pearson intervals
+of rates (:func:`clopper_pearson`); time blocks within runs and the block
+sums of held-out predictions the paired tests resample
+(:func:`time_blocks`, :func:`bold_block_sums`,
+:func:`prediction_block_sums`, :func:`within_run_r`,
+:func:`heldout_predictions`); surrogate maps that keep each map's size and
+spatial autocorrelation (:class:`FieldBank` on volumes, :class:`SpinBank`
+on fsaverage surfaces) and the co-occurrence of maps
+(:func:`cooccurrence`).
+
 Examples
 --------
 >>> import numpy as np
@@ -46,6 +60,15 @@ Examples
 
 from nilearn_vlm._utils import bootstrap_sums, percentile_interval
 from nilearn_vlm.analyses._base import AnalysisResult, BaseAnalysis, run_analyses, save_analyses
+from nilearn_vlm.analyses._blocks import (
+    block_sse,
+    block_sst,
+    bold_block_sums,
+    heldout_predictions,
+    prediction_block_sums,
+    time_blocks,
+    within_run_r,
+)
 from nilearn_vlm.analyses._figures import FIGURE_KINDS, FigureSpec
 from nilearn_vlm.analyses._groups import (
     branch_of_stream,
@@ -54,27 +77,62 @@ from nilearn_vlm.analyses._groups import (
     regressor_groups,
     units_of,
 )
+from nilearn_vlm.analyses._inference import (
+    INFERENCE_COLUMNS,
+    clopper_pearson,
+    holm,
+    inference_table,
+    jackknife_interval,
+    n_sign_arrangements,
+    permutation_pvalue,
+)
 from nilearn_vlm.analyses._overlap import overlap_matrix, overlap_null, spatial_block_permutations
+from nilearn_vlm.analyses._surrogates import (
+    FieldBank,
+    SpinBank,
+    cooccurrence,
+    cooccurrence_from_counts,
+    spin_permutations,
+)
 from nilearn_vlm.analyses._varpart import cv_r2, greedy_unit_selection, variance_partition
 
 __all__ = [
     "FIGURE_KINDS",
+    "INFERENCE_COLUMNS",
     "AnalysisResult",
     "BaseAnalysis",
+    "FieldBank",
     "FigureSpec",
+    "SpinBank",
+    "block_sse",
+    "block_sst",
+    "bold_block_sums",
     "bootstrap_sums",
     "branch_of_stream",
+    "clopper_pearson",
+    "cooccurrence",
+    "cooccurrence_from_counts",
     "cv_r2",
     "describe_groups",
     "greedy_unit_selection",
+    "heldout_predictions",
+    "holm",
+    "inference_table",
+    "jackknife_interval",
+    "n_sign_arrangements",
     "network_membership",
     "overlap_matrix",
     "overlap_null",
     "percentile_interval",
+    "permutation_pvalue",
+    "prediction_block_sums",
     "regressor_groups",
     "run_analyses",
     "save_analyses",
     "spatial_block_permutations",
+    "spin_permutations",
+    "time_blocks",
     "units_of",
     "variance_partition",
+    "within_run_r",
 ]

@@ -288,6 +288,11 @@ class PipelineSettings:
         "canonical networks and those the atom encoder predicts (circular-shift p < 0.05, "
         "uncorrected), the others get NaN layer scores; \"all\" fits every voxel (slower).",
         types=("str",), check=[StrOptions({"relevant", "all"})])
+    analysis_inputs: bool = setting(
+        True, "Keep what the analyses resample (`nilearn_vlm.pipeline.analysis_inputs`): the GLM "
+        "refitted without each run (family-wise sets), and per-stream held-out predictions reduced to "
+        "sums per time block; about 3 GLM fits and one small ridge per stream and layer more.",
+        types=("bool",))
     top_k: int = setting(10, "Units kept per voxel in the unit x voxel maps.", types=("int",),
                          check=_POSITIVE)
     n_permutations: int = setting(200, "Circular shifts of the null of the encoder's out-of-fold "

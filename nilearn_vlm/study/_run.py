@@ -249,7 +249,8 @@ def _run_one(pair, config, events, out, force, log, on_result):
                 memory=str(out / "cache"), subject=subject.id, verbose=log,
             )
             which = config.analyses.run
-            analyses, skipped = run_analyses([results], names="all" if which == "all" else list(which))
+            analyses, skipped = run_analyses([results], names="all" if which == "all" else list(which),
+                                             memory=str(out / "cache"))
             skipped = {k: str(v) for k, v in skipped.items()}
             results.save(staged)
             save_analyses(analyses, staged / "analyses", skipped=skipped)

@@ -4,6 +4,9 @@
 call; :class:`ToyAdapter` is a small NumPy dual-encoder with random weights;
 :func:`simulate_subject` is a simulated subject with planted sources, key
 units and signed voxel networks (the tests and benchmarks of the atoms).
+:mod:`nilearn_vlm.testing.analyses` simulates subjects with known answers
+for the analyses (nulls and planted effects of polarity, redundancy and the
+model comparisons).
 """
 
 from nilearn_vlm.testing._check_adapter import check_adapter, default_batch, make_images

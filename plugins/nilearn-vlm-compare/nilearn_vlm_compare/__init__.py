@@ -1,18 +1,36 @@
 """Architecture-comparison analysis for nilearn_vlm (registered as ``compare``)."""
 
-from nilearn_vlm_compare._analysis import CompareAnalysis, branch_maps, compare_figures, masked_mean_ci
+from nilearn_vlm_compare._analysis import CompareAnalysis, compare_figures
 from nilearn_vlm_compare._features import LOWLEVEL_COLUMNS, lowlevel_features
 from nilearn_vlm_compare._paired import block_differences, sign_flip_test
+from nilearn_vlm_compare._streams import (
+    STS_TPJ_HARVARD_OXFORD,
+    STS_TPJ_HCP_MMP1,
+    default_stream_pair,
+    encoding_inputs,
+    modality_specificity,
+    multimodal_roi,
+    paired_encoding_test,
+    paired_specificity_test,
+    specificity,
+)
 from nilearn_vlm_compare._version import __version__
 
 __all__ = [
     "LOWLEVEL_COLUMNS",
+    "STS_TPJ_HARVARD_OXFORD",
+    "STS_TPJ_HCP_MMP1",
     "CompareAnalysis",
     "__version__",
     "block_differences",
-    "branch_maps",
     "compare_figures",
+    "default_stream_pair",
+    "encoding_inputs",
     "lowlevel_features",
-    "masked_mean_ci",
+    "modality_specificity",
+    "multimodal_roi",
+    "paired_encoding_test",
+    "paired_specificity_test",
     "sign_flip_test",
+    "specificity",
 ]

@@ -5,20 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scipy import stats as sps
+
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
     FigureSpec,
-    bootstrap_sums,
-    branch_of_stream,
     describe_groups,
+    inference_table,
     network_membership,
-    percentile_interval,
-    regressor_groups,
     variance_partition,
 )
 from nilearn_vlm.stats import fdr
 from nilearn_vlm_compare._paired import block_differences, sign_flip_test
+from nilearn_vlm_compare._streams import (
+    default_stream_pair,
+    encoding_inputs,
+    multimodal_roi,
+    paired_encoding_test,
+    paired_specificity_test,
+    specificity,
+)
 
 
 def _label(res):
@@ -32,111 +39,29 @@ def _by_model(mapping, res, label, what):
     raise ValueError(f"{what} has no entry for {label!r}; give a dict keyed by model name (have {sorted(mapping)})")
 
 
-def masked_mean_ci(values, masks, n_bootstrap=2000, confidence=0.95, random_state=None, max_columns=256):
-    """Mean of each column within each mask, with percentile bootstrap intervals over rows (voxels).
-
-    Every (column, mask) pair is resampled with the same voxel draws
-    (:func:`nilearn_vlm.analyses.bootstrap_sums`); NaN values are left out.
-
-    Parameters
-    ----------
-    values : array-like, shape (n_voxels,) or (n_voxels, n_columns)
-    masks : array-like of bool, shape (n_masks, n_voxels)
-    n_bootstrap : int
-    confidence : float
-    random_state : int, Generator or None
-    max_columns : int
-        Columns resampled per matrix product (memory).
-
-    Returns
-    -------
-    mean, low, high : ndarray, shape (n_columns, n_masks)
-        NaN where a mask holds fewer than 2 finite values (no interval) or none.
-
-    Examples
-    --------
-    >>> v = np.arange(6.0)
-    >>> mean, low, high = masked_mean_ci(v, np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], bool), 500)
-    >>> mean.tolist(), bool(low[0, 0] < 1 < high[0, 0])
-    ([[1.0, 4.0]], True)
-    """
-    v = np.asarray(values, dtype=float)
-    if v.ndim == 1:
-        v = v[:, None]
-    masks = np.asarray(masks, dtype=bool)
-    finite = np.isfinite(v)
-    v0 = np.where(finite, v, 0.0)
-    n_col, n_mask = v.shape[1], masks.shape[0]
-    num = (v0[:, :, None] * masks.T[:, None, :]).reshape(v.shape[0], -1)  # (n_vox, n_col * n_mask)
-    den = (finite[:, :, None] & masks.T[:, None, :]).reshape(v.shape[0], -1).astype(float)
+def _run_t_interval(per_run, confidence):
+    """Mean over runs and its t-interval on ``n_runs - 1`` degrees of freedom (columns: estimates per run)."""
+    per_run = np.asarray(per_run, float)
+    n = np.isfinite(per_run).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (num.sum(0) / den.sum(0)).reshape(n_col, n_mask)
-    seed = int(np.random.default_rng(random_state).integers(2**32))
-    low = np.full(num.shape[1], np.nan)
-    high = np.full(num.shape[1], np.nan)
-    shared_den = bool(finite.all())  # then the counts are the masks': resample them once
-    if shared_den:
-        den_boot = bootstrap_sums(masks.T.astype(float), n_bootstrap, seed)  # (n_bootstrap, n_mask)
-    for start in range(0, num.shape[1], max_columns):
-        sl = slice(start, start + max_columns)
-        cols = np.arange(num.shape[1])[sl]
-        if shared_den:
-            sums = bootstrap_sums(num[:, sl], n_bootstrap, seed)
-            denom = den_boot[:, cols % n_mask]
-        else:
-            both = bootstrap_sums(np.hstack([num[:, sl], den[:, sl]]), n_bootstrap, seed)
-            sums, denom = both[:, :cols.size], both[:, cols.size:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = sums / denom
-        low[sl], high[sl] = percentile_interval(ratio, confidence)
-    few = (den.sum(0) < 2).reshape(n_col, n_mask)
-    low, high = low.reshape(n_col, n_mask), high.reshape(n_col, n_mask)
-    low[few] = high[few] = np.nan
-    return mean, low, high
+        mean = np.nanmean(per_run, axis=0) if per_run.size else np.nan
+        se = np.nanstd(per_run, axis=0, ddof=1) / np.sqrt(n)
+    q = sps.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
+    half = np.where(n >= 2, q * se, np.nan)
+    return mean, mean - half, mean + half
 
 
-def _dice_diff_stat(sample, axis=0):
-    s = sample.sum(axis=axis)
+def _network_means(values, member):
+    """Mean of ``values`` (..., n_voxels) over each network's finite voxels: (..., n_networks)."""
+    v = np.asarray(values, float)
+    fin = np.isfinite(v)
+    m = member.T.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 2 * s[..., 0] / s[..., 1] - 2 * s[..., 2] / s[..., 3]
-
-
-def branch_maps(results, branches=None, n_per_branch=None, rng=None):
-    """Union of the significant voxels of each branch's regressors.
-
-    Parameters
-    ----------
-    results : Results
-    branches : dict or None
-        Branch to stream names (see :func:`nilearn_vlm.analyses.branch_of_stream`).
-    n_per_branch : dict of str to int, optional
-        Use a random subset of this many regressors per branch (matched unit
-        counts across models).
-    rng : numpy Generator or None
-
-    Returns
-    -------
-    maps : dict of str to ndarray of bool (n_voxels,)
-        ``"vision"`` and ``"text"``.
-    counts : dict of str to int
-        Regressors of each branch (before subsampling).
-    """
-    streams = regressor_groups(results, "stream")
-    branch = np.asarray([branch_of_stream(s, branches) for s in streams])
-    sig = results.glm_sign_sets != 0
-    maps, counts = {}, {}
-    rng = np.random.default_rng(rng)
-    for b in ("vision", "text"):
-        idx = np.flatnonzero(branch == b)
-        counts[b] = int(idx.size)
-        if n_per_branch is not None and idx.size > n_per_branch[b]:
-            idx = np.sort(rng.choice(idx, n_per_branch[b], replace=False))
-        maps[b] = sig[idx].any(axis=0) if idx.size else np.zeros(sig.shape[1], bool)
-    return maps, counts
+        return (np.where(fin, v, 0.0) @ m) / (fin.astype(float) @ m)
 
 
 def compare_figures(out):
-    """Figure specifications of a comparison: modality specificity, score differences, layer curves.
+    """Figure specifications of a comparison: stream scores and specificity, VLM vs unimodal, layer curves.
 
     Parameters
     ----------
@@ -147,19 +72,27 @@ def compare_figures(out):
     list of nilearn_vlm.analyses.FigureSpec
     """
     specs = []
-    msi = out.tables.get("modality_specificity")
-    if msi is not None and len(msi):
+    si = out.tables.get("specificity")
+    if si is not None and len(si):
         specs.append(FigureSpec(
-            "bar", msi[["network", "model", "msi"]], x="network", y="msi", hue="model",
-            title="Modality-specificity index (vision-text overlap) by network",
-            ylabel="Dice(vision, text): low = specific, high = unified",
+            "bar", si[["model", "specificity", "low", "high"]], x="model", y="specificity", low="low", high="high",
+            title="Modality specificity of the stream pair (1: separate towers, 0: unified)",
+            ylabel="specificity index", reference=0.0, size=(5, 3.5),
+        ))
+    vu = out.tables.get("vlm_vs_unimodal")
+    if vu is not None and len(vu):
+        specs.append(FigureSpec(
+            "bar", vu[["vlm", "roi_diff_r2", "low", "high"]], x="vlm", y="roi_diff_r2", low="low", high="high",
+            title="VLM minus unimodal baseline in the multimodal region", ylabel="difference of held-out R^2",
+            reference=0.0, size=(5, 3.5),
         ))
     diff = out.tables.get("score_difference")
     if diff is not None and len(diff):
         a, b = out.params.get("pair", ["A", "B"])
         specs.append(FigureSpec(
-            "bar", diff[["network", "mean_diff", "low", "high"]], x="network", y="mean_diff", low="low", high="high",
-            title="Paired score difference by network", ylabel=f"{a} minus {b} (encoder score)", reference=0.0,
+            "bar", diff[["network", "mean_diff"]], x="network", y="mean_diff",
+            title="Score difference by network (descriptive)", ylabel=f"{a} minus {b} (encoder score)",
+            reference=0.0,
         ))
     curves = out.tables.get("layer_curves")
     if curves is not None and len(curves):
@@ -174,140 +107,155 @@ def compare_figures(out):
 
 
 class CompareAnalysis(BaseAnalysis):
-    """Compare two fitted models (e.g. CLIP and METER), with baselines and controls.
+    """Compare two fitted models (e.g. CLIP and METER), a VLM against a unimodal baseline, and controls.
 
     Parts, each run when its inputs exist:
 
-    1. **Modality specificity** (``glm_sign_sets`` of both models): per
-       network the Dice overlap of the vision-branch and text-branch
-       significant voxels (low: modality-specific; high: unified), with unit
-       counts matched by subsampling each branch to the smaller model's count;
-       the difference between the models with a bootstrap interval over voxels.
-    2. **Paired voxelwise score differences** with FDR: from held-out
-       ``predictions`` and ``bold`` (sign flips of blocks of time: squared
-       error differences per block), or from per-fold scores
-       (``fold_scores``: sign flips over folds); per network the mean
-       difference of ``encoder_scores`` with a bootstrap interval.
-    3. **Per-layer curves** (``layer_scores``) per model, stream and network,
-       with bootstrap intervals over voxels, against the fractional depth of the layer
-       along the model (:mod:`nilearn_vlm.units`).
-    4. **Baselines**: every other result (e.g. ViT, RoBERTa) against each of
-       the two models, as paired per-network differences of
-       ``encoder_scores``.
-    5. **Controls** (``features``, ``controls``, ``bold``): variance
-       partitioning of each model's features against control features
-       (low-level stimulus features from :func:`lowlevel_features`, the same
-       architecture with random weights, ...); the model's unique share per
-       network.
+    1. **Modality specificity** (finding 4; block sums of per-stream
+       held-out predictions, ``stream_block_sums``): per model, a vision-like
+       and a text-like stream (CLIP's towers, METER's co-attention streams)
+       and the index ``SI = (S_a(V) - S_a(L) - S_b(V) + S_b(L)) / (sum of the
+       four)`` from each stream's within-run r over the vision (V) and
+       language (L) networks (1: separate towers, 0: unified). The paired
+       test of the two models (H0: equal specificity) resamples time blocks
+       within runs (delete-one-block jackknife of both models on the same
+       blocks) and adds each model's delete-one-layer jackknife variance
+       (``stream_layer_r``): two draws of one architecture differ in which
+       units they have, which time blocks cannot see. t with
+       ``min(n_blocks, n_layers) - 1`` degrees of freedom.
+    2. **VLM vs unimodal** (``baseline=``): in the multimodal region
+       (STS/TPJ from Harvard-Oxford or HCP-MMP1, or ``roi=``), held-out
+       squared errors of each VLM and of a dimension-matched baseline (all
+       units reduced to the same number of components inside the training
+       runs); per-block differences sign-flipped (all patterns), BH across
+       the region's voxels, one region-level test, a jackknife interval of
+       the region's R^2 difference. Two draws of one architecture (random
+       weights with two seeds) are a null control of this test; as a
+       scientific control a random-weight model is meaningful only against
+       pretrained weights.
+    3. **Paired voxelwise score differences** with FDR from ``predictions=``
+       and ``bold=`` (block sign flips) or ``fold_scores=``; per-network mean
+       differences of ``encoder_scores`` (descriptive).
+    4. **Per-layer curves** (``layer_scores``) by fractional depth, with
+       t-intervals over runs (``layer_fold_scores``, ``n_runs - 1`` dof).
+    5. **Baselines** (descriptive per-network mean differences of
+       ``encoder_scores``) and **controls** (variance partitioning against
+       control features).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from nilearn_vlm.results import Results
-    >>> names = ["vision.0.attn_out.0", "text.0.attn_out.0"]
-    >>> towers = Results("clip", glm_sign_sets=np.array([[1] * 5 + [0] * 5, [0] * 5 + [1] * 5]),
-    ...                  regressor_names=names)
-    >>> fused = Results("meter", glm_sign_sets=np.array([[1] * 5 + [0] * 5, [1] * 5 + [0] * 5]),
-    ...                 regressor_names=names)
-    >>> out = CompareAnalysis().run([towers, fused], n_bootstrap=100)
-    >>> out.stats["msi:clip"], out.stats["msi:meter"]
-    (0.0, 1.0)
+    >>> from nilearn_vlm.testing import analyses as sim
+    >>> rng = np.random.default_rng(0)
+    >>> runs = sim.run_labels()
+    >>> src = sim.stimulus_sources(rng, runs)
+    >>> brain = sim.compare_bold(src, rng, runs, n_roi=20, n_driven=5)
+    >>> labels = np.where(brain["vision"], 1, np.where(brain["language"], 2, 0))
+    >>> models = [sim.model_results(kind, *sim.model_units(kind, src, rng, units_per_layer=4), brain["Y"], runs,
+    ...                             layer_jackknife=False, labels=labels) for kind in ("towers", "fused")]
+    >>> out = CompareAnalysis().run(models, layer_jackknife=False)
+    >>> out.stats["specificity:towers"] > 0.5 > out.stats["specificity:fused"]
+    True
     """
 
     name = "compare"
-    description = "two models: modality specificity, paired score differences, layer curves, baselines, controls"
-    requires = (("glm_sign_sets", "encoder_scores", "layer_scores"),)
+    description = "two models: modality specificity of streams, VLM vs unimodal, score differences, layer curves"
+    requires = (("stream_block_sums", "glm_sign_sets", "encoder_scores", "layer_scores"),)
     n_results = (2, None)
 
-    def run(self, results, *, models=None, branches=None, match_units="subsample", atlas=None,
+    def run(self, results, *, models=None, stream_pairs=None, networks=("vision", "language"),
+            layer_jackknife=True, baseline=None, vlms=None, roi=None, roi_atlas="harvard_oxford", atlas=None,
             level="canonical", predictions=None, bold=None, runs=None, fold_scores=None, block_length=None,
-            n_permutations=5000, alpha=0.05, n_bootstrap=2000, confidence=0.95,
-            integration_networks=None, features=None, controls=None, cv=None, random_state=0):
+            n_permutations=65536, alpha=0.05, confidence=0.95, integration_networks=None, features=None,
+            controls=None, cv=None, random_state=0):
         """Run the analysis.
 
         Parameters
         ----------
         results : list of Results
-            Two or more; the pair compared is ``models`` and the rest are
-            baselines.
+            Two or more; the pair compared is ``models``, the rest baselines.
         models : tuple of two str or int, optional
             The pair (model names or positions); default the first two.
-        branches : dict or None
-            Branch to stream names; default vision/cross_image -> vision,
-            text/cross_text -> text.
-        match_units : {"subsample", "error", "none"}, default="subsample"
-            Regressor counts per branch must match between the two models:
-            subsample the larger, raise, or ignore.
+        stream_pairs : dict of str to (str, str), optional
+            Vision-like and text-like stream per model; default the latest
+            stream of each branch (:func:`default_stream_pair`).
+        networks : tuple of two str, default=("vision", "language")
+            Canonical networks V and L of the specificity index.
+        layer_jackknife : bool, default=True
+            Add the delete-one-layer variance of each model (needs
+            ``stream_layer_r``); False tests time blocks only (calibrated for
+            one fixed model, not for two draws of an architecture).
+        baseline : str or int, optional
+            The unimodal baseline result of the VLM-vs-unimodal test.
+        vlms : list of str or int, optional
+            VLMs tested against the baseline (default the pair).
+        roi : array-like of bool (n_voxels,), optional
+            The multimodal region; default STS/TPJ of ``roi_atlas``.
+        roi_atlas : {"harvard_oxford", "hcp_mmp1"}
         atlas, level
             Networks (:func:`nilearn_vlm.analyses.network_membership`).
-        predictions : dict of str to array (n_scans, n_voxels), optional
-            Held-out predictions per model name (or ``model/subject`` label),
-        with ``bold``.
-        bold : array-like (n_scans, n_voxels), optional
-        runs : array-like (n_scans,), optional
-        fold_scores : dict of str to array (n_folds, n_voxels), optional
-            Per-fold scores per model name (used when no predictions).
-        block_length : int or None
-            Scans per block for the paired test (default sqrt of run length).
-        n_permutations : int, default=5000
+        predictions, bold, runs, fold_scores, block_length
+            Paired voxelwise score differences (part 3).
+        n_permutations : int, default=65536
+            Sign patterns of the sign-flip tests (all when fewer exist).
         alpha : float, default=0.05
             FDR level.
-        n_bootstrap : int, default=2000
         confidence : float, default=0.95
         integration_networks : list of str or None
-            Networks summarised in the ``baseline_diff`` statistics (default
-            every voxel).
-        features : dict of str to array (n_scans, p), optional
-            Unit time courses per model name, for the controls.
-        controls : dict of str to array (n_scans, k), optional
-            Control features (e.g. ``{"lowlevel": ..., "random_weights": ...}``).
-        cv : optional
-            Folds of the control fits.
+            Networks summarised in the ``baseline_diff`` statistics.
+        features, controls, cv
+            Control partitioning (part 5).
         random_state : int or None
 
         Returns
         -------
         AnalysisResult
-            Tables ``modality_specificity``, ``specificity_difference``,
+            Tables ``specificity``, ``stream_scores``, ``specificity_test``,
+            ``vlm_vs_unimodal``, ``vlm_voxels``, ``inference``,
             ``voxel_differences``, ``score_difference``, ``layer_curves``,
-            ``baselines``, ``controls`` (those whose inputs exist) and
-            figures (:func:`compare_figures`).
+            ``baselines``, ``controls`` (those whose inputs exist) and figures
+            (:func:`compare_figures`).
         """
         results = self._checked(results)
-        if match_units not in ("subsample", "error", "none"):
-            raise ValueError(f"match_units must be 'subsample', 'error' or 'none', got {match_units!r}")
         rng = np.random.default_rng(random_state)
         labels = [r.model for r in results]
         if len(set(labels)) < len(labels):  # the same model for several subjects
             labels = [_label(r) for r in results]
+        if len(set(labels)) < len(labels):  # two draws of one model: numbered
+            labels = [f"{lab}#{i}" for i, lab in enumerate(labels)]
         pair = self._pick(results, labels, models)
         a, b = results[pair[0]], results[pair[1]]
         la, lb = labels[pair[0]], labels[pair[1]]
         if a.n_voxels != b.n_voxels:
             raise ValueError(f"{la} has {a.n_voxels} voxels but {lb} {b.n_voxels}: fit both on the same mask")
         net_names, member = network_membership(a, atlas, level)
-        params = dict(pair=[la, lb], match_units=match_units, atlas=atlas, level=level, alpha=alpha,
-                      n_permutations=n_permutations, n_bootstrap=n_bootstrap, confidence=confidence,
+        params = dict(pair=[la, lb], atlas=atlas, level=level, alpha=alpha, n_permutations=n_permutations,
+                      confidence=confidence, layer_jackknife=layer_jackknife, networks=list(networks),
                       integration_networks=integration_networks, random_state=random_state)
         out = AnalysisResult(self.name, params=params, models=labels)
-        out.text = (
-            f"Architecture comparison of {la} and {lb}: overlap of vision- and text-branch maps per network "
-            "(modality specificity), paired voxelwise score differences with FDR, per-layer curves, "
-            "baselines and controls."
-        )
-        ctx = dict(net_names=net_names, member=member, rng=rng, n_bootstrap=n_bootstrap, confidence=confidence)
-        if a.glm_sign_sets is not None and b.glm_sign_sets is not None:
-            self._specificity(out, a, b, la, lb, branches, match_units, **ctx)
+        out.text = (f"Architecture comparison of {la} and {lb}: modality specificity of their vision-like and "
+                    "text-like streams, a VLM against a dimension-matched unimodal baseline in multimodal regions, "
+                    "score differences, per-layer curves, baselines and controls.")
+        tests = []
+        if a.stream_block_sums and b.stream_block_sums:
+            tests += self._specificity(out, [a, b], [la, lb], stream_pairs, networks, net_names, member,
+                                       layer_jackknife, confidence)
         else:
-            out.notes.append("Modality specificity needs glm_sign_sets of both models; skipped.")
-        self._scores(out, a, b, la, lb, predictions, bold, runs, fold_scores, block_length, n_permutations,
-                     alpha, **ctx)
-        self._layers(out, results, labels, **ctx)
+            out.notes.append("Modality specificity needs stream_block_sums of both models (pipeline.analysis_inputs); "
+                             "skipped.")
+        if baseline is not None:
+            tests += self._vlm_vs_unimodal(out, results, labels, pair, baseline, vlms, roi, roi_atlas, alpha,
+                                           n_permutations, confidence, rng)
+        self._scores(out, a, b, la, lb, predictions, bold, runs, fold_scores, block_length, n_permutations, alpha,
+                     net_names, member, rng)
+        self._layers(out, results, labels, net_names, member, confidence)
         others = [i for i in range(len(results)) if i not in pair]
         if others:
-            self._baselines(out, results, labels, pair, others, integration_networks, **ctx)
+            self._baselines(out, results, labels, pair, others, integration_networks, net_names, member)
         if controls is not None:
             self._controls(out, [la, lb], features, controls, bold, runs, cv, net_names, member)
+        if tests:
+            inference_table(out, tests)
         out.figures = compare_figures(out)
         return out
 
@@ -329,54 +277,100 @@ class CompareAnalysis(BaseAnalysis):
         return tuple(pick)
 
     @staticmethod
-    def _specificity(out, a, b, la, lb, branches, match_units, net_names, member, rng, n_bootstrap,
-                     confidence):
-        _, ca = branch_maps(a, branches)
-        _, cb = branch_maps(b, branches)
-        for model, counts in ((la, ca), (lb, cb)):
-            missing = [k for k, v in counts.items() if v == 0]
-            if missing:
-                raise ValueError(
-                    f"{model} has no regressors in the {missing} branch: name streams vision/text "
-                    "(or pass branches={'vision': [...], 'text': [...]})"
-                )
-        n = None
-        if ca != cb:
-            if match_units == "error":
-                raise ValueError(f"unit counts per branch differ: {la} {ca}, {lb} {cb}; use match_units='subsample'")
-            if match_units == "subsample":
-                n = {k: min(ca[k], cb[k]) for k in ca}
-                out.notes.append(f"Branches subsampled to matched regressor counts {n}.")
-        maps = {la: branch_maps(a, branches, n, rng)[0], lb: branch_maps(b, branches, n, rng)[0]}
-        rows, diff_rows = [], []
-        for name, m in zip(net_names, member):
-            for model, mp in maps.items():
-                v, t = mp["vision"][m], mp["text"][m]
-                denom = v.sum() + t.sum()
-                msi = 2 * (v & t).sum() / denom if denom else np.nan
-                rows.append({"model": model, "network": name, "n_vision": int(v.sum()), "n_text": int(t.sum()),
-                             "n_both": int((v & t).sum()), "msi": float(msi),
-                             "selectivity": float((v.sum() - t.sum()) / denom) if denom else np.nan})
-            va, ta, vb, tb = (maps[la]["vision"][m], maps[la]["text"][m], maps[lb]["vision"][m], maps[lb]["text"][m])
-            data = np.stack([va & ta, va.astype(int) + ta, vb & tb, vb.astype(int) + tb], axis=1).astype(np.float32)
-            est = float(_dice_diff_stat(data))
+    def _specificity(out, models, labels, stream_pairs, networks, net_names, member, layer_jackknife, confidence):
+        missing = [n for n in networks if n not in net_names]
+        if missing:
+            raise ValueError(f"networks {missing} are not among the results' networks {net_names}; pass networks=")
+        vision, language = (member[net_names.index(n)] for n in networks)
+        specs, rows, score_rows = {}, [], []
+        for res, lab in zip(models, labels):
+            pair = (stream_pairs or {}).get(lab) or (stream_pairs or {}).get(res.model) or default_stream_pair(res)
+            sp = specificity(res, tuple(pair), vision, language, layer_jackknife)
+            specs[lab] = sp
             low = high = np.nan
-            if data.shape[0] >= 2 and np.isfinite(est):
-                low, high = percentile_interval(_dice_diff_stat(
-                    bootstrap_sums(data, n_bootstrap, rng)[:, None, :], axis=1), confidence)
-            diff_rows.append({"network": name, "msi_diff": est, "low": float(low), "high": float(high)})
-        out.tables["modality_specificity"] = pd.DataFrame(rows)
-        out.tables["specificity_difference"] = pd.DataFrame(diff_rows)
-        table = out.tables["modality_specificity"]
-        whole = table[table["network"] == net_names[0]].set_index("model")["msi"]
-        out.stats[f"msi:{la}"] = float(whole[la])
-        out.stats[f"msi:{lb}"] = float(whole[lb])
-        out.stats["msi_diff"] = diff_rows[0]["msi_diff"]
-        out.stats["msi_diff_low"], out.stats["msi_diff_high"] = diff_rows[0]["low"], diff_rows[0]["high"]
+            if len(sp["jack"]) >= 2:
+                se = np.sqrt(_jk_var(sp["jack"]) + sp["layer_var"])
+                dof = int(min(len(sp["jack"]), sp["n_layers"]) - 1)
+                q = sps.t.ppf(0.5 + confidence / 2, dof)
+                low, high = sp["estimate"] - q * se, sp["estimate"] + q * se
+            rows.append({"model": lab, "stream_a": pair[0], "stream_b": pair[1], "specificity": sp["estimate"],
+                         "low": low, "high": high, "layer_var": sp["layer_var"]})
+            out.stats[f"specificity:{lab}"] = sp["estimate"]
+            for stream, r in sp["scores"].items():
+                means = _network_means(r, member)
+                for name, m in zip(net_names, means):
+                    score_rows.append({"model": lab, "stream": stream, "network": name, "mean_r": float(m)})
+        out.tables["specificity"] = pd.DataFrame(rows)
+        out.tables["stream_scores"] = pd.DataFrame(score_rows)
+        if models[0].block_runs is None or models[1].block_runs is None or \
+                not np.array_equal(models[0].block_runs, models[1].block_runs) or \
+                not np.allclose(models[0].bold_block_sums, models[1].bold_block_sums, equal_nan=True, atol=1e-3):
+            raise ValueError(f"{labels[0]} and {labels[1]} were not fitted on the same BOLD and time blocks: the "
+                             "paired test needs one subject's data for both models")
+        t = paired_specificity_test(specs[labels[0]], specs[labels[1]], confidence)
+        out.tables["specificity_test"] = pd.DataFrame([t])
+        out.stats.update(specificity_diff=t["diff"], specificity_low=t["low"], specificity_high=t["high"],
+                         p_specificity=t["p"])
+        n_blocks = t["n_blocks"]
+        unit = "time blocks within runs (delete-one-block jackknife, both models on the same blocks)"
+        if layer_jackknife:
+            unit += " plus each model's layers (delete-one-layer jackknife)"
+        return [dict(test="specificity_difference",
+                     null_hypothesis=f"{labels[0]} and {labels[1]} have the same modality specificity on this subject",
+                     statistic="difference of SI = (S_a(V) - S_a(L) - S_b(V) + S_b(L)) / (sum of the four)",
+                     resampling_unit=unit, n_resamples=int(n_blocks),
+                     n_distinct_resamples=int(n_blocks + (specs[labels[0]]["n_layers"] + specs[labels[1]]["n_layers"]
+                                                          if layer_jackknife else 0)),
+                     correction="none (one test per stream pair)",
+                     interval=f"jackknife t-interval, {t['dof']} dof")]
+
+    @staticmethod
+    def _vlm_vs_unimodal(out, results, labels, pair, baseline, vlms, roi, roi_atlas, alpha, n_permutations,
+                         confidence, rng):
+        pick = CompareAnalysis._pick
+        base = pick(results, labels, (baseline, baseline))[0]
+        tested = list(pair) if vlms is None else [pick(results, labels, (v, v))[0] for v in vlms]
+        if roi is None:
+            try:
+                roi = multimodal_roi(results[base], roi_atlas)
+            except (ValueError, ImportError) as exc:
+                out.notes.append(f"VLM vs unimodal skipped: no ROI ({exc}); pass roi=")
+                return []
+        roi = np.asarray(roi, bool)
+        sse_b, sst = encoding_inputs(results[base])
+        rows, vox, tests = [], [], []
+        for i in tested:
+            if i == base:
+                continue
+            sse_a, sst_a = encoding_inputs(results[i])
+            if not np.allclose(sst_a, sst, equal_nan=True, atol=1e-3):
+                raise ValueError(f"{labels[i]} and the baseline {labels[base]} were not fitted on the same BOLD")
+            t = paired_encoding_test(sse_a, sse_b, sst, roi, results[i].block_runs, alpha, n_permutations,
+                                     confidence=confidence, random_state=rng)
+            rows.append({"vlm": labels[i], "baseline": labels[base], "n_roi_voxels": int(roi.sum()),
+                         "n_better_voxels": int(t["voxel_reject"].sum()), "roi_diff_r2": t["roi_diff_r2"],
+                         "low": t["roi_low"], "high": t["roi_high"], "roi_p": t["roi_p"]})
+            vox.append(pd.DataFrame({"vlm": labels[i], "voxel": np.flatnonzero(roi), "diff_r2": t["voxel_diff_r2"],
+                                     "p": t["voxel_p"], "q": t["voxel_q"], "significant": t["voxel_reject"]}))
+            out.stats[f"n_better_voxels:{labels[i]}-{labels[base]}"] = rows[-1]["n_better_voxels"]
+            out.stats[f"roi_diff_r2:{labels[i]}-{labels[base]}"] = t["roi_diff_r2"]
+            tests.append(dict(
+                test=f"vlm_vs_unimodal:{labels[i]}",
+                null_hypothesis=f"per voxel, {labels[i]} and the unimodal baseline {labels[base]} have equal expected "
+                                "held-out squared error",
+                statistic="sum over blocks of the per-block difference of squared errors (baseline minus VLM)",
+                resampling_unit="signs of time blocks within runs (sign flips)", n_resamples=t["n_resamples"],
+                n_distinct_resamples=int(2 ** t["n_blocks"]),
+                correction="BH across the region's voxels; the region-level test is one test",
+                interval=f"delete-one-block jackknife of the region's R^2 difference, t with {t['n_blocks'] - 1} dof"))
+        if rows:
+            out.tables["vlm_vs_unimodal"] = pd.DataFrame(rows)
+            out.tables["vlm_voxels"] = pd.concat(vox, ignore_index=True)
+        return tests
 
     @staticmethod
     def _scores(out, a, b, la, lb, predictions, bold, runs, fold_scores, block_length, n_permutations, alpha,
-                net_names, member, rng, n_bootstrap, confidence):
+                net_names, member, rng):
         stat = pval = None
         if predictions is not None:
             if bold is None:
@@ -402,18 +396,12 @@ class CompareAnalysis(BaseAnalysis):
             out.stats["n_better_" + lb] = int((reject & (stat < 0)).sum())
             out.params["paired_test"] = method
         elif a.encoder_scores is None or b.encoder_scores is None:
-            out.notes.append("Score differences need encoder_scores, predictions= with bold=, or fold_scores=; "
-                             "skipped.")
             return
-        else:
-            out.notes.append("Voxelwise paired test needs predictions= with bold=, or fold_scores=; only "
-                             "per-network mean differences are given.")
         diff = stat if a.encoder_scores is None or b.encoder_scores is None else a.encoder_scores - b.encoder_scores
+        means = _network_means(diff, member)
         rows = []
-        means, lows, highs = masked_mean_ci(diff, member, n_bootstrap, confidence, rng)
         for k, (name, m) in enumerate(zip(net_names, member)):
-            mean, low, high = means[0, k], lows[0, k], highs[0, k]
-            row = {"network": name, "mean_diff": mean, "low": low, "high": high}
+            row = {"network": name, "mean_diff": float(means[k])}
             if stat is not None:
                 row["n_better_a"] = int((reject[m] & (stat[m] > 0)).sum())
                 row["n_better_b"] = int((reject[m] & (stat[m] < 0)).sum())
@@ -422,25 +410,26 @@ class CompareAnalysis(BaseAnalysis):
         out.stats["mean_score_diff"] = rows[0]["mean_diff"]
 
     @staticmethod
-    def _layers(out, results, labels, net_names, member, rng, n_bootstrap, confidence):
+    def _layers(out, results, labels, net_names, member, confidence):
         rows = []
         for res, lab in zip(results, labels):
             if not res.layer_scores:
                 continue
             info = describe_groups(res, list(res.layer_scores))
-            order = info["group"].tolist()
-            means, lows, highs = masked_mean_ci(np.stack([res.layer_scores[k] for k in order], axis=1), member,
-                                                n_bootstrap, confidence, rng)
-            for i, (layer, stream, depth) in enumerate(info[["group", "stream", "depth"]].itertuples(index=False)):
+            for layer, stream, depth in info[["group", "stream", "depth"]].itertuples(index=False):
+                means = _network_means(res.layer_scores[layer], member)
+                folds = res.layer_fold_scores.get(layer)
+                low = high = np.full(len(net_names), np.nan)
+                if folds is not None and folds.shape[0] >= 2:
+                    _, low, high = _run_t_interval(_network_means(folds, member), confidence)
                 for k, name in enumerate(net_names):
                     rows.append({"model": lab, "stream": stream, "layer": layer, "depth": depth, "network": name,
-                                 "mean": means[i, k], "low": lows[i, k], "high": highs[i, k]})
+                                 "mean": float(means[k]), "low": float(low[k]), "high": float(high[k])})
         if rows:
             out.tables["layer_curves"] = pd.DataFrame(rows)
 
     @staticmethod
-    def _baselines(out, results, labels, pair, others, integration_networks, net_names, member, rng,
-                   n_bootstrap, confidence):
+    def _baselines(out, results, labels, pair, others, integration_networks, net_names, member):
         rows = []
         keep = np.ones(member.shape[1], bool)
         if integration_networks is not None:
@@ -452,17 +441,13 @@ class CompareAnalysis(BaseAnalysis):
             for j in others:
                 si, sj = results[i].encoder_scores, results[j].encoder_scores
                 if si is None or sj is None:
-                    out.notes.append(f"No encoder_scores for {labels[i]} or {labels[j]}: baseline skipped.")
                     continue
                 d = si - sj
-                means, lows, highs = masked_mean_ci(d, np.vstack([member, keep]), n_bootstrap, confidence, rng)
+                means = _network_means(d, np.vstack([member, keep]))
                 for k, (name, m) in enumerate(zip(net_names, member)):
                     rows.append({"model": labels[i], "baseline": labels[j], "network": name,
-                                 "mean_diff": means[0, k], "low": lows[0, k], "high": highs[0, k],
-                                 "frac_model_better": float(np.mean(d[m] > 0))})
-                out.stats[f"baseline_diff:{labels[i]}-{labels[j]}"] = float(means[0, -1])
-                out.stats[f"baseline_low:{labels[i]}-{labels[j]}"] = float(lows[0, -1])
-                out.stats[f"baseline_high:{labels[i]}-{labels[j]}"] = float(highs[0, -1])
+                                 "mean_diff": float(means[k]), "frac_model_better": float(np.mean(d[m] > 0))})
+                out.stats[f"baseline_diff:{labels[i]}-{labels[j]}"] = float(means[-1])
         if rows:
             out.tables["baselines"] = pd.DataFrame(rows)
 
@@ -492,3 +477,8 @@ class CompareAnalysis(BaseAnalysis):
             out.stats[f"unique_share:{lab}"] = next(r["share"] for r in whole if r["part"] == "unique:model")
         if rows:
             out.tables["controls"] = pd.DataFrame(rows)
+
+
+def _jk_var(jack):
+    jack = np.asarray(jack, float)
+    return (jack.size - 1) / jack.size * np.sum((jack - jack.mean()) ** 2)

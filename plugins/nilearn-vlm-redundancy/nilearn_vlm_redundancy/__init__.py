@@ -7,7 +7,20 @@ Examples
 <class 'nilearn_vlm_redundancy._analysis.RedundancyAnalysis'>
 """
 
-from nilearn_vlm_redundancy._analysis import RedundancyAnalysis, redundancy_figures, voxel_count_table
+from nilearn_vlm_redundancy._analysis import (
+    RedundancyAnalysis,
+    cooccurrence_test,
+    redundancy_figures,
+    surrogate_bank,
+    voxel_count_table,
+)
 from nilearn_vlm_redundancy._version import __version__
 
-__all__ = ["RedundancyAnalysis", "__version__", "redundancy_figures", "voxel_count_table"]
+__all__ = [
+    "RedundancyAnalysis",
+    "__version__",
+    "cooccurrence_test",
+    "redundancy_figures",
+    "surrogate_bank",
+    "voxel_count_table",
+]

@@ -10,32 +10,24 @@ import pandas as pd
 from nilearn_vlm.analyses import (
     AnalysisResult,
     BaseAnalysis,
-    describe_groups,
+    FieldBank,
     FigureSpec,
+    SpinBank,
+    cooccurrence,
+    cooccurrence_from_counts,
+    describe_groups,
     greedy_unit_selection,
+    holm,
+    inference_table,
     network_membership,
     overlap_matrix,
-    overlap_null,
+    permutation_pvalue,
     regressor_groups,
     variance_partition,
 )
-from nilearn_vlm.stats import fdr
 from nilearn_vlm.units import unit_groups
 
 RELATIONS = ("within-layer", "across-layer", "across-stream")
-
-
-def _pvalue(null, observed, greater=True):
-    """Permutation p-value with the +1 correction, along axis 0 of ``null``."""
-    null = np.asarray(null)
-    if not np.issubdtype(null.dtype, np.floating):
-        null = null.astype(float)
-    # compare at the null's precision so that exact ties count as ties
-    observed = np.asarray(observed, dtype=float).astype(null.dtype)
-    hits = (null >= observed) if greater else (null <= observed)
-    hits = np.where(np.isnan(null), False, hits)
-    n = np.isfinite(null).sum(axis=0)
-    return (1 + hits.sum(axis=0)) / (1 + n)
 
 
 def _nanmean(a, axis=None):
@@ -122,14 +114,21 @@ def redundancy_figures(out):
             "bar", tidy, x="count", y="fraction", hue="network", title="Significant maps per voxel, by network",
             xlabel="number of significant maps in the voxel", ylabel="fraction of predicted voxels",
         ))
-    summ = out.tables.get("overlap_summary")
-    if summ is not None and len(summ):
+    co = out.tables.get("cooccurrence")
+    if co is not None and len(co):
         tidy = pd.concat([
-            pd.DataFrame({"relation": summ["relation"], "what": "observed", "overlap": summ["overlap"]}),
-            pd.DataFrame({"relation": summ["relation"], "what": "null mean", "overlap": summ["null_mean"]}),
+            pd.DataFrame({"network": co["network"], "what": "observed", "R": co["R"]}),
+            pd.DataFrame({"network": co["network"], "what": "surrogate mean", "R": co["null_mean"]}),
         ], ignore_index=True)
         specs.append(FigureSpec(
-            "bar", tidy, x="relation", y="overlap", hue="what", title="Map overlap against the spatial null",
+            "bar", tidy, x="network", y="R", hue="what",
+            title="Co-occurrence of significant maps against independently placed surrogates",
+            ylabel="other maps sharing a map's voxel (R)",
+        ))
+    summ = out.tables.get("overlap_summary")
+    if summ is not None and len(summ):
+        specs.append(FigureSpec(
+            "bar", summ[["relation", "overlap"]], x="relation", y="overlap", title="Mean pairwise map overlap",
             ylabel=f"{out.params.get('overlap', 'dice')} overlap (0 to 1)", size=(5, 3.5),
         ))
     vp = out.tables.get("variance_partition")
@@ -148,110 +147,170 @@ def redundancy_figures(out):
     return specs
 
 
+_H0 = ("the significant-voxel maps are placed independently of each other, each keeping its size and spatial "
+       "autocorrelation")
+
+
+def surrogate_bank(results, surrogates=None, memory=None):
+    """The surrogate generator of the results' voxels: given, a FieldBank (volumes) or a SpinBank (fsaverage).
+
+    Parameters
+    ----------
+    results : Results
+    surrogates : FieldBank, SpinBank, ndarray of int (n_rotations, n_voxels) or None
+        An array is taken as vertex permutations (spins) of the voxels.
+    memory : str, Path or None
+        Cache folder of the bank (built once per mask or mesh).
+
+    Returns
+    -------
+    FieldBank or SpinBank
+    """
+    if surrogates is None:
+        space = results.space
+        kind = getattr(space, "kind", None)
+        if kind == "nifti":
+            return FieldBank.from_space(space, memory=memory)
+        if kind == "surface":
+            return SpinBank.from_space(space, memory=memory)
+        raise ValueError(
+            f"no surrogate maps for {'results without a space' if space is None else kind + ' data'}: the "
+            "co-occurrence test needs a NIfTI or fsaverage space, or surrogates= (a nilearn_vlm.analyses.FieldBank, "
+            "SpinBank, or an array of vertex permutations)"
+        )
+    if isinstance(surrogates, np.ndarray):
+        return SpinBank(surrogates)
+    if not hasattr(surrogates, "counts"):
+        raise TypeError(f"surrogates must be a FieldBank, a SpinBank or an array of permutations, got "
+                        f"{type(surrogates).__name__}")
+    return surrogates
+
+
+def cooccurrence_test(sets, membership, network_names, bank, n_draws=1000, random_state=None):
+    """Per-network co-occurrence of maps against surrogates placed independently; Holm across networks.
+
+    Null hypothesis: the maps are placed independently of each other, each
+    keeping its size and spatial autocorrelation. Statistic:
+    :func:`nilearn_vlm.analyses.cooccurrence` per network. Resampling: each
+    map replaced by its own surrogate in every draw (``bank.counts``).
+    Correction: Holm across the networks (the claims are per network); a
+    network named ``"(all)"`` (the whole brain) gets its value and null mean
+    only, as a description: compact maps have heavier-tailed whole-brain
+    overlaps than field surrogates of the same size and join count, so no
+    p-value is given for it.
+
+    Parameters
+    ----------
+    sets : ndarray (n_maps, n_voxels)
+    membership : ndarray of bool (n_networks, n_voxels)
+    network_names : list of str
+    bank : FieldBank or SpinBank
+    n_draws : int, default=1000
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``network``, ``n_maps`` (maps with a voxel in it), ``R``,
+        ``null_mean``, ``p``, ``p_holm``, ``n_draws``.
+    """
+    sets = np.asarray(sets) != 0
+    obs = cooccurrence(sets, membership)
+    null = np.vstack([cooccurrence_from_counts(c, membership) for c in bank.counts(sets, n_draws, random_state)])
+    p = permutation_pvalue(null, obs, "greater")
+    whole = np.array([n == "(all)" for n in network_names])
+    p = np.where(whole, np.nan, p)
+    return pd.DataFrame({"network": list(network_names), "n_maps": (sets.astype(float) @ membership.T > 0).sum(0),
+                         "R": obs, "null_mean": null.mean(0), "p": p, "p_holm": holm(p), "n_draws": null.shape[0]})
+
+
 class RedundancyAnalysis(BaseAnalysis):
-    """Functional redundancy: several units or atoms driving the same voxels.
+    """Functional redundancy: do several units' or atoms' maps drive the same voxels more than chance?
 
-    Parts (the last two need time series, see ``bold``):
+    Hypothesis (finding 2): within a network, several regressors' significant
+    maps cover the same voxels. Null: the maps are placed independently of
+    each other, each keeping its size and spatial autocorrelation.
 
-    1. **Voxel counts.** Per voxel, how many GLM regressors (atoms or units)
-       are significant (``glm_sign_sets != 0``); per network the fraction of
-       predicted voxels with at least ``min_count`` of them, the mean count
-       over predicted voxels and the distribution of counts. The same numbers
-       for maps made independent by spatial block permutation give nulls and
-       p-values (large maps reach a count of 2 by chance: the mean count
-       against its null is the sharper test).
-    2. **Map overlap.** Dice (or Jaccard) of every pair of significant-voxel
-       maps, classed as within a layer, across layers of a stream, or across
-       streams, each pair and each class against a spatial block-permutation
-       null (:func:`nilearn_vlm.analyses.overlap_null`); FDR over pairs.
-    2b. **Unit side.** With atoms: the fraction of units loading on two or
-       more atoms, the distribution of atoms per unit, and per network the
-       units and layers behind the atoms predicting it; for every map, the
-       coverage of predicted voxels left when it is dropped (1: every voxel it
-       predicts is predicted by another map too).
+    Parts:
+
+    1. **Co-occurrence test** (table ``cooccurrence``, the test). Per
+       network, ``R = sum_v c_v (c_v - 1) / sum_v c_v`` (``c_v``: maps
+       significant at voxel ``v``) against surrogates that move every map on
+       its own: smooth Gaussian-field surrogates matched to each map's size
+       and join count on volumes (:class:`~nilearn_vlm.analyses.FieldBank`,
+       built once per mask and cached with ``memory=``), spins of the sphere
+       on fsaverage surfaces (:class:`~nilearn_vlm.analyses.SpinBank`).
+       Holm across networks; the whole-brain value is descriptive.
+    2. **Descriptive**: significant maps per voxel and network
+       (``voxel_counts``, ``count_distribution``), pairwise Dice or Jaccard
+       of the maps by relation (within a layer, across layers, across
+       streams: ``overlap_pairs``, ``overlap_summary``), the unit side
+       (units shared by atoms, coverage when a map is dropped).
     3. **Variance partitioning** (with ``bold``): shared and unique
        out-of-fold R^2 of groups of features (streams by default) per
-       network, from nested ridge fits
-       (:func:`nilearn_vlm.analyses.variance_partition`).
+       network (:func:`nilearn_vlm.analyses.variance_partition`).
     4. **Smallest unit set** (with ``bold``): greedy forward selection of the
-       fewest features keeping ``fraction`` of the predictable variance
-       (:func:`nilearn_vlm.analyses.greedy_unit_selection`).
+       fewest features keeping ``fraction`` of the predictable variance.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from nilearn_vlm.analyses import FieldBank
     >>> from nilearn_vlm.results import Results
-    >>> sets = np.zeros((4, 200), np.int8)
-    >>> sets[:, :40] = 1  # four units, same voxels: redundant
-    >>> names = [f"vision.{l}.attn_out.0" for l in range(4)]
-    >>> res = Results("toy", glm_sign_sets=sets, regressor_names=names)
-    >>> out = RedundancyAnalysis().run(res, n_permutations=50)
-    >>> out.stats["mean_count"], out.stats["p_mean_count"] < 0.05
-    (4.0, True)
+    >>> mask = np.ones((8, 8, 8), bool)
+    >>> bank = FieldBank.from_mask(mask, voxel_size=4.0, n_fields=20, fwhms=(0, 8), random_state=0)
+    >>> sets = np.zeros((4, 512), np.int8)
+    >>> sets[:, :40] = 1  # four maps on the same voxels: redundant
+    >>> res = Results("toy", glm_sign_sets=sets, regressor_names=[f"vision.{l}.attn_out.0" for l in range(4)])
+    >>> out = RedundancyAnalysis().run(res, surrogates=bank, n_draws=50)
+    >>> out.stats["R"], out.stats["n_distinct_resamples:network_cooccurrence"] > 50
+    (3.0, True)
     """
 
     name = "redundancy"
-    description = "voxels predicted by several units/atoms, map overlap, shared vs unique variance"
+    description = "maps of several units/atoms on the same voxels against independently placed surrogates"
     requires = ("glm_sign_sets",)
     n_results = (1, 1)
 
-    def run(self, results, *, min_count=2, sign="any", overlap="dice", n_permutations=200,
-            block_length=None, groups=None, atlas=None, level="canonical", bold=None, features=None,
-            feature_names=None, runs=None, cv=None, partition_by="stream", feature_groups=None,
-            fraction=0.9, max_candidates=64, max_maps=256, alpha=0.05, random_state=0):
+    def run(self, results, *, min_count=2, sign="any", overlap="dice", n_draws=1000, surrogates=None, memory=None,
+            groups=None, atlas=None, level="canonical", bold=None, features=None, feature_names=None, runs=None,
+            cv=None, partition_by="stream", feature_groups=None, fraction=0.9, max_candidates=64, max_maps=256,
+            random_state=0):
         """Run the analysis.
 
         Parameters
         ----------
         results : Results
         min_count : int, default=2
-            Significant maps a voxel needs to count as redundant.
+            Significant maps a voxel needs to count as redundant (descriptive).
         sign : {"any", "pos", "neg"}, default="any"
             Voxel sets of the signed maps that are compared.
         overlap : {"dice", "jaccard"}, default="dice"
-        n_permutations : int, default=200
-            Spatial block permutations for the nulls.
-        block_length : int or None
-            Block length of the spatial permutation (default sqrt(n_voxels)).
+        n_draws : int, default=1000
+            Surrogate draws of the co-occurrence test.
+        surrogates : FieldBank, SpinBank, array or None
+            Default: a FieldBank of the results' NIfTI mask, or the spins of
+            their fsaverage mesh (:func:`surrogate_bank`).
+        memory : str, Path or None
+            Cache folder of the surrogate bank.
         groups : array-like of str or None
-            Layer (``stream.layer``) per regressor; default from the unit
-            names or the atoms' dominant layer (:func:`regressor_groups`).
+            Layer (``stream.layer``) per regressor (:func:`regressor_groups`).
         atlas, level
             Networks (:func:`nilearn_vlm.analyses.network_membership`).
-        bold : array-like (n_scans, n_voxels) or None
-            BOLD on the results' voxels; enables parts 3 and 4.
-        features : array-like (n_scans, n_features) or None
-            Unit (or atom) time courses on the TR grid; default the atoms'
-            ``atom_timecourses``.
-        feature_names : list of str or None
-            Names of the feature columns (default the unit names when the
-            widths match, else the atom names).
-        runs : array-like (n_scans,) or None
-            Run per scan (leave-one-run-out folds).
-        cv : optional
-            Folds (:func:`nilearn_vlm.encoding.make_folds`).
-        partition_by : {"stream", "layer"}, default="stream"
-            How features are grouped for variance partitioning.
-        feature_groups : dict of str to list of int, optional
-            Explicit feature groups (column indices); overrides ``partition_by``.
-        fraction : float, default=0.9
-            Fraction of the predictable variance the greedy set must keep.
-        max_candidates : int, default=64
-            Greedy selection is skipped (with a note) for more features.
+        bold, features, feature_names, runs, cv, partition_by, feature_groups, fraction, max_candidates
+            Variance partitioning and greedy selection (parts 3-4).
         max_maps : int, default=256
-            Pairwise overlaps (and their null, ``n_permutations * n_maps^2``
-            values) use at most this many maps, a random subset beyond it.
-        alpha : float, default=0.05
-            FDR level over pairs.
+            Pairwise overlaps use at most this many maps (a random subset).
         random_state : int or None
 
         Returns
         -------
         AnalysisResult
-            Tables ``voxel_counts``, ``count_distribution``, ``overlap_pairs``,
-            ``overlap_summary``, ``ablation``, ``unit_sharing``,
-            ``network_units``, ``variance_partition``, ``greedy`` (those whose
-            inputs exist) and figures (:func:`redundancy_figures`).
+            Tables ``cooccurrence``, ``inference``, ``voxel_counts``,
+            ``count_distribution``, ``overlap_pairs``, ``overlap_summary``,
+            ``ablation``, ``unit_sharing``, ``network_units``,
+            ``variance_partition``, ``greedy`` (those whose inputs exist) and
+            figures (:func:`redundancy_figures`).
         """
         res = self._one(results)
         if sign not in ("any", "pos", "neg"):
@@ -263,88 +322,77 @@ class RedundancyAnalysis(BaseAnalysis):
         layers = regressor_groups(res, "layer", groups)
         streams = describe_groups(res, layers).set_index("group")["stream"].loc[list(layers)].to_numpy()
         net_names, member = network_membership(res, atlas, level)
-        params = dict(min_count=min_count, sign=sign, overlap=overlap, n_permutations=n_permutations,
-                      block_length=block_length, atlas=atlas, level=level, partition_by=partition_by,
-                      fraction=fraction, alpha=alpha, random_state=random_state)
+        params = dict(min_count=min_count, sign=sign, overlap=overlap, n_draws=n_draws, atlas=atlas, level=level,
+                      partition_by=partition_by, fraction=fraction, random_state=random_state)
         out = AnalysisResult(self.name, params=params, models=[f"{res.model}/{res.subject}".rstrip("/")])
-        out.text = (
-            "Functional redundancy: voxels predicted by several units or atoms, overlap of their "
-            f"significant-voxel maps ({overlap}) against a spatial block-permutation null, and, with "
-            "BOLD time series, shared versus unique explained variance and the smallest unit set."
-        )
+        out.text = ("Functional redundancy: co-occurrence of the regressors' significant-voxel maps per network "
+                    "against surrogates that keep each map's size and spatial autocorrelation and move it "
+                    "independently of the others; overlaps and, with BOLD time series, shared versus unique "
+                    "explained variance are descriptive.")
 
-        # 1. voxel counts + null
+        # 1. the test
+        bank = None
+        try:
+            bank = surrogate_bank(res, surrogates, memory)
+        except ValueError as exc:
+            out.notes.append(f"Co-occurrence test skipped: {exc}")
+        if bank is not None:
+            table = cooccurrence_test(sets, member, net_names, bank, n_draws, rng)
+            out.tables["cooccurrence"] = table
+            whole = table.iloc[0]
+            out.stats.update(R=float(whole["R"]), null_mean_R=float(whole["null_mean"]))
+            nets = table[table["network"] != "(all)"]
+            if len(nets) / (n_draws + 1) > 0.05:
+                out.notes.append(f"{n_draws} surrogate draws cannot reach Holm-corrected p < 0.05 across {len(nets)} "
+                                 f"networks (smallest p {len(nets) / (n_draws + 1):.3f}); use n_draws >= "
+                                 f"{int(np.ceil(20 * len(nets)))}.")
+            if len(nets):
+                best = nets.sort_values("p_holm", kind="stable").iloc[0]
+                out.stats.update(min_p_holm=float(best["p_holm"]), n_networks_redundant=int((nets["p_holm"] < 0.05).sum()))
+            for row in nets.itertuples(index=False):
+                out.stats[f"p_holm:{row.network}"] = float(row.p_holm)
+            n_maps = int((sets.any(axis=1)).sum())
+            if isinstance(bank, FieldBank):
+                unit = ("each map's position: the top voxels of its own smooth Gaussian field, the smoothness "
+                        "matched to the map's size and join count (volume surrogates)")
+                per_map = bank.ranks_.shape[1]
+            else:
+                unit = "each map rotated on the sphere by its own random rotation (spin test)"
+                per_map = len(bank.permutations_)
+            distinct = per_map ** n_maps
+            inference_table(out, [dict(
+                test="network_cooccurrence", null_hypothesis=_H0,
+                statistic="R = sum_v c_v (c_v - 1) / sum_v c_v over the network's voxels (c_v: maps significant at v)",
+                resampling_unit=unit, n_resamples=int(n_draws),
+                n_distinct_resamples=int(distinct) if distinct < 2**62 else float(distinct),
+                correction="Holm across networks; the whole-brain value is descriptive (no p-value)")])
+
+        # 2. descriptive: voxel counts and overlaps
         summary, dist = voxel_count_table(sets, member, net_names, min_count)
-        member_f = member.astype(np.float64)
-
-        def count_stats(permuted):
-            count = permuted.sum(axis=0, dtype=np.int64)
-            n_pred = member_f @ (count >= 1).astype(np.float64)
-            n_red = member_f @ (count >= min_count).astype(np.float64)
-            total = member_f @ count.astype(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.stack([n_red / n_pred, total / n_pred], axis=1)
-
-        null_full = None
-        if len(names) > max_maps:
-            # counts use every map; pairwise overlaps a random subset
-            _, nulls = overlap_null(sets, n_permutations, overlap, block_length, rng, statistic=count_stats)
-            keep = np.sort(rng.choice(len(names), max_maps, replace=False))
-            out.notes.append(f"{len(names)} maps exceed max_maps={max_maps}: pairwise overlaps use a random "
-                             f"subset of {max_maps} maps.")
-        else:
-            keep = np.arange(len(names))
-            null_full, nulls = overlap_null(sets, n_permutations, overlap, block_length, rng,
-                                            statistic=count_stats)
-        null_frac, null_count = nulls[:, :, 0], nulls[:, :, 1]
-        summary["null_frac_redundant"] = _nanmean(null_frac, axis=0)
-        summary["p_frac_redundant"] = _pvalue(null_frac, summary["frac_redundant"].to_numpy()[None, :])
-        summary["null_mean_count"] = _nanmean(null_count, axis=0)
-        summary["p_mean_count"] = _pvalue(null_count, summary["mean_count"].to_numpy()[None, :])
         out.tables["voxel_counts"] = summary
         out.tables["count_distribution"] = dist
         whole = summary.iloc[0]
-        out.stats.update({k: float(whole[k]) for k in (
-            "frac_redundant", "null_frac_redundant", "p_frac_redundant",
-            "mean_count", "null_mean_count", "p_mean_count")})
-
-        # 2. pairwise overlap + null
-        if null_full is None:
-            null, _ = overlap_null(sets[keep], n_permutations, overlap, block_length, rng)
-        else:
-            null = null_full
-        names, layers, streams, sets = [names[i] for i in keep], layers[keep], streams[keep], sets[keep]
-        obs = overlap_matrix(sets, kind=overlap)
+        out.stats.update({k: float(whole[k]) for k in ("frac_redundant", "mean_count")})
+        keep = np.arange(len(names))
+        if len(names) > max_maps:
+            keep = np.sort(rng.choice(len(names), max_maps, replace=False))
+            out.notes.append(f"{len(names)} maps exceed max_maps={max_maps}: pairwise overlaps use a random "
+                             f"subset of {max_maps} maps.")
+        names, layers, streams, sub = [names[i] for i in keep], layers[keep], streams[keep], sets[keep]
+        obs = overlap_matrix(sub, kind=overlap)
         iu, ju = np.triu_indices(len(names), k=1)
         if len(iu):
-            p_pair = _pvalue(null[:, iu, ju], obs[iu, ju][None, :])
             rel = np.asarray([_relation(layers[i], layers[j], streams[i], streams[j]) for i, j in zip(iu, ju)])
-            finite = np.isfinite(obs[iu, ju])
-            rejected, q = fdr(np.where(finite, p_pair, np.nan), alpha=alpha)
             out.tables["overlap_pairs"] = pd.DataFrame({
-                "map_a": np.asarray(names)[iu], "map_b": np.asarray(names)[ju],
-                "layer_a": layers[iu], "layer_b": layers[ju], "relation": rel,
-                "overlap": obs[iu, ju], "null_mean": _nanmean(null[:, iu, ju], axis=0),
-                "p": p_pair, "q": q, "significant": rejected,
-            })
+                "map_a": np.asarray(names)[iu], "map_b": np.asarray(names)[ju], "layer_a": layers[iu],
+                "layer_b": layers[ju], "relation": rel, "overlap": obs[iu, ju]})
             rows = []
             for r in RELATIONS:
-                sel = (rel == r) & finite
-                if not sel.any():
-                    continue
-                o = float(np.mean(obs[iu[sel], ju[sel]]))
-                nm = _nanmean(null[:, iu[sel], ju[sel]], axis=1)
-                rows.append({"relation": r, "n_pairs": int(sel.sum()), "overlap": o,
-                             "null_mean": float(_nanmean(nm)), "p": float(_pvalue(nm, o))})
-                key = r.replace("-", "_")
-                out.stats[f"overlap_{key}"] = o
-                out.stats[f"p_overlap_{key}"] = rows[-1]["p"]
-            out.tables["overlap_summary"] = pd.DataFrame(rows)
-            if finite.any():
-                m_all = _nanmean(null[:, iu[finite], ju[finite]], axis=1)
-                o_all = float(np.mean(obs[iu[finite], ju[finite]]))
-                out.stats.update(mean_overlap=o_all, null_mean_overlap=float(_nanmean(m_all)),
-                                 p_overlap=float(_pvalue(m_all, o_all)))
+                sel = (rel == r) & np.isfinite(obs[iu, ju])
+                if sel.any():
+                    rows.append({"relation": r, "n_pairs": int(sel.sum()), "overlap": float(np.mean(obs[iu, ju][sel]))})
+                    out.stats[f"overlap_{r.replace('-', '_')}"] = rows[-1]["overlap"]
+            out.tables["overlap_summary"] = pd.DataFrame(rows, columns=["relation", "n_pairs", "overlap"])
         else:
             out.notes.append("Fewer than two maps: no pairwise overlap.")
 

@@ -44,37 +44,48 @@ def test_overlap_matrix_against_sets():
             assert j[a, b] == pytest.approx(len(sa & sb) / len(sa | sb))
 
 
+def _shuffles(n_vox, n, seed=0):
+    """Plain voxel permutations as surrogates (array data: no spatial structure to keep)."""
+    rng = np.random.default_rng(seed)
+    return np.argsort(rng.random((n, n_vox)), axis=1)
+
+
 def test_counts_and_overlap_tell_redundant_from_separate(redundant, separate):
     analysis = RedundancyAnalysis()
-    red = analysis.run(redundant[0], n_permutations=100)
-    sep = analysis.run(separate[0], n_permutations=100)
-    # redundant: nearly every predicted voxel is predicted by several units, far above the null
+    red = analysis.run(redundant[0], n_draws=200, surrogates=_shuffles(240, 100))
+    sep = analysis.run(separate[0], n_draws=200, surrogates=_shuffles(240, 100))
+    # redundant: nearly every predicted voxel is predicted by several units
     assert red.stats["frac_redundant"] > 0.9
     assert red.stats["mean_count"] > 10
-    assert red.stats["p_mean_count"] < 0.05
     assert sep.stats["frac_redundant"] < 0.1
-    assert sep.stats["p_frac_redundant"] > 0.5
     assert sep.stats["mean_count"] < 1.1
-    assert sep.stats["p_mean_count"] > 0.5
-    # overlap of maps: high and significant across layers and streams only when redundant
+    # the co-occurrence test: in the vision network (planted) only, Holm across networks
+    co = red.to_frame("cooccurrence").set_index("network")
+    assert co.loc["vision", "p_holm"] < 0.05 and co.loc["vision", "R"] > 10
+    assert np.isnan(co.loc["(all)", "p"]) and co.loc["(all)", "R"] == red.stats["R"]
+    assert sep.stats["n_networks_redundant"] == 0
+    # overlap of maps (descriptive): high across layers and streams only when redundant
     for key in ("within_layer", "across_layer", "across_stream"):
         assert red.stats[f"overlap_{key}"] > 0.8
-        assert red.stats[f"p_overlap_{key}"] < 0.05
         assert sep.stats[f"overlap_{key}"] < 0.1
-        assert sep.stats[f"p_overlap_{key}"] > 0.5
     pairs = red.to_frame("overlap_pairs")
-    assert pairs["significant"].mean() > 0.9
     assert set(pairs["relation"]) == {"within-layer", "across-layer", "across-stream"}
+    assert "p" not in pairs.columns
     # the redundant voxels sit in the first network only
     vc = red.to_frame("voxel_counts").set_index("network")
     assert vc.loc["vision", "n_redundant"] >= 70 and vc.loc["language", "n_redundant"] == 0
+    # without a space or surrogates the test is skipped with its reason
+    few = analysis.run(redundant[0], n_draws=20, surrogates=_shuffles(240, 10))
+    assert "cannot reach Holm-corrected p < 0.05 across 3 networks" in " ".join(few.notes)
+    plain = analysis.run(redundant[0], n_draws=10)
+    assert "cooccurrence" not in plain.tables and "needs a NIfTI or fsaverage space" in " ".join(plain.notes)
 
 
 def test_variance_partition_and_greedy_tell_them_apart(redundant, separate):
     analysis = RedundancyAnalysis()
     out = {}
     for key, (res, X, Y, runs) in {"red": redundant, "sep": separate}.items():
-        out[key] = analysis.run(res, n_permutations=20, bold=Y, features=X, runs=runs)
+        out[key] = analysis.run(res, n_draws=20, bold=Y, features=X, runs=runs)
     # redundant streams share their explained variance; separate streams explain unique parts
     assert out["red"].stats["shared_share"] > 0.8
     assert out["red"].stats["unique_share"] < 0.15
@@ -123,18 +134,18 @@ def test_cv_r2_matches_sklearn_ridgecv_free_reference():
 
 def test_result_outputs(redundant, tmp_path):
     res, X, Y, runs = redundant
-    out = RedundancyAnalysis().run(res, n_permutations=20, bold=Y, features=X, runs=runs)
+    out = RedundancyAnalysis().run(res, n_draws=20, bold=Y, features=X, runs=runs, surrogates=_shuffles(240, 30))
     figs = out.plot()
-    assert len(figs) == 4
-    assert [spec.kind for spec in out.figures] == ["bar", "bar", "bar", "line"]
+    assert len(figs) == 5
+    assert [spec.kind for spec in out.figures] == ["bar", "bar", "bar", "bar", "line"]
     # count distribution: fractions of each network's predicted voxels sum to one
     dist = out.figures[0].data
     np.testing.assert_allclose(dist.groupby("network")["fraction"].sum(), 1.0)
-    assert out.figures[2].stacked and out.figures[3].reference == 0.9
+    assert out.figures[3].stacked and out.figures[4].reference == 0.9
     from nilearn_vlm.report import analysis_section
 
     section = analysis_section(out)
-    assert section.title == "Analysis: redundancy" and len(section.figures) == 4
+    assert section.title == "Analysis: redundancy" and len(section.figures) == 5
     summary = out.summary()
     import json
 
@@ -148,10 +159,10 @@ def test_result_outputs(redundant, tmp_path):
 def test_run_analyses_runs_and_skips(redundant):
     res = redundant[0]
     empty = Results("empty", encoder_scores=np.zeros(240))
-    done, skipped = run_analyses([res, empty], names=["redundancy"], params={"redundancy": {"n_permutations": 10}})
+    done, skipped = run_analyses([res, empty], names=["redundancy"], params={"redundancy": {"n_draws": 10}})
     assert list(done) == ["redundancy[toy]"]
     assert skipped == {"redundancy[empty]": "results of model 'empty' lack glm_sign_sets"}
-    done, skipped = run_analyses(res, names=["redundancy", "nope"], params={"redundancy": {"n_permutations": 10}})
+    done, skipped = run_analyses(res, names=["redundancy", "nope"], params={"redundancy": {"n_draws": 10}})
     assert "redundancy" in done and "no analysis 'nope'" in skipped["nope"]
 
 
@@ -159,8 +170,10 @@ def test_errors(redundant):
     res, X, Y, runs = redundant
     with pytest.raises(ValueError, match="sign must be"):
         RedundancyAnalysis().run(res, sign="both")
+    with pytest.raises(TypeError, match="surrogates must be a FieldBank"):
+        RedundancyAnalysis().run(res, surrogates="fields")
     with pytest.raises(ValueError, match=r"bold must be \(n_scans, 240\)"):
-        RedundancyAnalysis().run(res, n_permutations=5, bold=Y[:, :10], features=X)
+        RedundancyAnalysis().run(res, n_draws=5, bold=Y[:, :10], features=X)
     with pytest.raises(ValueError, match="cannot run: results of model 'x' lack glm_sign_sets"):
         RedundancyAnalysis().run(Results("x", encoder_scores=np.zeros(3)))
     bad = Results("y", glm_sign_sets=np.ones((2, 5)), regressor_names=["a", "b"])
@@ -181,17 +194,17 @@ def test_cli_lists_the_plugin(capsys):
 
 def test_max_maps_subsamples_pairs_only(redundant):
     res = redundant[0]
-    out = RedundancyAnalysis().run(res, n_permutations=20, max_maps=5)
+    out = RedundancyAnalysis().run(res, n_draws=20, max_maps=5)
     assert len(out.to_frame("overlap_pairs")) == 10
     assert "exceed max_maps=5" in " ".join(out.notes)
-    full = RedundancyAnalysis().run(res, n_permutations=20)
+    full = RedundancyAnalysis().run(res, n_draws=20)
     # voxel counts still use every map
     assert out.stats["mean_count"] == full.stats["mean_count"]
 
 
 def test_unit_side_and_ablation_coverage(redundant, separate):
-    red = RedundancyAnalysis().run(redundant[0], n_permutations=10)
-    sep = RedundancyAnalysis().run(separate[0], n_permutations=10)
+    red = RedundancyAnalysis().run(redundant[0], n_draws=10)
+    sep = RedundancyAnalysis().run(separate[0], n_draws=10)
     # dropping one of several copies loses nothing; dropping a unique map loses its voxels
     assert red.stats["min_coverage_without_one_map"] == 1.0
     abl = sep.to_frame("ablation")
@@ -207,8 +220,138 @@ def test_units_shared_by_atoms():
     sets = np.zeros((3, 30), np.int8)
     sets[0, :10] = sets[1, 5:15] = sets[2, 20:] = 1
     res = Results("toy", unit_names=units, atom_loadings=load, glm_sign_sets=sets)
-    out = RedundancyAnalysis().run(res, n_permutations=5)
+    out = RedundancyAnalysis().run(res, n_draws=5)
     assert out.stats["frac_units_in_several_atoms"] == pytest.approx(1 / 4)
     assert out.to_frame("unit_sharing")["n_units"].tolist() == [0, 3, 1]
     net = out.to_frame("network_units").iloc[0]
     assert (net["n_atoms"], net["n_units"], net["n_layers"]) == (3, 4, 4)
+
+
+# ------------------------------------------------------------------ the co-occurrence test on volumes and spheres
+from nilearn_vlm.analyses import FieldBank, SpinBank, cooccurrence, spin_permutations  # noqa: E402
+from nilearn_vlm.networks import AtlasLabels, make_lookup  # noqa: E402
+from nilearn_vlm.testing import analyses as sim  # noqa: E402
+from nilearn_vlm_redundancy import cooccurrence_test  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def volume():
+    """A ball mask (radius 7 voxels), its field bank (cached on disk) and 4 compact 'networks'."""
+    mask = sim.ball_mask(7)
+    rng = np.random.default_rng(10)
+    member = np.vstack([sim.grown_region(mask, 120, rng) for _ in range(4)])
+    return mask, member
+
+
+@pytest.fixture(scope="module")
+def bank(volume, tmp_path_factory):
+    memory = tmp_path_factory.mktemp("surrogates")
+    first = FieldBank.from_mask(volume[0], 4.0, n_fields=60, random_state=0, memory=memory)
+    again = FieldBank.from_mask(volume[0], 4.0, n_fields=60, random_state=0, memory=memory)
+    assert len(list((memory / "nilearn_vlm_surrogates").glob("fieldbank_*.npz"))) == 1
+    np.testing.assert_array_equal(first.ranks_, again.ranks_)
+    return first
+
+
+def test_cooccurrence_against_brute_force():
+    rng = np.random.default_rng(0)
+    sets = rng.random((5, 40)) < 0.3
+    member = np.vstack([np.ones(40, bool), np.arange(40) < 15])
+    got = cooccurrence(sets, member)
+    for j, m in enumerate(member):
+        # mean number of other maps sharing a significant voxel of a map
+        shares = [sets[:, v].sum() - 1 for k in range(5) for v in np.flatnonzero(sets[k] & m)]
+        assert got[j] == pytest.approx(np.mean(shares))
+
+
+def test_field_bank_keeps_size_and_smoothness(bank, volume):
+    rng = np.random.default_rng(1)
+    smooth = sim.grown_region(volume[0], 150, rng)
+    (counts,) = list(bank.counts(smooth[None], 40, random_state=0, chunk=40))
+    assert (counts.sum(1) == 150).all()
+    # surrogates of a compact map are compact: join counts near the map's, far above a random set's
+    jc = bank.join_count(counts)
+    scattered = np.zeros_like(smooth)
+    scattered[rng.choice(smooth.size, 150, replace=False)] = True
+    assert abs(np.median(jc) - bank.join_count(smooth)[0]) < 0.15
+    assert np.median(jc) > bank.join_count(scattered)[0] + 0.2
+
+
+@pytest.mark.slow
+def test_cooccurrence_test_is_calibrated_and_has_power(bank, volume):
+    """100 nulls of independently placed compact maps: at most 12 rejections (Holm across networks);
+    30 subjects with 3 maps on one network: the network is found in at least 24."""
+    mask, member = volume
+    names = ["(all)", "a", "b", "c", "d"]
+    full = np.vstack([np.ones(member.shape[1], bool), member])
+    rng = np.random.default_rng(2)
+    null = []
+    for _ in range(100):
+        sets = sim.redundancy_maps("independent", rng, mask, member, n_maps=5, sizes=(20, 200))
+        table = cooccurrence_test(sets, full, names, bank, n_draws=200, random_state=rng)
+        null.append((table["p_holm"].iloc[1:] < 0.05).any())
+    assert sum(null) <= 12, sum(null)
+    found = 0
+    for _ in range(30):
+        sets = sim.redundancy_maps("overlap", rng, mask, member, n_maps=5, sizes=(20, 200), target=1)
+        table = cooccurrence_test(sets, full, names, bank, n_draws=200, random_state=rng)
+        found += table["p_holm"].iloc[2] < 0.05
+    assert found >= 24, found
+
+
+def test_spin_test_on_a_sphere_is_calibrated():
+    """Independent caps on a two-hemisphere sphere, each rotated on its own: at most 12 of 100 reject."""
+    rng = np.random.default_rng(3)
+    pts = rng.standard_normal((600, 3))
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    spins = SpinBank(spin_permutations(pts, pts, 300, random_state=0))
+    coords = np.vstack([pts, pts])
+
+    def cap(size):
+        centre = rng.standard_normal(3)
+        score = coords @ (centre / np.linalg.norm(centre))
+        out = np.zeros(len(coords), bool)
+        out[np.argsort(-score)[:size]] = True
+        return out
+
+    nets = np.vstack([np.ones(len(coords), bool)] + [cap(150) for _ in range(3)])
+    rejected = 0
+    for _ in range(100):
+        sets = np.stack([cap(int(rng.integers(20, 150))) for _ in range(4)])
+        table = cooccurrence_test(sets, nets, ["(all)", "a", "b", "c"], spins, n_draws=200, random_state=rng)
+        rejected += (table["p_holm"].iloc[1:] < 0.05).any()
+    assert rejected <= 12, rejected
+
+
+def test_fsaverage_spins_are_cached(tmp_path):
+    spins = SpinBank.fsaverage("fsaverage5", n_rotations=3, memory=tmp_path)
+    assert spins.permutations_.shape == (3, 20484)
+    assert (spins.permutations_[:, :10242] < 10242).all() and (spins.permutations_[:, 10242:] >= 10242).all()
+    again = SpinBank.fsaverage("fsaverage5", n_rotations=3, memory=tmp_path)
+    np.testing.assert_array_equal(spins.permutations_, again.permutations_)
+    assert len(list((tmp_path / "nilearn_vlm_surrogates").glob("spins_*.npz"))) == 1
+
+
+def test_analysis_builds_the_bank_of_its_nifti_space(volume, tmp_path):
+    import nibabel as nib
+    from nilearn.maskers import NiftiMasker
+
+    from nilearn_vlm.spaces import ImageSpace
+
+    mask, member = volume
+    masker = NiftiMasker(nib.Nifti1Image(mask.astype(np.int8), np.diag([4.0, 4.0, 4.0, 1.0]))).fit()
+    labels = np.zeros(member.shape[1], np.int32)
+    for j, m in enumerate(member):
+        labels[m & (labels == 0)] = j + 1
+    atlas = AtlasLabels("toy", "MNI152", labels, make_lookup([1, 2, 3, 4], ["Visual", "Default", "Auditory",
+                                                                            "Language"]))
+    sets = sim.redundancy_maps("overlap", np.random.default_rng(4), mask, member, n_maps=4, target=0)
+    res = Results("toy", space=ImageSpace.from_masker(masker), glm_sign_sets=sets,
+                  regressor_names=[f"vision.{k}.attn_out.0" for k in range(4)], network_labels={"toy": atlas})
+    out = RedundancyAnalysis().run(res, n_draws=100, memory=tmp_path)
+    assert (tmp_path / "nilearn_vlm_surrogates").exists()
+    inf = out.to_frame("inference").iloc[0]
+    assert inf["test"] == "network_cooccurrence" and "smooth Gaussian field" in inf["resampling_unit"]
+    assert out.stats["resampling_unit:network_cooccurrence"] == inf["resampling_unit"]
+    assert "Holm across networks" in out.stats["correction:network_cooccurrence"]
+    assert out.to_frame("cooccurrence").set_index("network").loc["vision", "p_holm"] < 0.05
