@@ -157,7 +157,7 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
     orientation = atom_orientation(results, truth) if has_glm else None
     if has_glm:
         tables = None
-        if results.network_labels and space is not None:
+        if results.network_labels:
             oriented = results.glm_sign_sets * orientation["orientation"].to_numpy()[:, None]
             tables = network_table(oriented, list(results.network_labels.values()), target=space,
                                    level="canonical", map_names=results.regressor_names)
