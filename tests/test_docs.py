@@ -98,6 +98,16 @@ def test_sphinx_build_without_warnings(jobs):
     # the gallery shows every example's code
     gallery = (html / "gallery.html").read_text()
     assert "make_default_study" in gallery and "check_adapter" in gallery
+    # the study-file page renders the reference generated from the schema (a table per section, every
+    # key) and the complete example study.toml
+    from nilearn_vlm.settings import SECTIONS, section_keys
+
+    page = (html / "study_file.html").read_text()
+    assert "<!-- study-file-reference -->" not in page and page.count("<table") >= len(SECTIONS)
+    for section, cls in SECTIONS.items():
+        for key in section_keys(cls):
+            assert f'<span class="pre">{key}</span>' in page, f"{section}.{key} is missing from study_file.html"
+    assert "clip-b32-ffn" in page and "ignore_header_t_r" in page
 
 
 def test_every_example_is_in_the_gallery_and_every_public_name_in_the_api():
