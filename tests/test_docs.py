@@ -174,3 +174,19 @@ def test_plugin_author_guide_analysis_example_runs():
     (spec,) = out.figures
     assert isinstance(spec, FigureSpec) and spec.data["mean_r"].tolist() == [0.2]
     assert len(analysis_section(out).figures) == 1
+
+
+def test_readme_keeps_its_three_commands_and_dask_docs_install_from_a_checkout():
+    import configparser
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    blocks = re.findall(r"<!-- (\w+)-command -->\n```\n(.*?)\n```", readme, re.S)
+    assert blocks == [("setup", "pip install -r requirements-dev.txt"), ("test", "python -m pytest"),
+                      ("demo", "nilearn-vlm demo --out out/")]
+    assert readme.count("```") == 6 and readme.count("pip install") == 1
+    dask = (root / "docs" / "dask.md").read_text()
+    assert 'pip install -e ".[dask]"' in dask and 'pip install "nilearn-vlm[dask]"' not in dask
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    assert "dask" in cfg["options.extras_require"]
