@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,40 +45,46 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
     from nilearn_vlm.datasets._recovery import evaluate_recovery
     from nilearn_vlm.pipeline import fit_subject
     from nilearn_vlm.settings import PipelineSettings
-    from nilearn_vlm.report import PlantedTruth, build_report, layer_curve_table
+    from nilearn_vlm.report import PlantedTruth, build_report, label, layer_curve_table
 
     t0 = time.perf_counter()
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     cache = str(out / "cache")
-    if verbose:
-        print("[nilearn-vlm] simulating the default study (CLIP ViT-B/32, random weights) ...", flush=True)
-    study = make_default_study(memory=cache, verbose=verbose, **(study_kwargs or {}))
+    step = _Timer(verbose)
+    with step("simulating the default study (CLIP ViT-B/32, random weights)"):
+        study = make_default_study(memory=cache, verbose=verbose, **(study_kwargs or {}))
     pipe = PipelineSettings(**{**DEMO_SETTINGS, **(settings or {})})
     results = fit_subject(
         study.events, study.bold, study.t_r, mask=study.mask, model=study.model,
         model_params=study.model_params, sites=study.sites, pooling=study.pooling, settings=pipe,
         memory=cache, subject="sim-01", verbose=verbose,
     )
-    recovery, rec_summary = evaluate_recovery(
-        study.truth, results.atom_loadings, results.units, results.glm_sign_sets,
-        study.networks, STUDY_NETWORKS, key_neurons=_key_neuron_matrix(results),
-    )
-    truth = PlantedTruth(study.description, recovery, rec_summary)
-    curves = layer_curve_table(results.layer_fold_scores, study.networks, STUDY_NETWORKS, results.units)
-    results.tables["recovery"] = recovery
-    results.tables["layer_curves"] = curves
-    results.meta["truth"] = study.truth.drop(columns="units").to_dict(orient="records")
+    with step("scoring the recovery of the planted truth"):
+        recovery, rec_summary = evaluate_recovery(
+            study.truth, results.atom_loadings, results.units, results.glm_sign_sets,
+            study.networks, STUDY_NETWORKS, key_neurons=results.tables.get("key_neurons"),
+            atom_names=results.atom_names,
+        )
+        truth = PlantedTruth(study.description, recovery, rec_summary)
+        curves = layer_curve_table(results.layer_fold_scores, study.networks, STUDY_NETWORKS, results.units)
+        results.tables["recovery"] = recovery
+        results.tables["layer_curves"] = curves
+        results.meta["truth"] = study.truth.drop(columns="units").to_dict(orient="records")
 
-    analyses, skipped = _run_analyses(results, verbose, cache)
+    with step("analyses"):
+        analyses, skipped = _run_analyses(results, verbose, cache)
 
-    results.save(out / "results")
-    for name, frame in {**results.tables, "encoder_null": _encoder_null_table(results)}.items():
-        frame.to_csv(out / "tables" / f"{name}.tsv", sep="\t", index=False)
-    study.truth.to_csv(out / "tables" / "truth.tsv", sep="\t", index=False)
-    # the report shows the study's networks (those the drivers are planted in)
-    report = build_report(results, analyses=analyses, skipped=skipped, networks=STUDY_NETWORKS, truth=truth)
-    report.save(out / "report.html")
+    with step("saving the results and tables"):
+        results.timings = _in_order(step.times, results.timings)
+        results.save(out / "results")
+        for name, frame in {**results.tables, "encoder_null": _encoder_null_table(results)}.items():
+            frame.to_csv(out / "tables" / f"{name}.tsv", sep="\t", index=False)
+        study.truth.to_csv(out / "tables" / "truth.tsv", sep="\t", index=False)
+    with step("report"):
+        # the report shows the study's networks (those the drivers are planted in)
+        report = build_report(results, analyses=analyses, skipped=skipped, networks=STUDY_NETWORKS, truth=truth)
+        report.save(out / "report.html")
 
     n_sig = int((np.abs(results.glm_sign_sets) > 0).any(axis=0).sum())
     summary = {
@@ -88,7 +95,9 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
         "thresholds": dict(truth.thresholds),
         "passed": bool(truth.passed),
         "encoder": {
-            "mean_cv_r": float(np.nanmean(results.encoder_scores)),
+            "statistic": label("encoder_r"),
+            "mean_r": float(np.nanmean(results.encoder_r)),
+            "median_r": float(np.nanmedian(results.encoder_r)),
             "n_voxels_p05_fwe": int((results.encoder_p_fwe < 0.05).sum()),
         },
         "glm": {"n_atoms": results.n_atoms, "n_voxels_significant": n_sig,
@@ -98,20 +107,35 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
                   "n_key_neurons": int(len(results.tables["key_neurons"])),
                   "key_error_bound": float(results.tables["atoms"]["error_bound"].iloc[0])},
         "analyses": {"run": sorted(analyses), "skipped": skipped},
-        "timings_s": results.timings,
+        "timings_s": _in_order(step.times, results.timings),
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
-def _key_neuron_matrix(results):
-    """The key neurons of ``results.tables["key_neurons"]`` as a signed (n_atoms, n_units) matrix."""
-    table = results.tables["key_neurons"]
-    out = np.zeros(results.atom_loadings.shape, dtype=np.int8)
-    row = {a: i for i, a in enumerate(results.atom_names)}
-    out[[row[a] for a in table["atom"]], table["unit"].to_numpy(int)] = table["sign"].to_numpy()
-    return out
+def _in_order(demo_steps, pipeline_steps):
+    """The demo's first step (the simulation), the pipeline's steps, then the demo's other steps."""
+    first, *rest = demo_steps.items()
+    return dict([first, *pipeline_steps.items(), *rest])
+
+
+class _Timer:
+    """Timed steps of the demo outside the pipeline, printed when ``verbose``."""
+
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.times = {}
+
+    @contextmanager
+    def __call__(self, name):
+        if self.verbose:
+            print(f"[nilearn-vlm] {name} ...", flush=True)
+        t0 = time.perf_counter()
+        yield
+        self.times[name] = round(time.perf_counter() - t0, 2)
+        if self.verbose:
+            print(f"[nilearn-vlm] {name}: done in {self.times[name]:.1f} s", flush=True)
 
 
 def _encoder_null_table(results):

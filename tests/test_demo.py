@@ -35,6 +35,64 @@ def test_demo_recovers_the_planted_truth(demo_out):
     assert "[nilearn-vlm] sparse dictionary learning" in stdout  # progress output
     for table in ("recovery", "layer_curves", "network_counts", "truth"):
         assert (out / "tables" / f"{table}.tsv").is_file()
+    # the encoder's statistic is named, and it is the out-of-fold r of the results
+    from nilearn_vlm.results import Results
+
+    res = Results.load(out / "results")
+    assert summary["encoder"]["statistic"] == "out-of-fold Pearson r" and "mean_cv_r" not in summary["encoder"]
+    assert summary["encoder"]["mean_r"] == pytest.approx(float(np.nanmean(res.encoder_r)))
+    assert summary["encoder"]["n_voxels_p05_fwe"] == int((res.encoder_p_fwe < 0.05).sum())
+    # every step is timed, the longest ones too, and printed
+    steps = list(summary["timings_s"])
+    assert steps[0].startswith("simulating the default study") and "analyses" in steps and "report" in steps
+    assert "unit x voxel maps (all units)" in steps
+    for name in ("simulating the default study", "analyses", "report"):
+        assert f"[nilearn-vlm] {name}" in stdout
+    assert "RuntimeWarning" not in stdout and "UserWarning" not in stdout
+    assert "No pretrained weights loaded" not in stdout
+
+
+def test_the_report_shows_the_planted_signs_and_the_results_numbers(demo_out):
+    """Numbers read back from report.html: the planted signs, the encoder's r per network, complete tables."""
+    from nilearn_vlm.datasets import STUDY_NETWORKS
+    from nilearn_vlm.networks import voxel_networks
+    from nilearn_vlm.report import label
+    from nilearn_vlm.report.tests._read_html import column, read_report
+    from nilearn_vlm.results import Results
+
+    out, _ = demo_out
+    html = (out / "report.html").read_text()
+    tables, figures, blocks = read_report(html)
+    res = Results.load(out / "results")
+    truth = json.loads((out / "summary.json").read_text())["recovery_by_driver"]
+    shown = [t for t in tables if not t["in_details"]]
+    # signs: each driver's atom, in its planted network, shows the planted sign
+    block = next(b for b in blocks if label("n_positive") in b["tables"][0]["header"])
+    full = block["tables"][-1]  # the whole table (in <details> when it is long)
+    assert len(full["rows"]) == block["rows"]
+    rows = [dict(zip(full["header"], r)) for r in full["rows"]]
+    for driver in truth:
+        row = next(r for r in rows if r["map"] == f"atom{driver['atom']}" and r["network"] == driver["network"])
+        pos, neg = float(row[label("n_positive")]), float(row[label("n_negative")])
+        agree = pos if driver["sign"] > 0 else neg
+        assert agree >= 0.95 * (pos + neg) and agree > 0, (driver, row)
+    # the encoder's out-of-fold r per network, recomputed from the results
+    per_net = next(t for t in shown if label("encoder_r", "mean") in t["header"])
+    nets = voxel_networks(res.network_labels.values(), networks=STUDY_NETWORKS)
+    for net, r in zip(column(per_net, "network"), column(per_net, label("encoder_r", "mean"))):
+        member = nets == net if net != "(outside)" else ~np.isin(nets, STUDY_NETWORKS)
+        assert r == pytest.approx(float(np.nanmean(res.encoder_r[member])), abs=6e-4, rel=5e-3), net
+    # the planted layers are marked, precision is reported beside recall, nothing is cut
+    assert "dashed lines mark the planted layers" in html
+    assert label("key_precision") in html and label("key_recall") in html
+    for block in blocks:
+        visible = sum(len(t["rows"]) for t in block["tables"] if not t["in_details"])
+        in_full = [len(t["rows"]) for t in block["tables"] if t["in_details"]]
+        assert visible == block["rows"] or in_full == [block["rows"]] or block["links"], block["rows"]
+        for link in block["links"]:
+            assert (out / link).is_file()
+    assert all(f["quantity"] for f in figures if f["section"] != "analysis--polarity"
+               and f["section"] != "analysis--redundancy" and f["section"] != "recovery-of-the-planted-truth")
 
 
 def test_demo_writes_a_results_folder_that_loads(demo_out):

@@ -98,6 +98,16 @@ def test_sphinx_build_without_warnings(jobs):
     # the gallery shows every example's code
     gallery = (html / "gallery.html").read_text()
     assert "make_default_study" in gallery and "check_adapter" in gallery
+    # the study-file page renders the reference generated from the schema (a table per section, every
+    # key) and the complete example study.toml
+    from nilearn_vlm.settings import SECTIONS, section_keys
+
+    page = (html / "study_file.html").read_text()
+    assert "<!-- study-file-reference -->" not in page and page.count("<table") >= len(SECTIONS)
+    for section, cls in SECTIONS.items():
+        for key in section_keys(cls):
+            assert f'<span class="pre">{key}</span>' in page, f"{section}.{key} is missing from study_file.html"
+    assert "clip-b32-ffn" in page and "ignore_header_t_r" in page
 
 
 def test_every_example_is_in_the_gallery_and_every_public_name_in_the_api():
@@ -164,3 +174,19 @@ def test_plugin_author_guide_analysis_example_runs():
     (spec,) = out.figures
     assert isinstance(spec, FigureSpec) and spec.data["mean_r"].tolist() == [0.2]
     assert len(analysis_section(out).figures) == 1
+
+
+def test_readme_keeps_its_three_commands_and_dask_docs_install_from_a_checkout():
+    import configparser
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    blocks = re.findall(r"<!-- (\w+)-command -->\n```\n(.*?)\n```", readme, re.S)
+    assert blocks == [("setup", "pip install -r requirements-dev.txt"), ("test", "python -m pytest"),
+                      ("demo", "nilearn-vlm demo --out out/")]
+    assert readme.count("```") == 6 and readme.count("pip install") == 1
+    dask = (root / "docs" / "dask.md").read_text()
+    assert 'pip install -e ".[dask]"' in dask and 'pip install "nilearn-vlm[dask]"' not in dask
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    assert "dask" in cfg["options.extras_require"]

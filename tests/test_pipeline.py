@@ -106,7 +106,7 @@ def test_fit_subject_end_to_end(toy_plugin, tmp_path, capsys):
 
 
 def _sections(report):
-    return [(s.title, s.text, s.html, [c for _, c in s.figures], [(f.to_csv(), c) for f, c in s.tables])
+    return [(s.title, s.text, s.html, [f.caption for f in s.figures], [(t.frame.to_csv(), t.caption) for t in s.tables])
             for s in report.sections]
 
 
@@ -115,7 +115,7 @@ def _check_report_rebuilt_from_folder(results, tmp_path, capsys):
     from nilearn_vlm.cli import main
     from nilearn_vlm.networks import AtlasLabels
     from nilearn_vlm.networks._base import make_lookup
-    from nilearn_vlm.report import build_report
+    from nilearn_vlm.report import build_report, label
 
     # networks: the planted voxels (0-19) form "Visual", the next 20 "Language"
     labels = np.repeat([1, 2, 0], [20, 20, 24])
@@ -123,13 +123,13 @@ def _check_report_rebuilt_from_folder(results, tmp_path, capsys):
     folder = results.save(tmp_path / "res_nets")
     here = build_report(results)
     titles = [s.title for s in here.sections]
-    assert titles == ["Encoding scores", "Signed atom maps (positive and negative BNs)", "Layer curves",
-                      "Key neurons", "Timings", "Provenance"]
-    # the default networks are the atlas's, and their numbers are the encoder's scores
-    table = here.sections[0].tables[0][0].set_index("network")
+    assert titles == ["How to read this report", "Encoding scores", "Signed atom maps (positive and negative BNs)",
+                      "Layer curves", "Key neurons", "Methods", "Timings", "Provenance"]
+    # the default networks are the atlas's, and their numbers are the encoder's out-of-fold r
+    table = here.sections[1].tables[0].frame.set_index("network")
     assert table.index.tolist() == ["vision", "language", "(outside)"]
-    assert table.loc["vision", "mean r"] == pytest.approx(np.nanmean(results.encoder_scores[:20]))
-    assert table.loc["(outside)", "n_voxels"] == 24
+    assert table.loc["vision", label("encoder_r", "mean")] == pytest.approx(np.nanmean(results.encoder_r[:20]))
+    assert table.loc["(outside)", label("n_voxels")] == 24
     back = build_report(folder)
     assert _sections(back) == _sections(here)
     assert [s.to_html() for s in back.sections] == [s.to_html() for s in here.sections]

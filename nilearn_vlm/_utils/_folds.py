@@ -68,7 +68,8 @@ def make_folds(cv, n_scans, runs=None, *, n_blocks=5):
                     f"(at least 2 scans per fold): pass a smaller cv, or "
                     f"runs through groups."
                 )
-            splitter = KFold(k, shuffle=False)
+            # one run (or none): blocks of it; KFold takes no groups (it warns when given them)
+            return [(tr, te) for tr, te in KFold(k, shuffle=False).split(dummy)]
         return [(tr, te) for tr, te in splitter.split(dummy, groups=runs)]
     splitter = check_cv(cv)
     folds = [(np.asarray(tr), np.asarray(te))

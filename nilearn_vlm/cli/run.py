@@ -12,6 +12,9 @@ def configure(parser):
     parser.add_argument("study", help="study file (TOML); its keys: the documentation page 'The study file'")
     parser.add_argument("--force", action="store_true", help="recompute results that are already done")
     parser.add_argument("--quiet", action="store_true", help="print only the summary (sets [study] verbose = 0)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check every key, plugin, stimulus file and run image (headers, TR) and print "
+                             "the plan; extract and write nothing")
     add_compute_arguments(parser)
 
 
@@ -24,7 +27,18 @@ def write_report(results, analyses, skipped, folder):
 
 def run(args):
     """Run ``nilearn-vlm run``; returns 0, or 2 when the study file is invalid."""
-    from nilearn_vlm.study import StudyConfigError, run_study
+    from nilearn_vlm.study import StudyConfigError, dry_run, run_study
+
+    if args.dry_run:
+        try:
+            checked = dry_run(args.study)
+        except StudyConfigError as exc:
+            print(f"error: {exc}")
+            return 2
+        for line in checked["lines"]:
+            print(line)
+        print("dry run: every key, plugin and file is valid; nothing was extracted or written")
+        return 0
 
     compute = {"engine": args.engine, "scheduler": args.scheduler, "n_workers": args.n_workers}
     try:

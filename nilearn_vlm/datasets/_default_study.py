@@ -88,6 +88,24 @@ def make_movie_events(n_runs=4, passes_per_run=2, event_duration=3.0, subtitle_d
     return events, durations
 
 
+def run_image(data, affine, t_r):
+    """A 4D NIfTI run whose header records its repetition time (``pixdim[4]`` in seconds).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nilearn_vlm.spaces import header_t_r
+    >>> header_t_r(run_image(np.zeros((2, 2, 2, 5), np.float32), np.eye(4), 2.0))
+    (2.0, 'pixdim[4] = 2 sec')
+    """
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.header.set_zooms(img.header.get_zooms()[:3] + (float(t_r),))
+    return img
+
+
 def network_of_voxels(mask_img, networks=STUDY_NETWORKS):
     """Canonical network of each voxel of ``mask_img`` from the atlas plugins.
 
@@ -166,7 +184,8 @@ def make_default_study(
     Returns
     -------
     sklearn.utils.Bunch
-        ``events`` (DataFrame), ``bold`` (list of 4D NIfTI, one per run),
+        ``events`` (DataFrame), ``bold`` (list of 4D NIfTI, one per run, their
+        headers recording ``t_r``),
         ``mask`` (NIfTI), ``t_r``, ``n_scans`` (per run), ``networks`` (per-voxel
         canonical network), ``truth`` (DataFrame, one row per driver),
         ``driver_signals`` (n_scans, n_drivers), ``unit_names``, ``units``
@@ -202,7 +221,7 @@ def make_default_study(
     bold = []
     for run in aligner.runs_:
         img = unmask(Y[aligner.run_slices_[run]].astype(np.float32), mask)
-        bold.append(nib.Nifti1Image(np.asarray(img.dataobj), img.affine))
+        bold.append(run_image(np.asarray(img.dataobj), img.affine, t_r))
     truth = truth_table(drivers, driver_units, extractor.units_, networks)
     settings = {
         "n_runs": n_runs, "t_r": t_r, "snr": snr, "ar_phi": ar_phi, "n_driver_units": n_driver_units,

@@ -7,19 +7,26 @@ the command line. Analyses return data (:class:`~nilearn_vlm.analyses.FigureSpec
 for their figures); :func:`analysis_section` renders them.
 """
 
-from nilearn_vlm.report._html import Report, Section, figure_to_data_uri
+from nilearn_vlm.report._html import MAX_INLINE_ROWS, Figure, Report, Section, Table, figure_to_data_uri
+from nilearn_vlm.report._quantities import QUANTITIES, Quantity, label
 from nilearn_vlm.report._analyses import analyses_report, analysis_section, analysis_sections
-from nilearn_vlm.report._pipeline_report import (
-    RECOVERY_THRESHOLDS,
-    PlantedTruth,
-    build_report,
-    layer_curve_table,
-    network_score_table,
-    report_networks,
-)
+from nilearn_vlm.report._pipeline_report import RECOVERY_THRESHOLDS, PlantedTruth, build_report
+from nilearn_vlm.report._methods import methods_text, settings_table
+from nilearn_vlm.report._sections import SIGN_CONVENTION, atom_orientation
+from nilearn_vlm.report._tables import layer_curve_table, network_score_table, report_networks
 
 __all__ = [
+    "MAX_INLINE_ROWS",
+    "QUANTITIES",
     "RECOVERY_THRESHOLDS",
+    "SIGN_CONVENTION",
+    "Figure",
+    "Quantity",
+    "Table",
+    "atom_orientation",
+    "label",
+    "methods_text",
+    "settings_table",
     "PlantedTruth",
     "Report",
     "Section",

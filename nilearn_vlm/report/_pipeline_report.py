@@ -5,17 +5,20 @@ Used by ``nilearn-vlm demo``, ``nilearn-vlm run`` and ``nilearn-vlm report``.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from nilearn_vlm.networks import voxel_networks
-from nilearn_vlm.report import _figures as figs
+from nilearn_vlm.networks import network_table, voxel_networks
+from nilearn_vlm.report import _sections as sections
 from nilearn_vlm.report._analyses import analysis_sections
 from nilearn_vlm.report._html import Report, Section
+from nilearn_vlm.report._quantities import label
+from nilearn_vlm.report._sections import atom_orientation
+from nilearn_vlm.report._tables import layer_curve_table, report_networks
 from nilearn_vlm.results import Results
+from nilearn_vlm.units import group_table
 
 #: Recovery a simulated subject must reach to count as recovered.
 RECOVERY_THRESHOLDS = {"network_f1": 0.9, "sign_accuracy": 0.95}
@@ -37,7 +40,8 @@ class PlantedTruth:
         ``sign``, ``atom``, ``dice`` and ``sign_accuracy`` (see
         :func:`nilearn_vlm.datasets._recovery.evaluate_recovery`).
     summary : dict
-        ``network_f1``, ``sign_accuracy`` and ``mean_key_recall``.
+        ``network_f1``, ``sign_accuracy``, ``mean_key_recall`` and
+        (optional) ``mean_key_precision``.
     thresholds : dict
         Minimum ``network_f1`` and ``sign_accuracy`` to count as recovered
         (default :data:`RECOVERY_THRESHOLDS`).
@@ -54,89 +58,36 @@ class PlantedTruth:
         return all(self.summary[k] >= v for k, v in self.thresholds.items())
 
 
-def report_networks(results, level="canonical"):
-    """The networks of the atlases a result was tabulated with, in the atlases' order.
 
-    Parameters
-    ----------
-    results : Results
-    level : {"canonical", "name"}
-
-    Returns
-    -------
-    list of str
-        Empty when the results carry no network labels.
-    """
-    names = []
-    for labels in results.network_labels.values():
-        for name in labels.membership(level)[0]:
-            if name not in names:
-                names.append(name)
-    return names
+def _quantities_shown(report):
+    """Keys of the quantities the report's figures and tables show, in order of appearance."""
+    keys = []
+    for sec in report.sections:
+        found = [f.quantity for f in sec.figures] + [q for t in sec.tables for q in t.quantities.values()]
+        keys += [k for k in found if k is not None and k not in keys]
+    return keys
 
 
-def network_score_table(scores, network_of_voxel, networks):
-    """Mean of a per-voxel score in each network, and outside them.
-
-    Parameters
-    ----------
-    scores : ndarray (n_voxels,)
-    network_of_voxel : ndarray of str (n_voxels,)
-        One network per voxel (:func:`nilearn_vlm.networks.voxel_networks`).
-    networks : sequence of str
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``network``, ``mean r``, ``n_voxels``; the last row is ``"(outside)"``.
-    """
-    rows = []
-    outside = ~np.isin(network_of_voxel, list(networks))
-    for net, member in [(n, network_of_voxel == n) for n in networks] + [("(outside)", outside)]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an empty or all-NaN network gives NaN
-            mean = float(np.nanmean(scores[member]))
-        rows.append({"network": net, "mean r": mean, "n_voxels": int(member.sum())})
-    return pd.DataFrame(rows)
+def _shown_atoms(results, truth, n=4):
+    """The atoms drawn: those of the planted drivers, else those with the most significant voxels."""
+    if truth is not None and "atom" in truth.recovery:
+        atoms = list(results.atom_names or results.regressor_names)
+        names = [atoms[int(a)] for a in pd.unique(truth.recovery["atom"])]
+        return [results.regressor_names.index(a) for a in names if a in results.regressor_names]
+    n_sig = (results.glm_sign_sets != 0).sum(axis=1)
+    order = np.argsort(-n_sig, kind="stable")
+    return [int(k) for k in order[:n] if n_sig[k] > 0]
 
 
-def layer_curve_table(layer_fold_scores, network_of_voxel, networks, units, random_state=0):
-    """Per-layer mean out-of-fold r per network, with bootstrap intervals over folds (runs).
-
-    Parameters
-    ----------
-    layer_fold_scores : dict
-        ``{site: (n_folds, n_voxels)}`` per-fold correlations
-        (``Results.layer_fold_scores``).
-    network_of_voxel : ndarray of str
-    networks : sequence of str
-    units : pandas.DataFrame
-        The units table holding the sites (``Results.units``, see
-        :mod:`nilearn_vlm.units`).
-    random_state : int
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``site``, ``stream``, ``layer``, ``kind``, ``network``,
-        ``estimate``, ``low``, ``high``.
-    """
-    from nilearn_vlm.stats import bootstrap_ci
-    from nilearn_vlm.units import group_table
-
+def _planted_layers(truth, units):
+    """``stream, depth, network, sign`` of each planted driver's site (for the layer curves)."""
+    if truth is None or units is None or "site" not in truth.recovery:
+        return None
     sites = group_table(units, "site").set_index("group")
-    rows = []
-    for site, scores in layer_fold_scores.items():
-        stream, layer, kind = sites.loc[site, ["stream", "layer", "kind"]]
-        for net in networks:
-            member = network_of_voxel == net
-            per_run = np.nanmean(scores[:, member], axis=1)
-            ci = bootstrap_ci(per_run, n_bootstrap=2000, random_state=random_state)
-            rows.append({
-                "site": site, "stream": stream, "layer": int(layer), "kind": kind, "network": net,
-                "estimate": float(ci.estimate), "low": float(ci.low), "high": float(ci.high),
-            })
-    return pd.DataFrame(rows)
+    rows = [{"stream": sites.loc[r.site, "stream"], "depth": float(sites.loc[r.site, "depth"]),
+             "network": r.network, "sign": int(r.sign)}
+            for r in truth.recovery.itertuples() if r.site in sites.index]
+    return pd.DataFrame(rows, columns=["stream", "depth", "network", "sign"])
 
 
 def build_report(results, *, analyses=None, skipped=None, networks=None, truth=None):
@@ -146,6 +97,10 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
     :class:`~nilearn_vlm.results.Results` or a folder written by
     :meth:`~nilearn_vlm.results.Results.save`) and the optional arguments,
     so ``nilearn-vlm report FOLDER`` rebuilds the report of a saved run.
+    Every figure and table column is labelled by the quantity it shows
+    (:data:`~nilearn_vlm.report.QUANTITIES`); maps are thresholded, with the
+    threshold and the correction stated; atoms are signed by one convention
+    (:data:`~nilearn_vlm.report.SIGN_CONVENTION`); tables are complete.
 
     Parameters
     ----------
@@ -172,9 +127,9 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
     --------
     >>> import numpy as np
     >>> from nilearn_vlm.results import Results
-    >>> report = build_report(Results("toy", encoder_scores=np.zeros(3), timings={"fit": 1.0}))
+    >>> report = build_report(Results("toy", encoder_r=np.zeros(3), timings={"fit": 1.0}))
     >>> [s.title for s in report.sections]
-    ['Encoding scores', 'Timings', 'Provenance']
+    ['How to read this report', 'Encoding scores', 'Methods', 'Timings', 'Provenance']
     """
     if not isinstance(results, Results):
         results = Results.load(results)
@@ -185,89 +140,50 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
         raise ValueError(f"networks {unknown} are not in the results' atlases; networks there: {known}")
     network_of_voxel = voxel_networks(results.network_labels.values()) if networks else None
     space = results.space
-    show_brains = space is not None and space.kind == "nifti"
+    brains = None
+    if space is not None and space.kind == "nifti":
+        def to_img(values):
+            return space.inverse_transform(np.asarray(values, dtype=np.float32))
 
-    def to_img(values):
-        return space.inverse_transform(np.asarray(values, dtype=np.float32))
+        brains = (to_img, space.space == "MNI152")
 
     subtitle = f"model {results.model}, subject {results.subject or '-'}, {results.n_units} units"
     report = Report("nilearn-vlm: neuron-level encoding report", subtitle=subtitle)
+    has_glm = results.glm_sign_sets is not None and results.glm_t is not None
     if truth is not None:
-        report.add(_recovery_section(truth))
-
-    if results.encoder_scores is not None:
-        sec = Section("Encoding scores", text=(
-            "Out-of-fold Pearson r of a ridge encoder on the atoms (leave-one-run-out, per-voxel alpha), "
-            "with a circular-shift null (family-wise corrected p) that keeps the BOLD autocorrelation."))
-        if show_brains:
-            sec.add_figure(figs.glass_brain(to_img(np.nan_to_num(results.encoder_scores)), "out-of-fold r"),
-                           "Encoder score per voxel.")
-        if networks:
-            table = network_score_table(results.encoder_scores, network_of_voxel, networks)
-            sec.add_figure(figs.network_bars(table, "mean r", "Mean out-of-fold r per network", "r"),
-                           "Per-network mean of the encoder's out-of-fold r.")
-            sec.add_table(table)
-        report.add(sec)
-
-    if results.glm_sign_sets is not None and results.glm_t is not None:
-        sec = Section("Signed atom maps (positive and negative BNs)", text=(
-            "GLM t-maps of the atoms (AR(1) prewhitening, FDR); red voxels follow the atom (positive BNs), "
-            "blue voxels mirror it (negative BNs)."))
-        shown = (list(truth.recovery["atom"].unique()) if truth is not None
-                 else list(range(min(4, results.glm_t.shape[0]))))
-        for atom in shown[:4]:
-            t_map = np.where(results.glm_sign_sets[atom] != 0, results.glm_t[atom], 0).astype(np.float32)
-            if show_brains:
-                sec.add_figure(figs.glass_brain(to_img(t_map), results.regressor_names[atom]),
-                               f"Significant t-values of {results.regressor_names[atom]}.")
-        if "network_counts" in results.tables:
-            sec.add_table(results.tables["network_counts"], "Significant voxels by sign per network and atom.")
-        report.add(sec)
-
+        report.add(sections.recovery_section(truth))
+    if results.encoder_r is not None or results.encoder_scores is not None:
+        report.add(sections.encoding_section(results, networks, network_of_voxel, brains))
+    orientation = atom_orientation(results, truth) if has_glm else None
+    if has_glm:
+        tables = None
+        if results.network_labels:
+            oriented = results.glm_sign_sets * orientation["orientation"].to_numpy()[:, None]
+            tables = network_table(oriented, list(results.network_labels.values()), target=space,
+                                   level="canonical", map_names=results.regressor_names)
+        report.add(sections.atom_maps_section(results, orientation, _shown_atoms(results, truth), brains, tables))
     if results.layer_fold_scores and networks and results.units is not None:
         curves = layer_curve_table(results.layer_fold_scores, network_of_voxel, networks, results.units)
-        sec = Section("Layer curves", text=(
-            "Mean out-of-fold r per layer and network, one encoder per site, with 95% bootstrap intervals "
-            "over runs (runs resampled whole, so autocorrelation within runs is kept)."))
-        sec.add_figure(figs.layer_curves(curves, "Per-layer encoding"), "Layer curves per stream.")
-        report.add(sec)
-
+        report.add(sections.layer_section(curves, _planted_layers(truth, results.units)))
     if "key_neurons" in results.tables:
-        kn = results.tables["key_neurons"]
-        bound = kn["error_bound"].max() if "error_bound" in kn and len(kn) else float("nan")
-        sec = Section("Key neurons", text=(
-            "Units that dictionaries learned on complementary halves of the scans select consistently for each "
-            "atom (complementary-pairs stability selection), by stream, layer and kind; the expected number of "
-            f"false key neurons per atom is at most {bound:.2f} (the error_bound column)."))
-        sec.add_table(kn.head(30), f"First rows of {len(kn)} key-neuron entries.")
-        report.add(sec)
+        if orientation is None:
+            orientation = pd.DataFrame({"map": [], "orientation": [], "reference": []})
+        report.add(sections.key_neuron_section(results.tables["key_neurons"], orientation))
 
     for section in analysis_sections(dict(sorted((analyses or {}).items())), skipped):
         report.add(section)
-
+    report.add(sections.methods_section(results))
     if results.timings:
-        report.add(Section("Timings").add_table(
-            pd.DataFrame({"step": list(results.timings), "seconds": list(results.timings.values())})))
+        timings = pd.DataFrame({"step": list(results.timings), label("seconds"): list(results.timings.values())})
+        report.add(Section("Timings", text=f"{sum(results.timings.values()):.1f} s in all.").add_table(
+            timings, quantities={label("seconds"): "seconds"}, max_rows=len(timings)))
     prov = results.provenance or {}
     report.add(Section("Provenance", text="\n\n".join(f"{k}: {v}" for k, v in prov.items())))
+    if results.encoder_r is not None and results.encoder_p_fwe is not None:
+        encoder = "The encoder map shows voxels with p_FWE < 0.05."
+    else:
+        encoder = ""
+    report.sections.insert(0, sections.reading_section(
+        ["encoder_p_fwe"] * bool(encoder) + _quantities_shown(report),
+        sections.glm_threshold_text(results) if has_glm else "", encoder))
     return report
-
-
-def _recovery_section(truth):
-    s = truth.summary
-    th = truth.thresholds
-    sec = Section(
-        "Recovery of the planted truth",
-        text=(
-            f"{truth.description}\n\n"
-            f"Network F1 = {s['network_f1']:.2f} (threshold {th['network_f1']:.2f}), signs correct = "
-            f"{100 * s['sign_accuracy']:.1f}% (threshold {100 * th['sign_accuracy']:.0f}%), mean key-neuron "
-            f"recall of the driving units = {s['mean_key_recall']:.2f}."
-        ),
-        html=f"<p class='{'ok' if truth.passed else 'bad'}'>{'RECOVERED' if truth.passed else 'NOT RECOVERED'}</p>",
-    )
-    sec.add_figure(figs.recovery_bars(truth.recovery), "Per planted driver: Dice of its atom's significant "
-                   "voxels with the planted network, and the fraction of voxels with the planted sign.")
-    sec.add_table(truth.recovery, "One row per planted driver (site -> network, sign).")
-    return sec
-

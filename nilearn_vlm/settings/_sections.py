@@ -115,6 +115,11 @@ class StudySettings:
     verbose: int = setting(1, "Progress messages: 0 prints nothing, 1 each step with its duration "
                            "(`nilearn-vlm run --quiet` sets 0).", types=("int",),
                            check=[Interval(Integral, 0, None, closed="left")], role="execution")
+    ignore_header_t_r: bool = setting(
+        False, "Use `t_r` even where a run's image header records another repetition time. By default "
+        "such a mismatch is an error, found before any extraction (NIfTI `pixdim[4]` in the unit of "
+        "`xyzt_units`, the CIFTI series step); set it only when the headers are known to be wrong.",
+        types=("bool",), role="execution")
 
 
 @section("stimuli")

@@ -21,6 +21,10 @@ through it:
   which turns what a user gives as the data's space into the :class:`Target`
   an atlas is loaded on (:mod:`nilearn_vlm.networks`). Atlases refuse data
   of another family with :class:`SpaceMismatchError`.
+- The repetition time a header records: :func:`header_t_r` (NIfTI
+  ``pixdim[4]`` in the unit of ``xyzt_units``, the CIFTI series step) and
+  :func:`check_t_r`, which fails on a mismatch (:class:`TRMismatchError`)
+  and warns where a header records none.
 
 Supported target kinds (:attr:`ImageSpace.kind`):
 
@@ -65,6 +69,7 @@ from nilearn_vlm.spaces._targets import (
     check_confounds,
     load_targets,
 )
+from nilearn_vlm.spaces._tr import TRMismatchError, check_t_r, header_t_r
 
 __all__ = [
     "KINDS",
@@ -76,12 +81,15 @@ __all__ = [
     "ImageSpace",
     "LoadedTargets",
     "SpaceMismatchError",
+    "TRMismatchError",
     "Target",
     "array_to_image",
     "canonical_space",
     "check_confounds",
     "check_hcp_axis",
+    "check_t_r",
     "default_mni_mask",
+    "header_t_r",
     "load_targets",
     "resolve_target",
 ]

@@ -56,9 +56,11 @@ def check_events(
         Require ``onset`` and ``duration``. With False, a table of stimuli
         without timing is accepted (``NeuronActivations`` needs no timing).
     allow_overlap : bool, default=False
-        Accept events that overlap within a run (an event starting before the
-        previous one ends). By default this is an error, since one stimulus
-        stream is shown at a time in the designs this library targets.
+        Accept events of one stream that overlap within a run (an image shown
+        before the previous image ends, or a text before the previous text
+        ends). By default this is an error. Events of different streams may
+        always overlap: in a movie with subtitles, frame rows (an image, no
+        text) and subtitle rows (a text, no image) run side by side.
     check_images : bool, default=False
         Check that every image path exists and is a readable image (reads
         file headers only).
@@ -153,21 +155,25 @@ def check_events(
 
 
 def _check_overlap(df, tol):
-    for run, sub in df.groupby("run", sort=False):
-        onset = sub["onset"].to_numpy()
-        end = onset + sub["duration"].to_numpy()
-        # the latest end so far must not pass the next onset
-        running_end = np.maximum.accumulate(end)[:-1]
-        bad = np.flatnonzero(onset[1:] < running_end - tol)
-        if bad.size:
-            i = bad[0]
-            a, b = sub.index[i], sub.index[i + 1]
-            raise ValueError(
-                f"events overlap in run {run!r}: row {b} starts at {onset[i + 1]:g} s before an "
-                f"earlier event (row {a} or before) ends at {running_end[i]:g} s "
-                f"({bad.size} overlap(s) in this run); fix the onsets/durations or pass "
-                "allow_overlap=True"
-            )
+    """Two images, or two texts, must not be on screen at once in a run (a frame and a subtitle may)."""
+    for stream, article in (("image", "an"), ("text", "a")):
+        shown = df[df[stream].notna()]
+        for run, sub in shown.groupby("run", sort=False):
+            onset = sub["onset"].to_numpy()
+            end = onset + sub["duration"].to_numpy()
+            # the latest end so far must not pass the next onset
+            running_end = np.maximum.accumulate(end)[:-1]
+            bad = np.flatnonzero(onset[1:] < running_end - tol)
+            if bad.size:
+                i = bad[0]
+                a, b = sub.index[i], sub.index[i + 1]
+                raise ValueError(
+                    f"events overlap in run {run!r}: row {b} starts at {onset[i + 1]:g} s before an "
+                    f"earlier event with {article} {stream} (row {a} or before) ends at {running_end[i]:g} s "
+                    f"({bad.size} overlap(s) of {stream}s in this run); two {stream}s cannot be shown at "
+                    "once: fix the onsets/durations (frames and subtitles may overlap: give each its own "
+                    "row, the frame with its image, the subtitle with its text)"
+                )
 
 
 def _check_image_files(df):

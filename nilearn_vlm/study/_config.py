@@ -91,6 +91,9 @@ class StudyConfig:
     pipeline : PipelineSettings
     analyses : AnalysesSettings
     compute : ComputeSettings
+    subjects_from : {"subjects", "fmri"}
+        The section the subjects came from (``[[subjects]]`` tables or
+        ``[fmri] bids``), for messages.
     """
 
     path: Path
@@ -101,6 +104,7 @@ class StudyConfig:
     pipeline: PipelineSettings
     analyses: AnalysesSettings
     compute: ComputeSettings
+    subjects_from: str = "subjects"
 
     @property
     def name(self):
@@ -196,7 +200,8 @@ def load_study(path, check_plugins=True):
         check_plugin_names("analysis", analyses.run, "analyses.run")
     compute = parse_section(ComputeSettings, raw.get("compute", {}), "compute", base)
     return StudyConfig(path=path, study=study, stimuli=stimuli, subjects=subjects, models=models,
-                       pipeline=pipeline, analyses=analyses, compute=compute)
+                       pipeline=pipeline, analyses=analyses, compute=compute,
+                       subjects_from="subjects" if "subjects" in raw else "fmri")
 
 
 def _load_subjects(raw, base):

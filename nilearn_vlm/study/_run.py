@@ -25,7 +25,8 @@ from nilearn_vlm.pipeline import fit_subject
 from nilearn_vlm.plugins import get_adapter
 from nilearn_vlm.settings import as_dict
 from nilearn_vlm.stimuli import events_from_video, hash_stimulus, load_events
-from nilearn_vlm.study._config import load_study
+from nilearn_vlm.study._check import check_data, plan_text
+from nilearn_vlm.study._config import StudyConfigError, load_study
 
 
 def load_stimuli(config):
@@ -38,11 +39,51 @@ def load_stimuli(config):
     Returns
     -------
     pandas.DataFrame
+
+    Raises
+    ------
+    StudyConfigError
+        An events table that does not validate (see
+        :func:`nilearn_vlm.stimuli.check_events`: frames and subtitles may
+        overlap, two images or two texts may not), or a missing image file.
     """
     stim = config.stimuli
     if stim.events is not None:
-        return load_events(stim.events, stim_dir=stim.image_root)
+        try:
+            return load_events(stim.events, stim_dir=stim.image_root, check_images=True)
+        except (ValueError, FileNotFoundError) as exc:
+            raise StudyConfigError("stimuli.events", str(exc)) from None
     return events_from_video(stim.video, stim.subtitles, rate=float(stim.rate))
+
+
+def dry_run(path):
+    """Validate a study without running it: every key, plugin and file, and the runs' headers.
+
+    What ``nilearn-vlm run --dry-run`` does: :func:`load_study` (keys,
+    paths, plugin names), the stimuli (events table and image files, or the
+    video), and every run image's header (readable, 4D, one per run of the
+    events, its TR against ``[study] t_r``). Nothing is extracted or
+    written.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        ``config`` (StudyConfig), ``events``, ``plan`` (one row per subject x
+        run, :func:`~nilearn_vlm.study.check_data`) and ``lines`` (the plan in
+        words).
+
+    Raises
+    ------
+    StudyConfigError
+    """
+    config = load_study(path)
+    events = load_stimuli(config)
+    plan = check_data(config, events)
+    return {"config": config, "events": events, "plan": plan, "lines": plan_text(config, events, plan)}
 
 
 def _events_digest(events, digests):
@@ -147,7 +188,10 @@ def fingerprint(config, subject, model, events, digests=None):
 def run_study(path, force=False, verbose=None, compute=None, on_result=None):
     """Run every subject x model of a study file.
 
-    Every key of the study file is validated first (:func:`load_study`).
+    Every key of the study file is validated first (:func:`load_study`), then
+    the stimuli and the run images' headers (:func:`dry_run` does only this):
+    a run whose header records another TR than ``[study] t_r`` stops the
+    study before any extraction, unless ``[study] ignore_header_t_r``.
     Results go to ``<output>/sub-<id>/<model label>/`` (a
     :class:`~nilearn_vlm.results.Results` folder, with the analyses in its
     ``analyses/`` folder, one sub-folder per analysis). A folder whose
@@ -187,6 +231,7 @@ def run_study(path, force=False, verbose=None, compute=None, on_result=None):
     """
     config = load_study(path)
     events = load_stimuli(config)
+    check_data(config, events)
     log = config.study.verbose if verbose is None else verbose
     out = make_dirs(config.output)
     pairs = [(subject, model) for subject in config.subjects for model in config.models]

@@ -249,7 +249,8 @@ def test_format_1_folders_still_load(tmp_path):
     assert again.timings == res.timings and list(again.tables) == ["key_neurons"]
     # and its report can be built from the folder
     report = build_report(folder)
-    assert report.sections[0].tables[0][0]["network"].tolist() == ["vision", "language", "(outside)"]
+    encoding = next(s for s in report.sections if s.title == "Encoding scores")
+    assert encoding.tables[0].frame["network"].tolist() == ["vision", "language", "(outside)"]
     assert [s.title for s in report.sections][-2:] == ["Timings", "Provenance"]
 
 

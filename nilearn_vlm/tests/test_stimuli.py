@@ -41,7 +41,8 @@ def test_check_events_bad_times(column, values, match):
 def test_check_events_overlap_and_columns():
     df = pd.DataFrame({"onset": [0.0, 1.5, 0.5], "duration": [2.0, 1.0, 0.5], "text": "x",
                        "run": [1, 1, 2]})
-    with pytest.raises(ValueError, match=r"events overlap in run 1: row 1 starts at 1.5 s .* ends at 2 s"):
+    with pytest.raises(ValueError, match=r"events overlap in run 1: row 1 starts at 1.5 s before an earlier event "
+                       r"with a text .* ends at 2 s .*two texts cannot be shown at once: fix the onsets"):
         check_events(df)
     assert len(check_events(df, allow_overlap=True)) == 3
     # runs are separate: the same times in two runs do not overlap
@@ -54,6 +55,32 @@ def test_check_events_overlap_and_columns():
     with pytest.raises(ValueError, match="events table is empty"):
         check_events(pd.DataFrame({"onset": [], "duration": [], "text": []}))
     assert len(check_events(pd.DataFrame({"text": ["a"]}), require_timing=False)) == 1
+
+
+def test_a_movie_with_subtitles_overlaps_across_streams_only():
+    """Frame rows (image, no text) and subtitle rows (text, no image) overlap in time: accepted."""
+    img = np.zeros((4, 4, 3), np.uint8)
+    frames = pd.DataFrame({"onset": [0.0, 3.0, 6.0], "duration": 3.0, "image": [img] * 3, "text": None})
+    subtitles = pd.DataFrame({"onset": [0.0, 2.0, 4.0, 6.0], "duration": 2.0, "image": None,
+                              "text": ["a cat", "a dog", "the sky", "a car"]})
+    movie = pd.concat([frames, subtitles], ignore_index=True).assign(run=1)
+    out = check_events(movie)
+    assert len(out) == 7 and out["onset"].is_monotonic_increasing
+    # two subtitles on screen at once are still an error, and the message names the stream
+    clash = pd.concat([movie, pd.DataFrame({"onset": [1.0], "duration": [2.0], "image": [None], "text": ["x"],
+                                            "run": [1]})], ignore_index=True)
+    with pytest.raises(ValueError, match=r"row 7 starts at 1 s before an earlier event with a text .*"
+                       r"frames and subtitles may overlap"):
+        check_events(clash)
+    # a row with both an image and a text counts in both streams
+    both = movie.copy()
+    both.loc[0, "text"] = "a caption"
+    with pytest.raises(ValueError, match="two texts cannot be shown at once"):
+        check_events(both)
+    # the message never names an argument a study file cannot set
+    with pytest.raises(ValueError) as info:
+        check_events(clash)
+    assert "allow_overlap" not in str(info.value)
 
 
 def test_images_paths_arrays_pil_and_errors(tmp_path):

@@ -29,6 +29,6 @@ def test_sections_render_figure_specifications():
     table = pd.DataFrame({"network": ["vision", "language"], "r": [0.3, 0.1]})
     spec = FigureSpec("bar", table, x="network", y="r", title="r by network")
     section = Section("Scores").add_figure(spec).add_figure(spec, "own caption")
-    assert [c for _, c in section.figures] == ["r by network", "own caption"]
-    assert all(uri.startswith("data:image/png;base64,") for uri, _ in section.figures)
+    assert [f.caption for f in section.figures] == ["r by network", "own caption"]
+    assert all(f.uri.startswith("data:image/png;base64,") for f in section.figures)
     assert not plt.get_fignums()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import os
 
 import numpy as np
@@ -11,6 +12,13 @@ import torch
 
 from nilearn_vlm.adapters import CapturePoint
 from nilearn_vlm_clip._hooks import first, mha_heads, to_batch_first
+
+
+class _RandomWeightsNote(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded" warning when random weights were asked for."""
+
+    def filter(self, record):
+        return "No pretrained weights loaded" not in record.getMessage()
 
 
 def _deep_merge(base, override):
@@ -81,6 +89,9 @@ class OpenClipBackend:
                     )
         elif model_cfg:
             raise ValueError("model_cfg applies to built-in arch names, not to hf-hub:/local-dir: models")
+        random_weights = _RandomWeightsNote() if pretrained is None else None
+        if random_weights is not None:  # asked for: open_clip's warning says nothing new
+            logging.getLogger().addFilter(random_weights)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
@@ -95,6 +106,9 @@ class OpenClipBackend:
                         "pretrained=<path to the .pt/.bin/.safetensors file>."
                     ) from exc
                 raise
+            finally:
+                if random_weights is not None:
+                    logging.getLogger().removeFilter(random_weights)
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(arch, context_length=self._text().context_length)

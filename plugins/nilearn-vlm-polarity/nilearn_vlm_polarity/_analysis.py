@@ -463,6 +463,10 @@ def _unit_pairs(out, res, unit_maps):
             continue
         sub = maps[units]
         sub = np.asarray(sub.todense() if hasattr(sub, "todense") else sub, dtype=float)
+        varies = sub.std(axis=1) > 0  # a unit in no voxel's top list has no map to correlate
+        units, sub = units[varies], sub[varies]
+        if units.size < 2:
+            continue
         corr = np.corrcoef(sub)
         s = np.sign(load[k, units])
         for a in range(len(units)):
