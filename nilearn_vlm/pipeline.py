@@ -140,7 +140,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     with step(f"sparse dictionary learning ({settings.n_atoms} atoms)"):
         atoms = estimators["atoms"].set_params(feature_names=unit_names)
         A = atoms.fit_transform(X)
-    with step(f"voxelwise GLM on the atoms (AR(1), {settings.glm_mode})"):
+    with step(f"voxelwise GLM on the atoms ({settings.inference}, {settings.glm_mode})"):
         glm = estimators["glm"].fit(A, Y, groups=runs)
     folds = cv_folds(runs)
     with step("ridge encoder on the atoms (leave-one-run-out)"):
@@ -185,7 +185,8 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
                 full[keep] = stats.pearson_r(pred_s, Yk)
                 site_scores[site] = full
     with step("unit x voxel maps (all units)"):
-        umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=extractor.units_)
+        umaps = unit_voxel_maps(X, Y, runs=runs, unit_names=extractor.units_,
+                                **settings.unit_map_options(t_r))
     results = Results.from_estimators(
         model, subject, atoms=atoms, glm=glm, encoder=encoder, units=extractor.units_, space=space,
         seeds={"pipeline": settings.seed, **({"model": model_params.get("seed")} if model_params else {})},
