@@ -36,10 +36,10 @@ from nilearn_vlm._glm_noise import (
     cos_product,
     dct_keep,
     default_max_lag,
-    fit_noise,
     global_ar_filter,
     lag_sums,
     median_autocorrelation,
+    noise_model,
     orth_basis,
     residual_bias_matrix,
 )
@@ -159,14 +159,18 @@ def _contrasts(Xr, mode):
     return A, A / np.einsum("ij,ij->j", A, A)
 
 
-def _chunk_stats(Y, phi, runs, A, fit, Qw, L, M, spec, rho_bar):
-    """beta, t and dof of one voxel chunk."""
+def _chunk_pass(Y, phi, runs, A, Qw, L, Minv):
+    """Estimates and bias-corrected autocovariances of one voxel chunk (the one pass over the data)."""
     Ew = ar_whiten(Y, phi, runs)
-    beta = A.T @ Ew
+    beta = A.T @ Ew  # A is orthogonal to the whitened nuisance
     Ew -= Qw @ (Qw.T @ Ew)
-    noise = fit_noise(Ew, Qw, runs, L, rho_bar=rho_bar, M=M, spec=spec)
-    var, dof = contrast_variance(A, beta, fit, noise, runs)
-    return beta, _safe_t(beta, var), dof
+    return beta, Minv @ lag_sums(Ew, L, runs)
+
+
+def _chunk_stats(beta, gamma, A, fit, runs, M, spec, rho_bar):
+    """t and dof of one voxel chunk from its estimates and autocovariances."""
+    var, dof = contrast_variance(A, beta, fit, noise_model(gamma, M, spec, rho_bar), runs)
+    return _safe_t(beta, var), dof
 
 
 def _safe_t(beta, var):
@@ -216,22 +220,18 @@ def calibrated_glm(X, Y, nuisance, mode="univariate", runs=None, order=AR_ORDER,
     M = residual_bias_matrix(Qw, L, runs)
     spec = dct_keep(Qw, runs)
     blocks = [slice(s, min(s + chunk, V)) for s in range(0, V, chunk)]
-
-    def whitened(b):
-        Ew = ar_whiten(np.asarray(Y[:, b], dtype=np.float64), phi, runs)
-        return Ew - Qw @ (Qw.T @ Ew)
-
-    # the shrinkage target: the median autocorrelation over all voxels
-    gam = np.hstack([np.linalg.solve(M, lag_sums(whitened(b), L, runs)) for b in blocks])
-    rho_bar = median_autocorrelation(gam)
-    parts = map_tasks(
-        _chunk_stats,
-        ((np.asarray(Y[:, b], dtype=np.float64), phi, runs, A, fit, Qw, L, M, spec, rho_bar)
-         for b in blocks),
+    Minv = np.linalg.inv(M)
+    first = map_tasks(
+        _chunk_pass, ((np.asarray(Y[:, b], dtype=np.float64), phi, runs, A, Qw, L, Minv) for b in blocks),
         n_jobs=n_jobs, verbose=verbose and len(blocks) > 1, desc="voxel blocks", total=len(blocks))
     beta, t, dof = (np.empty((J, V)) for _ in range(3))
-    for b, (bb, tt, dd) in zip(blocks, parts):
-        beta[:, b], t[:, b], dof[:, b] = bb, tt, dd
+    gamma = np.empty((L + 1, V))
+    for b, (bb, gg) in zip(blocks, first):
+        beta[:, b], gamma[:, b] = bb, gg
+    # the shrinkage target: the median autocorrelation over all voxels
+    rho_bar = median_autocorrelation(gamma)
+    for b in blocks:
+        t[:, b], dof[:, b] = _chunk_stats(beta[:, b], gamma[:, b], A, fit, runs, M, spec, rho_bar)
     return {"beta": beta, "t": t, "p": t_pvalues(t, dof), "dof": dof, "phi": phi, "max_lag": L}
 
 

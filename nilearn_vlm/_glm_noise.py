@@ -308,8 +308,8 @@ class NoiseModel:
 
 
 def bias_corrected_autocovariance(E, M, max_lag, runs=None):
-    """``solve(M, lag_sums(E))``: unbiased autocovariances of the noise behind residuals ``E``."""
-    return np.linalg.solve(M, lag_sums(E, max_lag, runs))
+    """``M^-1 lag_sums(E)``: unbiased autocovariances of the noise behind residuals ``E``."""
+    return np.linalg.inv(M) @ lag_sums(E, max_lag, runs)
 
 
 def fit_noise(E, Q, runs=None, max_lag=None, shrink=True, rho_bar=None, M=None, spec=None):
@@ -336,15 +336,23 @@ def fit_noise(E, Q, runs=None, max_lag=None, shrink=True, rho_bar=None, M=None, 
     NoiseModel
     """
     E = np.asarray(E, dtype=np.float64)
-    n, V = E.shape
-    L = max_lag if max_lag is not None else default_max_lag(n, runs)
+    L = max_lag if max_lag is not None else default_max_lag(E.shape[0], runs)
     M = residual_bias_matrix(Q, L, runs) if M is None else M
     spec = dct_keep(Q, runs) if spec is None else spec
     gamma = bias_corrected_autocovariance(E, M, L, runs)
+    return noise_model(gamma, M, spec, rho_bar, shrink)
+
+
+def noise_model(gamma, M, spec, rho_bar=None, shrink=True):
+    """:class:`NoiseModel` from bias-corrected autocovariances ``gamma`` (L + 1, V).
+
+    See :func:`fit_noise` (which computes ``gamma`` from residuals).
+    """
+    L = gamma.shape[0] - 1
     ok, rho = _autocorrelations(gamma)
     if rho_bar is None:
         rho_bar = median_autocorrelation(gamma)
-    lam = np.ones(V)
+    lam = np.ones(gamma.shape[1])
     if shrink and L > 2:
         S = _sampling_cov_rho(rho_bar, M, spec, L)
         D = rho - rho_bar[:, None]

@@ -389,7 +389,7 @@ class VoxelGLM(BaseVoxelEstimator):
                              n_jobs=self.n_jobs, verbose=self.verbose)
         # the intercept (and other nuisance coefficients): ordinary least squares
         base = D[:, k:] if self.mode == "univariate" else D
-        coef = np.linalg.lstsq(base, Y, rcond=None)[0]
+        coef = np.linalg.pinv(base) @ Y
         intercept = coef if self.mode == "univariate" else coef[k:]
         return {"coef": res["beta"].T, "t": res["t"].T, "p": res["p"].T, "dof": res["dof"].T,
                 "phi": res["phi"], "intercept": np.vstack([np.zeros((k, Y.shape[1])), intercept])}
