@@ -14,8 +14,6 @@ from nilearn_vlm._glm_solver import drift_terms
 from nilearn_vlm.calibration import calibrate, random_event_design, random_unit_series
 from nilearn_vlm.settings import PipelineSettings
 
-pytest.importorskip("neuropycon_data", reason="real rest noise needs neuropycon-data (pip install nilearn-vlm[test])")
-
 #: Figures of the full benchmark (``python benchmarks/calibration.py``, docs: the
 #: calibration section of the statistics guide) on neuropycon-data, calibrated
 #: inference, random event designs: the share of GLM maps with any FDR discovery.
@@ -32,6 +30,7 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="module")
 def rest():
+    pytest.importorskip("neuropycon_data", reason="real rest noise needs neuropycon-data (pip install nilearn-vlm[test])")
     from nilearn_vlm.testing import rest_noise
 
     Y, t_r = rest_noise("neuropycon")
@@ -113,3 +112,30 @@ def test_calibrate_command_prints_the_rates(rest, tmp_path, capsys):
     assert saved["rates"]["GLM maps"]["n_families"] == 8 and saved["n_voxels"] == 1500
     code = main(["calibrate", str(tmp_path / "rest.npy"), "--t-r", "0", "--quiet"])
     assert code == 2 and "t_r" in capsys.readouterr().err
+
+
+def test_rest_noise_names_the_missing_package(monkeypatch):
+    import importlib.util
+
+    from nilearn_vlm.testing import _rest, rest_noise
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "brainfc" else real_find_spec(name, *a))
+    _rest._brainfc.cache_clear()
+    with pytest.raises(ImportError, match=r"pip install brainfc \(or nilearn-vlm\[test\]\)"):
+        rest_noise("brainfc")
+    _rest._brainfc.cache_clear()
+    with pytest.raises(ValueError, match="no rest data 'hcp'; available"):
+        rest_noise("hcp")
+
+
+def test_calibrate_rejects_bad_requests(tmp_path, capsys):
+    from nilearn_vlm.cli import main
+
+    rest = np.random.default_rng(0).standard_normal((60, 50))
+    with pytest.raises(ValueError, match="ask for at least one map"):
+        calibrate(rest, 2.0, n_maps=0, verbose=0)
+    np.save(tmp_path / "rest.npy", rest)
+    assert main(["calibrate", str(tmp_path / "rest.npy"), "--t-r", "0", "--quiet"]) == 2
+    assert "t_r" in capsys.readouterr().err
