@@ -56,7 +56,7 @@ from nilearn_vlm import SparseAtoms, VoxelGLM
 from nilearn_vlm._glm_solver import drift_terms
 from nilearn_vlm.calibration import random_event_design, random_unit_series
 from nilearn_vlm.maps import unit_voxel_maps
-from nilearn_vlm.stats import NullRates
+from nilearn_vlm.stats import NullRates, permutation_null
 from nilearn_vlm.testing import rest_noise
 
 FULL = dict(n_designs=250, n_designs_ar1=50, n_atom_sets=20, n_atom_sets_ar1=5, n_unit_sets=200,
@@ -184,7 +184,17 @@ def cost(n_voxels, n_units, repeats, seed=0, log=print):
            for key, inf in (("calibrated", "calibrated"), ("ar1", "iid"))}
     rows.append((f"unit_voxel_maps ({n_units} units)", _median_times(fns, repeats)))
     log(f"  [cost] {rows[-1]}")
-    return [_cost_row(step, t, repeats, f"{n} scans x {n_voxels} voxels") for step, t in rows]
+    # the pipeline's null step (the encoder's circular-shift null, 200 shifts): the same code in both
+    pred = Y + 0.1 * rng.standard_normal(Y.shape).astype(np.float32)
+    null = _median_times({"both": lambda: permutation_null(pred, Y, method="shift", runs=runs,
+                                                           n_permutations=200, random_state=0)}, repeats)
+    rows.append(("encoder null (200 shifts, unchanged)", {"calibrated": null["both"], "ar1": null["both"]}))
+    out = [_cost_row(step, t, repeats, f"{n} scans x {n_voxels} voxels") for step, t in rows]
+    for label, idx in (("univariate GLM + unit maps", [0, 2]), ("univariate GLM + unit maps + null", [0, 2, 3])):
+        new, old = sum(out[i]["calibrated_s"] for i in idx), sum(out[i]["ar1_s"] for i in idx)
+        out.append({"step": f"{label} (sum of medians)", "size": out[0]["size"], "repeats": repeats,
+                    "calibrated_s": new, "ar1_s": old, "ratio": new / old})
+    return out
 
 
 def _cost_row(step, t, repeats, size):
