@@ -310,6 +310,12 @@ def report(results):
     return "\n".join(lines)
 
 
+def _save(results, out):
+    """Write what is measured so far (a run stopped early keeps its finished sections)."""
+    with open(out / "calibration.json", "w") as f:
+        json.dump(results, f, indent=1, default=str)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts (a few minutes)")
@@ -318,6 +324,7 @@ def main(argv=None):
                     help="any of null, atoms, units, power, cost, demo (comma-separated)")
     ap.add_argument("--out", default="calibration_results")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats (medians)")
+    ap.add_argument("--n-planted", type=int, help="planted maps per power case (default: 20, --quick 4)")
     ap.add_argument("--cost-voxels", type=int, help="voxels of the cost section")
     ap.add_argument("--cost-units", type=int, help="units of the cost section's unit maps")
     args = ap.parse_args(argv)
@@ -327,11 +334,13 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     sections = args.sections.split(",")
     cfg = {**cfg, "cost_voxels": args.cost_voxels or cfg["cost_voxels"],
-           "cost_units": args.cost_units or cfg["cost_units"], "repeats": args.repeats}
+           "cost_units": args.cost_units or cfg["cost_units"], "repeats": args.repeats,
+           "n_planted": args.n_planted or cfg["n_planted"]}
     results = {"config": cfg, "started": time.ctime(), "null": [], "power": [], "cost": []}
     t_all = time.time()
     if "cost" in sections:
         results["cost"] += cost(cfg["cost_voxels"], cfg["cost_units"], args.repeats)
+        _save(results, out)
     if "demo" in sections:
         results["cost"] += demo_cost(args.repeats, out)
     datasets = args.datasets.split(",") if set(sections) - {"cost", "demo"} else []
@@ -348,12 +357,14 @@ def main(argv=None):
                                hists[design] if inference == "calibrated" else None, tag=ds)
                 results["null"] += [{"data": ds, "design": design, "inference": inference, "mode": m,
                                      "summary": s} for m, s in res.items()]
+                _save(results, out)
         if "units" in sections:
             for inference, n_rep in (("calibrated", cfg["n_unit_sets"]), ("iid", cfg["n_unit_sets_ar1"])):
                 s = unit_null(Y, t_r, n_rep, inference,
                               hists["units"]["univariate"] if inference == "calibrated" else None, tag=ds)
                 results["null"].append({"data": ds, "design": "units", "inference": inference,
                                         "mode": "univariate", "summary": s})
+                _save(results, out)
         if "power" in sections:
             for design in ("random", "atoms", "units"):
                 hs = {m: h for m, h in hists[design].items() if h.n}
@@ -362,9 +373,9 @@ def main(argv=None):
                     results["power"] += [{"data": ds, "design": design, "mode": m, "summary": s}
                                          for m, s in res.items()]
                     print(f"  [{ds} power {design}] {res}", flush=True)
-        json.dump(results, open(out / "calibration.json", "w"), indent=1, default=str)
+                    _save(results, out)
     results["elapsed_s"] = round(time.time() - t_all)
-    json.dump(results, open(out / "calibration.json", "w"), indent=1, default=str)
+    _save(results, out)
     text = report(results)
     (out / "calibration.md").write_text(text + "\n")
     print(text)
