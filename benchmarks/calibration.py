@@ -325,6 +325,7 @@ def main(argv=None):
     ap.add_argument("--out", default="calibration_results")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats (medians)")
     ap.add_argument("--n-planted", type=int, help="planted maps per power case (default: 20, --quick 4)")
+    ap.add_argument("--counts", default="", help="other counts, e.g. n_atom_sets=12,n_atom_sets_ar1=3")
     ap.add_argument("--cost-voxels", type=int, help="voxels of the cost section")
     ap.add_argument("--cost-units", type=int, help="units of the cost section's unit maps")
     args = ap.parse_args(argv)
@@ -336,6 +337,11 @@ def main(argv=None):
     cfg = {**cfg, "cost_voxels": args.cost_voxels or cfg["cost_voxels"],
            "cost_units": args.cost_units or cfg["cost_units"], "repeats": args.repeats,
            "n_planted": args.n_planted or cfg["n_planted"]}
+    for item in filter(None, args.counts.split(",")):
+        key, value = item.split("=")
+        if key not in cfg:
+            raise SystemExit(f"--counts: unknown count {key!r}; known: {sorted(cfg)}")
+        cfg[key] = int(value)
     results = {"config": cfg, "started": time.ctime(), "null": [], "power": [], "cost": []}
     t_all = time.time()
     if "cost" in sections:
