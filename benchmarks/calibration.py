@@ -112,7 +112,7 @@ def glm_null(Y, t_r, design, n_rep, noise_model, hists=None, seed=0, log=print, 
     rng = np.random.default_rng(seed)
     t0 = time.time()
     for rep in range(n_rep):
-        X = atoms_design(Y.shape[0], t_r, rep) if design == "atoms" else random_event_design(Y.shape[0], t_r, rng)
+        X = atoms_design(Y.shape[0], t_r, 1000 * seed + rep) if design == "atoms" else random_event_design(Y.shape[0], t_r, rng)
         for mode in MODES:
             g = VoxelGLM(t_r=t_r, mode=mode, noise_model=noise_model).fit(X, Y)
             for j in range(X.shape[1]):
@@ -325,6 +325,7 @@ def main(argv=None):
     ap.add_argument("--out", default="calibration_results")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats (medians)")
     ap.add_argument("--n-planted", type=int, help="planted maps per power case (default: 20, --quick 4)")
+    ap.add_argument("--seed", type=int, default=0, help="offset of every seed (independent replicates)")
     ap.add_argument("--counts", default="", help="other counts, e.g. n_atom_sets=12,n_atom_sets_ar1=3")
     ap.add_argument("--cost-voxels", type=int, help="voxels of the cost section")
     ap.add_argument("--cost-units", type=int, help="units of the cost section's unit maps")
@@ -360,14 +361,15 @@ def main(argv=None):
             for inference, noise_model, n_rep in (("calibrated", "calibrated", cfg[key]),
                                                   ("ar1", "ar1", cfg[key + "_ar1"])):
                 res = glm_null(Y, t_r, design, n_rep, noise_model,
-                               hists[design] if inference == "calibrated" else None, tag=ds)
+                               hists[design] if inference == "calibrated" else None, seed=args.seed, tag=ds)
                 results["null"] += [{"data": ds, "design": design, "inference": inference, "mode": m,
                                      "summary": s} for m, s in res.items()]
                 _save(results, out)
         if "units" in sections:
             for inference, n_rep in (("calibrated", cfg["n_unit_sets"]), ("iid", cfg["n_unit_sets_ar1"])):
                 s = unit_null(Y, t_r, n_rep, inference,
-                              hists["units"]["univariate"] if inference == "calibrated" else None, tag=ds)
+                              hists["units"]["univariate"] if inference == "calibrated" else None,
+                              seed=5 + args.seed, tag=ds)
                 results["null"].append({"data": ds, "design": "units", "inference": inference,
                                         "mode": "univariate", "summary": s})
                 _save(results, out)
