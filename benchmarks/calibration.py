@@ -224,9 +224,10 @@ def demo_cost(repeats, out, log=print):
         rows.append(_cost_row(k, t, repeats, "demo"))
     # the steps the inference changes (GLM, unit maps), and with the encoder's null step (same code in
     # both: the "GLM, unit-map and null steps")
+    steps_rows = list(rows)
     for label, keys in (("GLM + unit maps", ("GLM", "unit x voxel")),
                         ("GLM + unit maps + null", ("GLM", "unit x voxel", "null"))):
-        sel = [r for r in rows if any(k in r["step"] for k in keys)]
+        sel = [r for r in steps_rows if any(k in r["step"] for k in keys)]
         new, old = sum(r["calibrated_s"] for r in sel), sum(r["ar1_s"] for r in sel)
         rows.append({"step": f"{label} (sum of medians)", "size": "demo", "repeats": repeats,
                      "calibrated_s": new, "ar1_s": old, "ratio": new / old if old else float("nan")})
