@@ -150,7 +150,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     with step(f"sparse dictionary learning ({settings.n_atoms} atoms)"):
         atoms = estimators["atoms"].set_params(feature_names=unit_names)
         A = atoms.fit_transform(X, groups=runs)  # runs: the halves of the key-neuron test
-    with step(f"voxelwise GLM on the atoms (AR(1), univariate gate, {settings.glm_mode} maps)"):
+    with step(f"voxelwise GLM on the atoms ({settings.inference}, univariate gate, {settings.glm_mode} maps)"):
         glm_univariate, glm, interpreted = interpret_atoms(A, Y, runs, atoms, estimators["glm"])
     folds = cv_folds(runs)
     with step("ridge encoder on the atoms (leave-one-run-out)"):
@@ -199,7 +199,8 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         with step("analysis inputs (leave-one-run-out GLM sets, per-stream block sums)"):
             inputs = analysis_inputs(A, X, Y, runs, glm, extractor.units_, keep, interpreted=interpreted)
     with step("unit x voxel maps (all units)"):
-        umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=extractor.units_)
+        umaps = unit_voxel_maps(X, Y, runs=runs, unit_names=extractor.units_,
+                                **settings.unit_map_options(t_r))
     results = Results.from_estimators(
         model, subject, atoms=atoms, glm=glm_univariate, encoder=encoder, units=extractor.units_, space=space,
         seeds={"pipeline": settings.seed, **({"model": model_params.get("seed")} if model_params else {})},

@@ -271,6 +271,14 @@ class PipelineSettings:
         "effects: an atom's map does not pick up the networks of atoms it correlates with in-sample); "
         "\"univariate\", one model per atom (their univariate maps).",
         types=("str",), to=("glm.mode",))
+    inference: str = setting(
+        "calibrated", "Inference of the GLM maps and of the unit x voxel maps. \"calibrated\": p-values "
+        "that hold on real fMRI noise (global AR(2) prewhitening, per-voxel Toeplitz sandwich variance "
+        "with the residual bias removed, Satterthwaite dof; `nilearn-vlm calibrate` measures it on your "
+        "own resting-state data); \"ar1\": the earlier inference, nilearn's AR(1) GLM and the unit "
+        "maps' Pearson t-test on n_scans - 2 dof (too many false positives on real noise: voxelwise "
+        "p < 0.05 rates of 0.06-0.15 and up to 69% of null maps with an FDR discovery).",
+        types=("str",), to=("glm.noise_model",), check=[StrOptions({"calibrated", "ar1"})])
     high_pass: float | None = setting(
         None, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "
         "drift terms and the encoders' cosine regressors (removed from units and BOLD alike).",
@@ -326,6 +334,31 @@ class PipelineSettings:
         self.estimators(t_r)
         if check_plugins:
             check_plugin_names("atlas", self.atlases, "pipeline.atlases")
+
+    def unit_map_options(self, t_r=None):
+        """Keyword arguments of :func:`~nilearn_vlm.maps.unit_voxel_maps` these settings give.
+
+        The inference (``"calibrated"`` or ``"iid"`` for ``inference = "ar1"``),
+        the drifts of the GLM (``t_r``, ``high_pass``) and ``top_k``; the
+        pipeline adds the data, the runs and the unit names.
+
+        Parameters
+        ----------
+        t_r : float, optional
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> from nilearn_vlm.settings import PipelineSettings
+        >>> PipelineSettings(inference="ar1").unit_map_options(2.0)["inference"]
+        'iid'
+        """
+        glm = self.estimators(t_r)["glm"]
+        return {"inference": "calibrated" if self.inference == "calibrated" else "iid",
+                "t_r": t_r, "high_pass": glm.high_pass, "top_k": self.top_k}
 
     def estimators(self, t_r=None):
         """The estimators these settings configure, unfitted, by role.

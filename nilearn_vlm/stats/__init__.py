@@ -4,7 +4,9 @@ Permutation nulls that keep autocorrelation (circular shifts, block
 permutation, phase randomisation), FDR and max-statistic FWE corrections,
 cluster-level inference on volumes and surfaces, noise ceilings from repeated
 runs, bootstrap intervals over runs or subjects, and group-level sign-flip
-tests. NumPy, SciPy, MNE and nilearn only.
+tests, and false-positive rates of null maps with exact intervals
+(:func:`clopper_pearson`, :class:`NullRates`). NumPy, SciPy, MNE and nilearn
+only.
 
 Typical use (encoding scores of a held-out run)::
 
@@ -30,6 +32,7 @@ from nilearn_vlm.stats._clusters import (
 from nilearn_vlm.stats._corrections import fdr, fwe_max
 from nilearn_vlm.stats._group import GroupResult, group_sign_flip
 from nilearn_vlm.stats._nulls import PermutationResult, pearson_r, permutation_null
+from nilearn_vlm.stats._rates import NullRates, clopper_pearson
 from nilearn_vlm.stats._resampling import NULL_METHODS, block_indices, default_block_length
 
 __all__ = [
@@ -37,9 +40,11 @@ __all__ = [
     "BootstrapCI",
     "ClusterResult",
     "GroupResult",
+    "NullRates",
     "PermutationResult",
     "block_indices",
     "bootstrap_ci",
+    "clopper_pearson",
     "cluster_test",
     "default_block_length",
     "fdr",
