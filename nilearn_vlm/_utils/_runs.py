@@ -26,7 +26,8 @@ import numpy as np
 from nilearn_vlm._utils._guards import column_scale, is_flat
 from nilearn_vlm._utils._stats import as_columns
 
-__all__ = ["RunScores", "clean_signals", "nuisance_design", "run_design", "run_scores", "run_slices"]
+__all__ = ["RunScores", "clean_signals", "nuisance_design", "run_basis", "run_design", "run_scores",
+           "run_slices"]
 
 
 def run_slices(runs, n_scans):
@@ -138,6 +139,11 @@ def nuisance_design(n_scans, runs=None, confounds=None, detrend=False, high_pass
         full[t] = D
         cols.append(full)
     return np.column_stack(cols)
+
+
+def run_basis(n, detrend=False, high_pass=None, t_r=None, confounds=None):
+    """Orthonormal basis (n, k) of one run's nuisance (:func:`run_design`, constant included)."""
+    return _basis(run_design(n, detrend, high_pass, t_r, confounds))
 
 
 def _basis(D):

@@ -30,10 +30,22 @@ from nilearn_vlm.stats._clusters import (
 from nilearn_vlm.stats._corrections import fdr, fwe_max
 from nilearn_vlm.stats._group import GroupResult, group_sign_flip
 from nilearn_vlm.stats._nulls import PermutationResult, pearson_r, permutation_null
-from nilearn_vlm.stats._resampling import NULL_METHODS, block_indices, default_block_length
+from nilearn_vlm.stats._resampling import (
+    BLOCK_FACTOR,
+    NULL_METHODS,
+    auto_block_length,
+    autocorrelation,
+    block_indices,
+    correlation_time,
+    default_block_length,
+)
 
 __all__ = [
+    "BLOCK_FACTOR",
     "NULL_METHODS",
+    "auto_block_length",
+    "autocorrelation",
+    "correlation_time",
     "BootstrapCI",
     "ClusterResult",
     "GroupResult",
