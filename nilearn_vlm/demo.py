@@ -88,7 +88,9 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
         "thresholds": dict(truth.thresholds),
         "passed": bool(truth.passed),
         "encoder": {
-            "mean_cv_r": float(np.nanmean(results.encoder_scores)),
+            "mean_r": float(np.nanmean(results.encoder_r)),
+            "mean_cv_r2": float(np.nanmean(results.encoder_cv_r2)),
+            "n_unscored": int(results.meta.get("unscored_voxels", {}).get("encoder_r", 0)),
             "n_voxels_p05_fwe": int((results.encoder_p_fwe < 0.05).sum()),
         },
         "glm": {"n_atoms": results.n_atoms, "n_voxels_significant": n_sig},

@@ -195,15 +195,19 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
     if truth is not None:
         report.add(_recovery_section(truth))
 
-    if results.encoder_scores is not None:
+    if results.encoder_r is not None:
+        unscored = (results.meta.get("unscored_voxels") or {}).get("encoder_r", int(np.isnan(results.encoder_r).sum()))
         sec = Section("Encoding scores", text=(
-            "Out-of-fold Pearson r of a ridge encoder on the atoms (leave-one-run-out, per-voxel alpha), "
-            "with a circular-shift null (family-wise corrected p) that keeps the BOLD autocorrelation."))
+            "Mean over held-out runs of the within-run Pearson r of a ridge encoder on the atoms (nested "
+            "leave-one-run-out: the per-voxel penalty is chosen inside the training runs; each run's constant, "
+            "drifts and confounds are removed from predictions and BOLD alike), with a circular-shift null "
+            "(family-wise corrected p) that keeps the BOLD autocorrelation."
+            + (f" {unscored} voxel(s) cannot be scored (flat BOLD) and are left out." if unscored else "")))
         if show_brains:
-            sec.add_figure(figs.glass_brain(to_img(np.nan_to_num(results.encoder_scores)), "out-of-fold r"),
+            sec.add_figure(figs.glass_brain(to_img(np.nan_to_num(results.encoder_r)), "out-of-fold r"),
                            "Encoder score per voxel.")
         if networks:
-            table = network_score_table(results.encoder_scores, network_of_voxel, networks)
+            table = network_score_table(results.encoder_r, network_of_voxel, networks)
             sec.add_figure(figs.network_bars(table, "mean r", "Mean out-of-fold r per network", "r"),
                            "Per-network mean of the encoder's out-of-fold r.")
             sec.add_table(table)

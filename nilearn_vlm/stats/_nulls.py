@@ -218,7 +218,7 @@ def _null_chunk(x, y, run_idx, bases, x_runs, draws, per_run, method, n_perm, st
         yk, y_scale, ny = _clean_run(y[idx], bases[k])
         y_ok = ~is_flat(ny**2, y_scale, m, y_dtype)
         if x_runs is not None:
-            xk, nx, x_ok = x_runs[k]
+            xk, nx, x_ok, _ = x_runs[k]
         else:
             xk, x_scale, nx = _clean_run(x[idx], bases[k])
             x_ok = ~is_flat(nx**2, x_scale, m, x_dtype)
@@ -227,18 +227,21 @@ def _null_chunk(x, y, run_idx, bases, x_runs, draws, per_run, method, n_perm, st
         obs += a * c + b
         n_scored += y_ok
         xr, yr = xk.astype(dtype), yk.astype(dtype)
-        if method == "shift":
-            cross = cross_shift(xr, yr, draws[k])
-        elif method == "phase":
-            cross = cross_phase(xr, yr, draws[k])
-        elif method == "block":
-            cross = cross_block(xr, yr, per_run[k], *draws[k])
+        cross = _cross(method, xr, yr, draws[k], None if per_run is None else per_run[k])
+        # the resampled regressor, cleaned again: its nuisance part adds nothing to the
+        # cross-product (the BOLD is cleaned) but leaves its norm
+        if x_runs is not None:
+            proj = x_runs[k][3]
         else:
-            cross = cross_iid(xr, yr, draws[k])
-        cross *= a.astype(dtype)
-        cross += b.astype(dtype)
-        total += cross
-        del cross, xr, yr, yk
+            proj = _nuisance_norms(method, xr, bases[k], draws[k], None if per_run is None else per_run[k])
+        nxs = np.sqrt(np.maximum(nx.astype(dtype) ** 2 - proj, 0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if statistic == "r":
+                term = np.where(x_ok & y_ok, cross / (nxs * ny.astype(dtype)), 0)
+            else:
+                term = np.where(y_ok, (2 * cross - np.where(x_ok, nxs**2, 0)) / (ny**2).astype(dtype), 0)
+        total += np.nan_to_num(term.astype(dtype, copy=False), nan=0.0)
+        del cross, xr, yr, yk, term, nxs, proj
     unscored = n_scored == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         stat = np.where(unscored, np.nan, obs / np.maximum(n_scored, 1))
@@ -255,6 +258,34 @@ def _null_chunk(x, y, run_idx, bases, x_runs, draws, per_run, method, n_perm, st
         null = total
         null[:, unscored] = np.nan
     return stat, counts, null, o.max(1)
+
+
+def _cross(method, xr, yr, draws, length):
+    """Null cross-products of one run (n_draws, n_voxels) for every resampling."""
+    if method == "shift":
+        return cross_shift(xr, yr, draws)
+    if method == "phase":
+        return cross_phase(xr, yr, draws)
+    if method == "block":
+        return cross_block(xr, yr, length, *draws)
+    return cross_iid(xr, yr, draws)
+
+
+def _nuisance_norms(method, xr, Q, draws, length):
+    """``|Q^T x*|^2`` for every resampled ``x*`` of the run (n_draws, n_columns of x).
+
+    The part of the resampled (cleaned) regressor that lies in the run's
+    nuisance space: a circular shift, a block permutation or new phases of a
+    cleaned series are no longer orthogonal to the trend and cosine drifts.
+    """
+    Qd = Q.astype(xr.dtype)
+    out = 0
+    for j in range(Q.shape[1]):
+        q = np.broadcast_to(Qd[:, j:j + 1], xr.shape) if xr.shape[1] > 1 else Qd[:, j:j + 1]
+        if xr.shape[1] > 1:
+            q = np.ascontiguousarray(q)
+        out = out + _cross(method, xr, q, draws, length) ** 2
+    return out
 
 
 def _fwe_pvalues(score, null_max, tol):
@@ -304,7 +335,9 @@ def permutation_null(
     **The null**: the cleaned regressor is resampled in time, within each
     run, the BOLD stays in place, and the statistic of every voxel is
     recomputed for every resampling (the resamplings keep each run's norm of
-    the regressor, so only the cross-products change). Methods:
+    the regressor; the resampled regressor is cleaned again, which changes its
+    norm, not its cross-product with the cleaned BOLD: the null statistic is
+    exactly the statistic of the resampled regressor). Methods:
 
     ``"shift"``
         Circular shifts of each run by at least ``min_shift`` scans: all
@@ -470,7 +503,7 @@ def permutation_null(
         x_runs = []
         for k, idx in enumerate(run_idx):
             xk, scale, nx = _clean_run(x[idx], bases[k])
-            x_runs.append((xk, nx, ~is_flat(nx**2, scale, lengths[k], x.dtype)))
+            x_runs.append([xk, nx, ~is_flat(nx**2, scale, lengths[k], x.dtype), None])
 
     # draws, per run
     per_run = None
@@ -491,6 +524,11 @@ def permutation_null(
         draws = [draw_phases(m, n_permutations, rng) for m in lengths]
     else:
         draws = [draw_iid(m, n_permutations, rng) for m in lengths]
+
+    if x_runs is not None:
+        for k in range(len(run_idx)):
+            length = None if per_run is None else per_run[k]
+            x_runs[k][3] = _nuisance_norms(method, x_runs[k][0].astype(dtype), bases[k], draws[k], length)
 
     stat = np.empty(n_vox)
     counts = np.zeros(n_vox, dtype=np.int64)

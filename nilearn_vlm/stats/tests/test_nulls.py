@@ -50,8 +50,8 @@ def test_null_equals_brute_force(method, paired, statistic, interleaved):
         block_length=6, min_shift=4, n_offsets=3, return_null=True, dtype=np.float64,
         random_state=3,
     )
-    # by hand: each run linearly detrended (scipy), the cleaned regressor resampled,
-    # the statistic within each run, then the mean over runs
+    # by hand: each run linearly detrended (scipy), the cleaned regressor resampled and
+    # detrended again, the statistic within each run, then the mean over runs
     xd, yd = np.array(x, dtype=float), y.copy()
     for lab in (3, 1):
         m = runs == lab
@@ -61,6 +61,8 @@ def test_null_equals_brute_force(method, paired, statistic, interleaved):
         out = []
         for lab in (3, 1):
             m = runs == lab
+            xp = xp.copy()
+            xp[m] = detrend(xp[m], axis=0)  # the resampled regressor, cleaned again
             if statistic == "r":
                 out.append([np.corrcoef(xp[m, j], yd[m, j])[0, 1] for j in range(v)])
             else:  # R2 = 1 - SSE / SST of the cleaned run, written out
