@@ -258,10 +258,10 @@ class PipelineSettings:
         "choice).",
         types=("str",), to=("glm.mode",))
     high_pass: float | None = setting(
-        None, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "
-        "drift terms and the encoders' cosine regressors (removed from units and BOLD alike).",
-        types=("float",), to=("glm.high_pass", "encoder.high_pass", "site_encoder.high_pass"),
-        default_text="not set: each estimator's default (GLM 0.01 Hz, encoders no filter)")
+        0.01, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "
+        "drift terms, and the encoders' cosine regressors removed run by run from units and BOLD alike "
+        "before fitting and before scoring (the GLM and the encoders clean the data the same way).",
+        types=("float",), to=("glm.high_pass", "encoder.high_pass", "site_encoder.high_pass"))
     alphas: tuple = setting(tuple(float(a) for a in DEFAULT_ALPHAS),
                             "Ridge penalties of the encoder (one chosen per voxel).", types=("list",),
                             items="float", to=("encoder.alphas",), check=_positive_alphas,
