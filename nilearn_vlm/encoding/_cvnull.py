@@ -121,11 +121,14 @@ def _fold_models(encoder, X, Y, runs, conf, slices, n):
     return labels, np.array(alphas), np.array(valid)
 
 
-def _fold_operators(encoder, Xc, labels, slices, k, bases):
-    """Decomposition of fold ``k``: per training run the eigenbasis rows, and the held-out basis.
+def _fold_operators(encoder, Xc, labels, slices, k, basis, fold_alphas, dtype):
+    """What fold ``k`` needs for every lag: FFTs of its eigenbasis rows and of its held-out basis.
 
-    Returns ``s``, ``{run: W_j}``, ``Z`` (n_k, m') orthonormal, ``SR`` (m', m) such
-    that the cleaned held-out prediction is ``Z @ SR @ (d * W^T y)``.
+    With ``SR`` such that the cleaned held-out prediction of a voxel with alpha
+    ``a`` is ``Z @ SR @ (d_a * W^T y)`` (``d_a = 1 / (s + a)``), returns
+    ``{a: {run j: rfft of W_j (SR d_a)^T}}`` (each row of ``e = SR d_a W^T y``
+    as a time series on run ``j``), the rfft of ``Z`` (n_k, m') and of the
+    score's nuisance basis of run ``k``.
     """
     train = np.flatnonzero(labels != k)
     mean, sd = _fold_scaling(Xc, train, encoder.fit_intercept, encoder.standardize is True,
@@ -135,19 +138,19 @@ def _fold_operators(encoder, Xc, labels, slices, k, bases):
         Xtr = Xtr / sd
     s, W, V = decompose(Xtr, encoder.solver)
     Vk = V if sd is None else V / sd[:, None]
-    Q = bases[k]
     A = Xc[slices[k]] @ Vk
-    A = A - Q @ (Q.T @ A)
+    A = A - basis @ (basis.T @ A)
     Z, S, Rt = np.linalg.svd(A, full_matrices=False)
     keep = S > S.max(initial=0.0) * max(A.shape) * np.finfo(float).eps
     Z, SR = Z[:, keep], S[keep, None] * Rt[keep]
-    Wj = {}
     pos = np.empty(len(labels), dtype=np.int64)
     pos[train] = np.arange(train.size)
-    for j, idx in enumerate(slices):
-        if j != k:
-            Wj[j] = W[pos[np.arange(len(labels))[idx]]]
-    return s.astype(np.float64), Wj, Z, SR
+    Wj = {j: W[pos[np.arange(len(labels))[idx]]] for j, idx in enumerate(slices) if j != k}
+    Mf = {}
+    for a in fold_alphas:
+        M = SR * (1.0 / (s.astype(np.float64) + a))[None, :]  # (m', m)
+        Mf[a] = {j: sfft.rfft((Wr @ M.T).astype(dtype), axis=0) for j, Wr in Wj.items()}
+    return Mf, sfft.rfft(Z.astype(dtype), axis=0), sfft.rfft(basis.astype(dtype), axis=0), Z.shape[1]
 
 
 def _corr_all_lags(Mf, Yf, n):
@@ -156,40 +159,42 @@ def _corr_all_lags(Mf, Yf, n):
 
 
 def _chunk_null(Yt, y_ok, ny2, slices, ops, alphas, valid, lags, dtype):
-    """Null (and observed, row 0) sums over held-out runs of r_k for one voxel chunk."""
+    """Observed (row 0) and null sums over held-out runs of ``r_k``, for one voxel chunk."""
     n_draws, n_vox = lags.shape[0], Yt.shape[1]
     lens = [np.arange(Yt.shape[0])[idx].size for idx in slices]
-    Yf = [sfft.rfft(Yt[idx], axis=0) for idx in slices]
+    Yf = [sfft.rfft(np.asarray(Yt[idx], dtype=dtype), axis=0) for idx in slices]
     total = np.zeros((n_draws, n_vox))
-    for k, (s, Wj, Z, SR, Qk) in enumerate(ops):
+    for k, (Mf, Zf, Qf, m) in enumerate(ops):
         ok = y_ok[k]
         if not ok.any():
             continue
-        m = SR.shape[0]
+        # voxels sorted by alpha (contiguous groups); unfitted ones (inf) predict nothing
+        a_k = np.where(valid[k] & ok, alphas[k], np.inf)
+        order = np.argsort(a_k, kind="stable")
+        a_sorted = a_k[order]
         e = np.zeros((n_draws, m, n_vox), dtype=dtype)
-        a_k = alphas[k]
-        for a in np.unique(a_k[valid[k] & ok]):
-            cols = np.flatnonzero((a_k == a) & valid[k] & ok)
-            Mrow = SR * (1.0 / (s + a))[None, :]  # (m', m)
-            for j, W in Wj.items():
-                Mf = sfft.rfft(W @ Mrow.T, axis=0)  # (f_j, m')
-                E = _corr_all_lags(Mf, Yf[j][:, cols], lens[j]).astype(dtype)  # (n_j, m', c)
-                e[:, :, cols] += E[lags[:, j]]
+        for a in np.unique(a_sorted[np.isfinite(a_sorted)]):
+            lo, hi = np.searchsorted(a_sorted, a, "left"), np.searchsorted(a_sorted, a, "right")
+            cols = order[lo:hi]
+            for j, Mfj in Mf[a].items():
+                E = _corr_all_lags(Mfj, Yf[j][:, cols], lens[j])
+                e[:, :, lo:hi] += E[lags[:, j]]
                 del E
-        G = _corr_all_lags(sfft.rfft(Z, axis=0), Yf[k], lens[k]).astype(dtype)[lags[:, k]]
+        G = _corr_all_lags(Zf, Yf[k][:, order], lens[k])[lags[:, k]]
         c = np.einsum("dmv,dmv->dv", e, G, dtype=np.float64)
         ne2 = np.einsum("dmv,dmv->dv", e, e, dtype=np.float64)
         del G, e
-        N = _corr_all_lags(sfft.rfft(Qk, axis=0), Yf[k], lens[k])[lags[:, k]]
-        ny2_star = np.maximum(ny2[k][None, :] - (N**2).sum(1), 0.0)
+        N = _corr_all_lags(Qf, Yf[k][:, order], lens[k])[lags[:, k]]
+        ny2_star = np.maximum(ny2[k][order][None, :] - np.einsum("dqv,dqv->dv", N, N, dtype=np.float64),
+                              0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.where((ne2 > 0) & (ny2_star > 0), c / np.sqrt(ne2 * ny2_star), 0.0)
-        total += np.where(ok[None, :], np.clip(r, -1.0, 1.0), 0.0)
+        total[:, order] += np.where(ok[order][None, :], np.clip(r, -1.0, 1.0), 0.0)
     return total
 
 
 def out_of_fold_null(encoder, X, Y, runs, *, confounds=None, n_permutations=1000, min_shift=None,
-                     alternative="greater", return_null=False, dtype=np.float64, max_memory=64e6,
+                     alternative="greater", return_null=False, dtype=np.float32, max_memory=64e6,
                      random_state=None, n_jobs=None, verbose=0):
     """Nested out-of-fold scores of an encoder and their cross-fitted circular-shift null.
 
@@ -235,8 +240,10 @@ def out_of_fold_null(encoder, X, Y, runs, *, confounds=None, n_permutations=1000
     alternative : {"greater", "less", "two-sided"}, default="greater"
     return_null : bool, default=False
         Keep every null map (``n_permutations * n_voxels`` values).
-    dtype : numpy dtype, default=np.float64
-        Precision of the per-lag cross-correlations.
+    dtype : numpy dtype, default=np.float32
+        Precision of the per-lag cross-correlations (the decompositions,
+        sums of squares and scores are float64); float64 is about twice as
+        slow.
     max_memory : float, default=64e6
         Bytes of working memory per voxel chunk.
     random_state : int, Generator or None
@@ -282,10 +289,9 @@ def out_of_fold_null(encoder, X, Y, runs, *, confounds=None, n_permutations=1000
     # the score's nuisance: constant, trend, cosine drifts, confounds (run_scores with detrend)
     bases = [run_basis(m, True, encoder.high_pass, encoder.t_r, None if conf is None else conf[idx])
              for m, idx in zip(lens, slices)]
-    ops = []
-    for k in range(len(slices)):
-        s, Wj, Z, SR = _fold_operators(encoder, Xc, labels, slices, k, bases)
-        ops.append((s, Wj, Z, SR, bases[k]))
+    ops = [_fold_operators(encoder, Xc, labels, slices, k, bases[k],
+                           np.unique(alphas[k][valid[k] & np.isfinite(alphas[k])]), dtype)
+           for k in range(len(slices))]
     # observed flatness of each run's cleaned BOLD, relative to its raw scale (as run_scores)
     y_ok, ny2 = [], []
     for k, idx in enumerate(slices):
@@ -301,8 +307,9 @@ def out_of_fold_null(encoder, X, Y, runs, *, confounds=None, n_permutations=1000
     n_perm = lags.shape[0]
     all_lags = np.vstack([np.zeros((1, len(slices)), dtype=lags.dtype), lags])  # row 0: observed
 
-    m = max(op[3].shape[0] for op in ops)
-    per_vox = dtype.itemsize * (n * m * 2 + (n_perm + 1) * (m * 3 + 4))
+    m = max(op[3] for op in ops)
+    # per voxel: one run's cross-correlations at every lag (and their spectra), e and G per draw
+    per_vox = dtype.itemsize * (4 * max(lens) * (m + 4) + 3 * (n_perm + 1) * (m + 2))
     chunk = int(max(1, min(n_vox, max_memory // per_vox)))
     chunks = [slice(v0, min(v0 + chunk, n_vox)) for v0 in range(0, n_vox, chunk)]
 

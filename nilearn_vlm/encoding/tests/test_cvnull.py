@@ -55,7 +55,7 @@ def test_null_equals_explicit_refits_on_shifted_bold(params, with_confounds):
     conf = rng.standard_normal((n, 2)) if with_confounds else None
     enc = VoxelEncoder(alphas=[0.1, 10.0, 1000.0], dtype="float64", **params)
     res = out_of_fold_null(enc, X, Y, runs, confounds=conf, n_permutations=4, random_state=0,
-                           return_null=True)
+                           return_null=True, dtype=np.float64)
     # the BOLD as the encoder cleans it, each run shifted by its lag
     _, Yt = clean_signals(None, Y, runs, conf, detrend=enc.detrend, high_pass=enc.high_pass,
                           t_r=enc.t_r)
@@ -122,7 +122,7 @@ def test_fwe_pvalues_are_those_of_the_null_maxima_and_planted_voxels_are_found()
     planted = np.arange(40)
     Y[:, planted] += 0.5 * X @ rng.standard_normal((4, planted.size))
     res = out_of_fold_null(VoxelEncoder(high_pass=0.01, t_r=2.0), X, Y, runs, n_permutations=300,
-                           random_state=0, return_null=True)
+                           random_state=0, return_null=True, dtype=np.float64)
     # p-values from the null maps: +1 correction, and max-statistic FWE
     np.testing.assert_allclose(res.null_max, res.null.max(1))
     p = (1 + (res.null >= res.statistic - 1e-12).sum(0)) / (1 + res.n_permutations)
