@@ -109,15 +109,17 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         encoder scores; ``encoder_r`` (the encoder's score: the mean over
         held-out runs of the within-run r of nested out-of-fold predictions,
         each run's constant, drifts and confounds removed from predictions and
-        BOLD alike), ``encoder_p`` and ``encoder_p_fwe`` (its circular-shift
-        null), ``encoder_cv_r2`` (the penalty choice's cross-validated R^2);
+        BOLD alike), ``encoder_p`` and ``encoder_p_fwe`` (its cross-fitted
+        circular-shift null, :func:`nilearn_vlm.encoding.out_of_fold_null`:
+        each run's BOLD shifted and the folds refitted per shift),
+        ``encoder_cv_r2`` (the penalty choice's cross-validated R^2);
         ``layer_scores`` and ``layer_fold_scores`` (per-site encoders, whole
         and per fold); ``runs`` and ``run_labels``; ``space`` (rebuilds
         images); network labels and tables; ``timings`` (seconds per step).
         The TR-aligned units and the BOLD are not kept: rerun the steps (the
         estimators of each step are public) to get them.
     """
-    from nilearn_vlm import stats
+    from nilearn_vlm.encoding import out_of_fold_null
     from nilearn_vlm.extraction import NeuronActivations
     from nilearn_vlm.maps import unit_voxel_maps
     from nilearn_vlm.results import Results
@@ -157,11 +159,12 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     # the same cleaning for the encoder's scores as for its fit: each run's constant, trend,
     # cosine drifts (high_pass, t_r) and confounds, from predictions and BOLD alike
     clean = {"high_pass": encoder.high_pass, "t_r": encoder.t_r, "confounds": conf}
-    with step(f"encoder scores within runs and their circular-shift null ({settings.n_permutations} shifts)"):
-        pred = _out_of_fold(A, Y, runs, estimators["encoder"], confounds=conf)
-        null = stats.permutation_null(pred, Y, method="shift", runs=folds,
-                                      n_permutations=settings.n_permutations,
-                                      random_state=settings.seed, **clean)
+    with step(f"encoder scores on held-out runs and their cross-fitted shift null "
+              f"({settings.n_permutations} shifts)"):
+        # each run's BOLD shifted once and used in every fold (a run's prediction depends on the
+        # other runs' BOLD: resampling fixed predictions is anti-conservative)
+        null = out_of_fold_null(estimators["encoder"], A, Y, folds, confounds=conf,
+                                n_permutations=settings.n_permutations, random_state=settings.seed)
     atlases = tuple(settings.atlases)
     labels = []
     if atlases:

@@ -282,7 +282,9 @@ class PipelineSettings:
     top_k: int = setting(10, "Units kept per voxel in the unit x voxel maps.", types=("int",),
                          check=_POSITIVE)
     n_permutations: int = setting(200, "Circular shifts of the null of the encoder's out-of-fold "
-                                  "correlations.", types=("int",), check=_POSITIVE)
+                                  "correlations (each run's BOLD shifted and the folds refitted per "
+                                  "shift: nilearn_vlm.encoding.out_of_fold_null).", types=("int",),
+                                  check=_POSITIVE)
     atlases: tuple = setting(DEFAULT_MNI_ATLASES, "Atlas plugins of the network tables ([] for none).",
                              types=("list",), items="str", renamed=("atlas",),
                              migrate=_atlases_from_atlas)

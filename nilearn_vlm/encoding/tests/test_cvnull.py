@@ -39,12 +39,13 @@ def _refit_scores(X, Ys, runs, alphas, enc, conf):
     return run_scores(P, Ys, runs, high_pass=enc.high_pass, t_r=enc.t_r, confounds=conf).score
 
 
+@pytest.mark.parametrize("shifted", ["raw", "cleaned"])
 @pytest.mark.parametrize("params, with_confounds", [
     (dict(), False),
     (dict(high_pass=0.01, t_r=2.0), True),
     (dict(standardize=True, detrend=True, high_pass=0.02, t_r=2.0), True),
 ])
-def test_null_equals_explicit_refits_on_shifted_bold(params, with_confounds):
+def test_null_equals_explicit_refits_on_shifted_bold(params, with_confounds, shifted):
     rng = np.random.default_rng(1)
     lens = [40, 37, 45]
     runs = np.repeat(np.arange(3), lens)
@@ -52,13 +53,19 @@ def test_null_equals_explicit_refits_on_shifted_bold(params, with_confounds):
     X = rng.standard_normal((n, 4))
     Y = rng.standard_normal((n, 5)) + 5.0 * runs[:, None]  # run baselines
     Y[:, 0] += X @ [1.0, 0.5, 0.0, 0.0]
+    Y += np.linspace(0, 2, n)[:, None]  # a drift
     conf = rng.standard_normal((n, 2)) if with_confounds else None
     enc = VoxelEncoder(alphas=[0.1, 10.0, 1000.0], dtype="float64", **params)
+    Y0 = Y.copy()
     res = out_of_fold_null(enc, X, Y, runs, confounds=conf, n_permutations=4, random_state=0,
-                           return_null=True, dtype=np.float64)
-    # the BOLD as the encoder cleans it, each run shifted by its lag
-    _, Yt = clean_signals(None, Y, runs, conf, detrend=enc.detrend, high_pass=enc.high_pass,
-                          t_r=enc.t_r)
+                           return_null=True, dtype=np.float64, shifted=shifted)
+    np.testing.assert_array_equal(Y, Y0)  # the input is left alone
+    # the BOLD that is shifted: as given (its confounds removed), or as the encoder cleans it
+    if shifted == "raw":
+        Yt = Y if conf is None else clean_signals(None, Y, runs, conf)[1]
+    else:
+        Yt = clean_signals(None, Y, runs, conf, detrend=enc.detrend, high_pass=enc.high_pass,
+                           t_r=enc.t_r)[1]
     for d in range(res.n_permutations):
         Ys = Yt.copy()
         for k in range(3):
@@ -149,6 +156,8 @@ def test_bad_input_names_the_problem():
     X, Y, runs = _null_data(0, v=3)
     with pytest.raises(ValueError, match="standardize='run'"):
         out_of_fold_null(VoxelEncoder(standardize="run"), X, Y, runs)
+    with pytest.raises(ValueError, match="shifted must be 'raw' or 'cleaned'"):
+        out_of_fold_null(VoxelEncoder(), X, Y, runs, shifted="bold")
     with pytest.raises(ValueError, match="at least 2 runs"):
         out_of_fold_null(VoxelEncoder(), X, Y, np.zeros(len(Y)))
     Y[0, 0] = np.nan
