@@ -20,7 +20,7 @@ pipeline-sized call.
 
 Usage::
 
-    python benchmarks/scores.py                 # all cases (~5-8 min on 2 busy cores)
+    python benchmarks/scores.py                 # all cases (~3-5 min on 2 busy cores)
     python benchmarks/scores.py --cases short   # one case
 """
 
@@ -137,8 +137,8 @@ def timing_case(n_runs=4, n=300, p=64, v=5000, n_perm=200):
 
 CASES = {
     "short": lambda: null_case("short runs", 3, 38, 4, 1000, 0.0, 8, 200),
-    "ar1": lambda: [null_case(f"AR(1) {phi}", 4, 100, 8, 500, phi, 6, 200) for phi in (0.3, 0.9)],
-    "fwe": lambda: null_case("FWE over datasets", 3, 60, 4, 50, 0.5, 300, 100, fixed=False),
+    "ar1": lambda: [null_case(f"AR(1) {phi}", 4, 100, 8, 500, phi, 20, 200) for phi in (0.3, 0.6, 0.9)],
+    "fwe": lambda: null_case("FWE over datasets", 3, 60, 4, 50, 0.5, 600, 100, fixed=False),
     "power": power_case,
     "time": timing_case,
 }

@@ -103,7 +103,7 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
 
 
 def _encoder_null_table(results):
-    """The encoder's out-of-fold r per voxel with its circular-shift p-values, as a table."""
+    """The encoder's out-of-fold r per voxel with its cross-fitted shift-null p-values, as a table."""
     return pd.DataFrame({"voxel": np.arange(results.n_voxels), "r": results.encoder_r, "p": results.encoder_p,
                          "p_fwe": results.encoder_p_fwe})
 

@@ -113,8 +113,9 @@ class Results:
     encoder_alpha : ndarray (n_voxels,) or None
         Ridge penalty chosen per voxel.
     encoder_p : ndarray (n_voxels,) or None
-        p-value of ``encoder_r`` per voxel against a circular-shift null
-        (:func:`nilearn_vlm.stats.permutation_null`), uncorrected.
+        p-value of ``encoder_r`` per voxel against the cross-fitted
+        circular-shift null (:func:`nilearn_vlm.encoding.out_of_fold_null`:
+        each run's BOLD shifted and the folds refitted per shift), uncorrected.
     encoder_p_fwe : ndarray (n_voxels,) or None
         The same, family-wise corrected over voxels (max statistic).
     unit_voxel_topk : dict or None

@@ -200,8 +200,9 @@ def build_report(results, *, analyses=None, skipped=None, networks=None, truth=N
         sec = Section("Encoding scores", text=(
             "Mean over held-out runs of the within-run Pearson r of a ridge encoder on the atoms (nested "
             "leave-one-run-out: the per-voxel penalty is chosen inside the training runs; each run's constant, "
-            "drifts and confounds are removed from predictions and BOLD alike), with a circular-shift null "
-            "(family-wise corrected p) that keeps the BOLD autocorrelation."
+            "drifts and confounds are removed from predictions and BOLD alike), with a cross-fitted circular-shift "
+            "null (each run's BOLD shifted and the folds refitted per shift, which keeps the BOLD autocorrelation "
+            "and the dependence of each run's prediction on the other runs; family-wise corrected p)."
             + (f" {unscored} voxel(s) cannot be scored (flat BOLD) and are left out." if unscored else "")))
         if show_brains:
             sec.add_figure(figs.glass_brain(to_img(np.nan_to_num(results.encoder_r)), "out-of-fold r"),
