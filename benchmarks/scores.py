@@ -10,7 +10,8 @@ Two nulls of it:
   runs' BOLD (through the fitted model), so it is anti-conservative.
 * ``crossfit``: :func:`nilearn_vlm.encoding.out_of_fold_null`: each run's BOLD
   shifted once and used in every fold, the out-of-fold predictions recomputed
-  per draw.
+  per draw (``cleaned``: the same, shifting the BOLD cleaned as the encoder
+  cleans it, ``shifted="cleaned"``).
 
 Cases (rows): null data (features independent of the BOLD) for the false
 positive rates (uncorrected over voxels, FWE over datasets: the share of
@@ -68,8 +69,9 @@ def rate(k, n):
     return f"{k / n:.4f} [{ci.low:.4f}, {ci.high:.4f}] ({int(k)}/{int(n)})"
 
 
-def null_case(name, n_runs, n, p, v, phi, datasets, n_perm, fixed=True):
-    fp = {"crossfit": [0, 0, 0], "fixed": [0, 0, 0]}  # voxels significant, voxels, datasets with any FWE
+def null_case(name, n_runs, n, p, v, phi, datasets, n_perm, fixed=True, drift=False, cleaned=False):
+    # voxels significant, voxels, datasets with any FWE
+    fp = {"crossfit": [0, 0, 0], "cleaned": [0, 0, 0], "fixed": [0, 0, 0]}
     t0 = time.time()
     for seed in range(datasets):
         rng = np.random.default_rng(seed)
@@ -77,9 +79,15 @@ def null_case(name, n_runs, n, p, v, phi, datasets, n_perm, fixed=True):
         X = hrf_features(rng, n_runs, n, p)
         Y = ar1(rng, (n_runs * n, v), phi) if phi else rng.standard_normal((n_runs * n, v))
         Y += rng.standard_normal(n_runs)[runs][:, None]  # run baselines
+        if drift:  # a linear drift (2 sd over a run) and a random walk per voxel
+            Y += np.tile(np.linspace(-1, 1, n), n_runs)[:, None] * 2 * rng.standard_normal((1, v))
+            Y += np.cumsum(rng.standard_normal((n_runs * n, v)), 0) * 0.1
         enc = VoxelEncoder(high_pass=0.01, t_r=2.0)
         res = out_of_fold_null(enc, X, Y, runs, n_permutations=n_perm, random_state=seed)
         out = [("crossfit", res)]
+        if cleaned:
+            out.append(("cleaned", out_of_fold_null(enc, X, Y, runs, n_permutations=n_perm,
+                                                    random_state=seed, shifted="cleaned")))
         if fixed:
             pred = oof_predictions(enc, X, Y, runs)
             out.append(("fixed", permutation_null(pred, Y, runs=runs, n_permutations=n_perm,
@@ -89,7 +97,8 @@ def null_case(name, n_runs, n, p, v, phi, datasets, n_perm, fixed=True):
             fp[key][1] += v
             fp[key][2] += int((r.pvalues_fwe <= 0.05).any())
     print(f"\n{name}: {n_runs} runs x {n} scans, {p} HRF features, BOLD "
-          f"{'AR(1) phi ' + str(phi) if phi else 'white'}, {datasets} datasets x {v} voxels, "
+          f"{'AR(1) phi ' + str(phi) if phi else 'white'}{' + drifts' if drift else ''}, "
+          f"{datasets} datasets x {v} voxels, "
           f"{n_perm} shifts ({time.time() - t0:.0f} s)")
     for key, (k, nv, kf) in fp.items():
         if nv:
@@ -138,6 +147,10 @@ def timing_case(n_runs=4, n=300, p=64, v=5000, n_perm=200):
 CASES = {
     "short": lambda: null_case("short runs", 3, 38, 4, 1000, 0.0, 8, 200),
     "ar1": lambda: [null_case(f"AR(1) {phi}", 4, 100, 8, 500, phi, 20, 200) for phi in (0.3, 0.6, 0.9)],
+    "drift": lambda: [null_case("drifts", 4, 100, 8, 500, 0.3, 10, 200, fixed=False, drift=True,
+                                cleaned=True),
+                      null_case("short runs, shifted raw or cleaned", 3, 38, 4, 1000, 0.0, 8, 200,
+                                fixed=False, cleaned=True)],
     "fwe": lambda: null_case("FWE over datasets", 3, 60, 4, 50, 0.5, 600, 100, fixed=False),
     "power": power_case,
     "time": timing_case,

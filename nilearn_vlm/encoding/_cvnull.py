@@ -253,9 +253,11 @@ def out_of_fold_null(encoder, X, Y, runs, *, confounds=None, n_permutations=1000
         (drifts removed too: a cleaned series is no longer stationary, and
         the null is slightly anti-conservative). Measured on null data with
         HRF-smooth features and ``high_pass=0.01``, ``"raw"`` against
-        ``"cleaned"`` at 5%: white BOLD (3 x 38 scans) 0.051 against 0.058,
-        AR(1) 0.3 (4 x 100 scans) 0.058 against 0.060, strong linear drifts
-        and random walks 0.041 against 0.056 (``benchmarks/scores.py``).
+        ``"cleaned"`` at 5%: white BOLD (3 x 38 scans) 0.050 against 0.058;
+        AR(1) 0.3 noise with strong linear drifts and random walks (4 x 100
+        scans) 0.041 against 0.056 (``benchmarks/scores.py``, case
+        ``drift``). Without drifts ``"raw"`` gives 0.049-0.054 for AR(1)
+        0.3-0.9 (case ``ar1``).
     alternative : {"greater", "less", "two-sided"}, default="greater"
     return_null : bool, default=False
         Keep every null map (``n_permutations * n_voxels`` values).
