@@ -11,6 +11,11 @@ Typical use (encoding scores of a held-out run)::
     from nilearn_vlm import stats
     res = stats.permutation_null(prediction, bold, method="shift", runs=runs)
     significant = res.significant(0.05, correction="fwe")
+
+This holds for a prediction fixed with respect to the test BOLD (a model
+fitted on other data). Out-of-fold scores, where each run is predicted by a
+model fitted on the other runs, depend on every run's BOLD: test them with
+:func:`nilearn_vlm.encoding.out_of_fold_null`.
 """
 
 from nilearn_vlm.stats._ceiling import (
