@@ -306,19 +306,22 @@ def out_of_fold_null(encoder, X, Y, runs, *, confounds=None, n_permutations=1000
     dtype = np.dtype(dtype)
     labels, alphas, valid = _fold_models(encoder, X, Y, runs, conf, slices, n)
     # the encoder's cleaning (each run's own fit), shared by every fold's training set
-    Xc, Yc = clean_signals(X, np.asarray(Y, dtype=np.float64), labels, conf, detrend=encoder.detrend,
-                           high_pass=encoder.high_pass, t_r=encoder.t_r)
-    if shifted == "raw":  # the BOLD as given (its confounds removed), not its drifts
-        Yt = np.array(Y, dtype=np.float64)
-        if conf is not None:
-            Yt = clean_signals(None, Yt, labels, conf)[1]
-    else:
-        Yt = np.array(Yc, copy=True)  # (no cleaning returns the input itself)
-    del Yc
+    kw = dict(detrend=encoder.detrend, high_pass=encoder.high_pass, t_r=encoder.t_r)
+    Xc = clean_signals(X, None, labels, conf, **kw)[0]
     lens = [np.arange(n)[idx].size for idx in slices]
-    means = np.array([Yt[idx].mean(0) for idx in slices])
+    # the shifted BOLD, run by run in float64, each run's mean removed, kept in ``dtype``
+    Yt = np.empty(Y.shape, dtype=dtype)
+    means = np.empty((len(slices), n_vox))
     for k, idx in enumerate(slices):
-        Yt[idx] -= means[k]
+        yk = np.array(Y[idx], dtype=np.float64)
+        c_k = None if conf is None else conf[idx]
+        if shifted == "raw":  # the BOLD as given (its confounds removed), not its drifts
+            if c_k is not None:
+                yk = clean_signals(None, yk, None, c_k)[1]
+        else:  # as the encoder cleans it
+            yk = clean_signals(None, yk, None, c_k, **kw)[1]
+        means[k] = yk.mean(0)
+        Yt[idx] = yk - means[k]
     # the score's nuisance: constant, trend, cosine drifts, confounds (run_scores with detrend)
     bases = [run_basis(m, True, encoder.high_pass, encoder.t_r, None if conf is None else conf[idx])
              for m, idx in zip(lens, slices)]
@@ -328,10 +331,10 @@ def out_of_fold_null(encoder, X, Y, runs, *, confounds=None, n_permutations=1000
     # observed flatness of each run's cleaned BOLD, relative to its raw scale (as run_scores)
     y_ok, ny2 = [], []
     for k, idx in enumerate(slices):
-        yk = Yt[idx] - bases[k] @ (bases[k].T @ Yt[idx])
-        ss = (yk**2).sum(0)
+        yk = np.asarray(Yt[idx], dtype=np.float64)
+        ss = ((yk - bases[k] @ (bases[k].T @ yk)) ** 2).sum(0)
         y_ok.append(~is_flat(ss, column_scale(Y[idx]), lens[k], Y.dtype))
-        ny2.append((Yt[idx] ** 2).sum(0))
+        ny2.append((yk**2).sum(0))
     y_ok, ny2 = np.array(y_ok), np.array(ny2)
 
     rng = np.random.default_rng(random_state)
