@@ -31,6 +31,11 @@ and ``W_j^T roll(y_j, s)``, ``Z^T roll(y_k, s)`` and ``Q^T roll(y_k, s)`` (``Q``
 the run's nuisance basis, for ``|P_k y*_k|``) are cross-correlations at every
 lag ``s``. Each draw then costs ``O(m n_runs)`` per voxel and fold (``m`` the
 number of features).
+
+Measured (``benchmarks/scores.py``): null voxels significant at 5% in 0.050
+(3 x 38 scans, white BOLD) and 0.049-0.054 (4 x 100 scans, AR(1) 0.3-0.9) of
+cases, where the fixed-prediction null gives 0.126-0.144; a voxel significant
+after max-statistic correction in 0.048 [0.033, 0.069] of 600 null data sets.
 """
 
 from __future__ import annotations
