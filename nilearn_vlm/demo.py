@@ -105,6 +105,8 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
             "statistic": label("encoder_r"),
             "mean_r": float(np.nanmean(results.encoder_r)),
             "median_r": float(np.nanmedian(results.encoder_r)),
+            "mean_cv_r2": float(np.nanmean(results.encoder_cv_r2)),
+            "n_unscored": int(results.meta.get("unscored_voxels", {}).get("encoder_r", 0)),
             "n_voxels_p05_fwe": int((results.encoder_p_fwe < 0.05).sum()),
         },
         "glm": {"n_atoms": results.n_atoms, "n_voxels_significant": n_sig,
@@ -148,7 +150,7 @@ class _Timer:
 
 
 def _encoder_null_table(results):
-    """The encoder's out-of-fold r per voxel with its circular-shift p-values, as a table."""
+    """The encoder's out-of-fold r per voxel with its cross-fitted shift-null p-values, as a table."""
     return pd.DataFrame({"voxel": np.arange(results.n_voxels), "r": results.encoder_r, "p": results.encoder_p,
                          "p_fwe": results.encoder_p_fwe})
 

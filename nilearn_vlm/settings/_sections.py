@@ -280,10 +280,10 @@ class PipelineSettings:
         "p < 0.05 rates of 0.06-0.15 and up to 69% of null maps with an FDR discovery).",
         types=("str",), to=("glm.noise_model",), check=[StrOptions({"calibrated", "ar1"})])
     high_pass: float | None = setting(
-        None, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "
-        "drift terms and the encoders' cosine regressors (removed from units and BOLD alike).",
-        types=("float",), to=("glm.high_pass", "encoder.high_pass", "site_encoder.high_pass"),
-        default_text="not set: each estimator's default (GLM 0.01 Hz, encoders no filter)")
+        0.01, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "
+        "drift terms, and the encoders' cosine regressors removed run by run from units and BOLD alike "
+        "before fitting and before scoring (the GLM and the encoders clean the data the same way).",
+        types=("float",), to=("glm.high_pass", "encoder.high_pass", "site_encoder.high_pass"))
     alphas: tuple = setting(tuple(float(a) for a in DEFAULT_ALPHAS),
                             "Ridge penalties of the encoder (one chosen per voxel).", types=("list",),
                             items="float", to=("encoder.alphas",), check=_positive_alphas,
@@ -309,7 +309,9 @@ class PipelineSettings:
     top_k: int = setting(10, "Units kept per voxel in the unit x voxel maps.", types=("int",),
                          check=_POSITIVE)
     n_permutations: int = setting(200, "Circular shifts of the null of the encoder's out-of-fold "
-                                  "correlations.", types=("int",), check=_POSITIVE)
+                                  "correlations (each run's BOLD shifted and the folds refitted per "
+                                  "shift: nilearn_vlm.encoding.out_of_fold_null).", types=("int",),
+                                  check=_POSITIVE)
     atlases: tuple = setting(DEFAULT_MNI_ATLASES, "Atlas plugins of the network tables ([] for none).",
                              types=("list",), items="str", renamed=("atlas",),
                              migrate=_atlases_from_atlas)
