@@ -17,8 +17,16 @@ false-positive rate at 0.05 has a 95% Clopper-Pearson upper bound <= 0.07
 (the calibrated-maps issue's bound); the planted voxels are found; and the
 planted voxels' scores are within 0.02 of the within-run r computed here by
 hand (numpy, scipy and nilearn's drift regressors) from the same out-of-fold
-predictions. ``benchmarks/scores.py --cases semisynthetic`` runs more draws,
-and ``brainfc`` noise as well.
+predictions.
+
+Measured here (4 draws, 45,424 non-responsive voxel scores): median 0.012
+(mean -0.0003: out-of-fold r averaged over runs is skewed left, each run's r
+being symmetric about 0), false-positive rate 0.0498 [0.0478, 0.0518] (the
+interval treats voxels as independent; they share the noise's spatial
+correlation), planted voxels found 0.74, max |score - hand r| 2e-7 (float32
+cross-correlations). ``benchmarks/scores.py --cases semisynthetic`` runs 20
+draws (median 0.010, per draw -0.002 to 0.023; FPR 0.049, per draw 0.042 to
+0.059) and ``brainfc`` noise as well.
 """
 
 import warnings
@@ -147,7 +155,8 @@ def test_responsive_scores_equal_the_within_run_r_by_hand(semisynthetic):
             frame_times = np.arange(test.sum()) * t_r
             hand[k] = _hand_within_run_r(pred, Y[test][:, responsive], frame_times, HIGH_PASS)
         diff = np.abs(res.statistic[responsive] - hand.mean(0))
-        assert diff.max() <= 0.02, diff.max()
+        assert diff.max() <= 0.02, diff.max()  # the criterion
+        assert diff.max() <= 1e-4, diff.max()  # what float32 cross-correlations allow (2e-7)
         worst = max(worst, diff.max())
         # the planted voxels are predicted (scores well above the non-responsive ones' 0)
         assert np.median(hand.mean(0)) > 0.2
