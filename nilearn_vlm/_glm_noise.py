@@ -175,7 +175,9 @@ def ar_whiten(A, phi, runs=None):
     out = A.copy()
     for i, f in enumerate(np.atleast_1d(phi), start=1):
         if f != 0:
-            out -= f * _lag(A, i, starts, stops)
+            for s, e in zip(starts, stops):
+                if e - s > i:
+                    out[s + i : e] -= f * A[s : e - i]
     return out
 
 
@@ -191,23 +193,27 @@ def median_autocorrelation(gamma):
     return np.median(rho[:, ok], axis=1) if ok.any() else np.zeros(gamma.shape[0] - 1)
 
 
-def global_ar_filter(Y, nuisance, order=2, runs=None, max_lag=None):
+def global_ar_filter(Y, nuisance, order=2, runs=None, max_lag=None, chunk=4096):
     """One AR(order) whitening filter for all voxels.
 
     The median over voxels of the bias-corrected autocorrelations (lags
     ``1..order``) of the residuals of the nuisance, through Levinson-Durbin.
+    ``Y`` is read ``chunk`` voxels at a time (in float64).
 
     Returns
     -------
     ndarray (order,)
     """
-    Y = np.asarray(Y, dtype=np.float64)
+    Y = np.asarray(Y)
     if order == 0:
         return np.zeros(0)
     L = max(order, max_lag if max_lag is not None else default_max_lag(Y.shape[0], runs))
     Q = orth_basis(nuisance)
-    E = Y - Q @ (Q.T @ Y)
-    gamma = np.linalg.solve(residual_bias_matrix(Q, L, runs), lag_sums(E, L, runs))
+    sums = np.empty((L + 1, Y.shape[1]))
+    for s in range(0, Y.shape[1], chunk):
+        Yc = np.asarray(Y[:, s : s + chunk], dtype=np.float64)
+        sums[:, s : s + chunk] = lag_sums(Yc - Q @ (Q.T @ Yc), L, runs)
+    gamma = np.linalg.solve(residual_bias_matrix(Q, L, runs), sums)
     rho = median_autocorrelation(gamma)
     return levinson_durbin(np.r_[1.0, rho[:order]][:, None], order)[:, 0]
 

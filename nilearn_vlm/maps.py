@@ -356,7 +356,9 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, inference="c
         ``8 * n_units * (r_bonferroni - r_uncorrected) / r_resolution``
         bytes: 90 MB for 61,440 units, 50,000 voxels, 3,000 scans): bytes,
         or a string with SI (``"1GB"`` = 10**9 bytes) or IEC (``"1GiB"`` =
-        2**30 bytes) units.
+        2**30 bytes) units. With ``inference="calibrated"``, the whitened
+        voxels (``4 * n_scans * n_voxels`` bytes) are also kept when they
+        fit within it (else recomputed).
     unit_chunk, voxel_chunk : int or None
         Block sizes (derived from ``memory_budget`` by default).
     unit_names : list of str, units table or None
@@ -464,12 +466,13 @@ def _calibrated_maps(X, Y, top_k, alpha, runs, t_r, high_pass, confounds, z_reso
     if confounds is not None:
         C = np.asarray(confounds, dtype=np.float64).reshape(n_scans, -1)
         nuisance = np.hstack([nuisance, C])
-    # a block holds about 16 bytes per element here (the estimate, its variance, |.|, masks)
-    budget = parse_bytes(memory_budget, "memory_budget") * 12 // 16
-    uc, vc = _chunks(n_units, Y.shape[1], n_scans, budget, unit_chunk, voxel_chunk)
+    # a block holds about 18 bytes per element here (the estimate, its variance, |.|, a
+    # mask, one Satterthwaite moment); the whitened voxels are kept if they fit the budget
+    total = parse_bytes(memory_budget, "memory_budget")
+    uc, vc = _chunks(n_units, Y.shape[1], n_scans, total * 12 // 18, unit_chunk, voxel_chunk)
     out = calibrated_unit_maps(X, Y, nuisance, runs, alpha=alpha, top_k=top_k, unit_chunk=uc,
-                               voxel_chunk=vc, z_resolution=z_resolution, n_jobs=n_jobs,
-                               verbose=verbose)
+                               voxel_chunk=vc, z_resolution=z_resolution, keep_bytes=total,
+                               n_jobs=n_jobs, verbose=verbose)
     method = (f"calibrated GLM per unit (global AR(2) prewhitening, Toeplitz sandwich, "
               f"Satterthwaite dof), BH-FDR q={alpha}")
     return UnitVoxelMaps(out["top_units"], out["top_values"], out["n_positive"], out["n_negative"],

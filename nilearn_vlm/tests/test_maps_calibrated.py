@@ -95,3 +95,23 @@ def test_calibrated_is_not_fooled_by_smooth_noise():
     cal = unit_voxel_maps(X, Y, t_r=2.0)
     assert (iid.n_positive + iid.n_negative).sum() > 50
     assert (cal.n_positive + cal.n_negative).sum() <= 2
+
+
+def test_kept_voxels_and_moment_paths_give_the_same_maps(monkeypatch):
+    # whitened voxels kept or recomputed, Satterthwaite moments per pair or as
+    # block products: the same maps (up to float32 rounding)
+    import nilearn_vlm._maps_calibrated as mc
+
+    X, Y, runs = _data(seed=2)
+    N = drift_terms(len(X), runs, 2.0).to_numpy()
+    kw = dict(unit_chunk=16, voxel_chunk=32, return_p=True)
+    ref = calibrated_unit_maps(X, Y, N, runs, keep_bytes=0, **kw)
+    kept = calibrated_unit_maps(X, Y, N, runs, keep_bytes=10**9, **kw)
+    for key in ("top_units", "top_values", "n_positive", "n_negative", "p"):
+        np.testing.assert_array_equal(kept[key], ref[key])
+    for share in (0.0, 1.0):  # always block products / always per pair
+        monkeypatch.setattr(mc, "DENSE_MOMENTS", share)
+        out = calibrated_unit_maps(X, Y, N, runs, **kw)
+        np.testing.assert_array_equal(out["n_positive"], ref["n_positive"])
+        np.testing.assert_array_equal(out["n_negative"], ref["n_negative"])
+        np.testing.assert_array_equal(out["top_units"], ref["top_units"])
