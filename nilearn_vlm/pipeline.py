@@ -388,16 +388,14 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
         interpreted = np.zeros(A.shape[1], bool)
     Ai = A[:, interpreted]
 
-    def expand(sets):  # (n_interpreted, n_voxels) -> (n_regressors, n_voxels), empty elsewhere
+    def sets(fitted):  # FWE sets of the interpreted atoms, empty rows for the others (and for no GLM)
         out = np.zeros((A.shape[1], Y.shape[1]), np.int8)
-        out[interpreted] = sets
+        if interpreted.any():
+            out[interpreted] = fwe(fitted)
         return out
 
-    loro = []
-    for f in np.unique(folds):
-        train = folds != f
-        loro.append(expand(fwe(clone(glm).fit(Ai[train], Y[train], groups=folds[train])))
-                    if interpreted.any() else expand(np.zeros((0, Y.shape[1]), np.int8)))
+    loro = [sets(clone(glm).fit(Ai[folds != f], Y[folds != f], groups=folds[folds != f])
+                 if interpreted.any() else None) for f in np.unique(folds)]
     blocks, block_runs = time_blocks(runs, block_length)
     Yk = np.asarray(Y[:, keep], dtype=np.float64)
 
@@ -421,8 +419,7 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
             pred = heldout_predictions(X[:, sub], Yk, runs, n_components)
             rs.append(within_run_r(prediction_block_sums(pred, Yk, runs, blocks), bold, block_runs))
         layer_r[str(stream)] = full(np.vstack(rs)) if len(rs) > 1 else None
-    fwe_sets = expand(fwe(glm)) if interpreted.any() else expand(np.zeros((0, Y.shape[1]), np.int8))
-    return {"glm_sign_sets_fwe": fwe_sets, "glm_sign_sets_loro": np.stack(loro), "block_runs": block_runs,
+    return {"glm_sign_sets_fwe": sets(glm), "glm_sign_sets_loro": np.stack(loro), "block_runs": block_runs,
             "bold_block_sums": full(bold), "stream_block_sums": block_sums,
             "stream_layer_r": {k: v for k, v in layer_r.items() if v is not None}}
 
