@@ -46,6 +46,7 @@ from sklearn.base import clone
 from nilearn_vlm import VoxelEncoder
 from nilearn_vlm.encoding import out_of_fold_null
 from nilearn_vlm.stats import permutation_null
+from nilearn_vlm.testing import rest_noise, semisynthetic_runs, within_run_r_by_hand
 
 
 def hrf_features(rng, n_runs, n, p):
@@ -134,56 +135,21 @@ def power_case(n_runs=4, n=150, p=16, v=400, planted=100, snr=0.1, datasets=3, n
           f"null voxels FPR {rate(false, datasets * (v - planted))}")
 
 
-def semisynthetic_data(Y0, t_r, seed, n_runs=4, p=4, share=0.05, snr=0.25):
-    """Rest noise cut into runs, each with its own offset and drift (1-5% of the voxel mean),
-    plus HRF-convolved random regressors (nilearn's Glover HRF) planted in ``share`` of the voxels
-    at variance SNR ``snr`` against each voxel's run-centred noise (as in
-    ``nilearn_vlm/encoding/tests/test_semisynthetic.py``)."""
-    from nilearn.glm.first_level import glover_hrf
-
-    rng = np.random.default_rng(seed)
-    n = Y0.shape[0] // n_runs
-    Y0 = Y0[: n * n_runs]
-    runs = np.repeat(np.arange(n_runs), n)
-    h = glover_hrf(t_r, oversampling=1, time_length=32.0)
-    X = np.vstack([lfilter(h, [1.0], rng.standard_normal((n + 20, p)), axis=0)[20:]
-                   for _ in range(n_runs)])
-    mean, Y = Y0.mean(0), Y0.copy()
-    ramp = np.linspace(-0.5, 0.5, n)[:, None]
-    for k in range(n_runs):
-        offset = rng.uniform(0.01, 0.05) * rng.choice([-1.0, 1.0])
-        drift = rng.uniform(0.01, 0.05) * rng.choice([-1.0, 1.0])
-        Y[runs == k] += mean * (offset + drift * ramp)
-    resp = np.sort(rng.choice(Y.shape[1], max(1, int(share * Y.shape[1])), replace=False))
-    noise = np.vstack([Y0[runs == k][:, resp] - Y0[runs == k][:, resp].mean(0) for k in range(n_runs)])
-    signal = X @ rng.standard_normal((p, resp.size))
-    Y[:, resp] += signal / signal.std(0) * noise.std(0) * np.sqrt(snr)
-    return X, Y, runs, resp
-
-
 def hand_r(enc, X, Y, runs, cols, t_r, high_pass):
-    """Within-run r by hand (constant, linear trend and nilearn's cosine drifts removed by least
-    squares, scipy's pearsonr) of each held-out run's prediction by the encoder fitted on the others."""
-    from nilearn.glm.first_level import make_first_level_design_matrix
-    from scipy.stats import pearsonr
-
+    """Within-run r by hand (:func:`nilearn_vlm.testing.within_run_r_by_hand`) of each held-out
+    run's prediction by the encoder fitted on the others, averaged over runs."""
     r = []
     for k in np.unique(runs):
         test = runs == k
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             fold = clone(enc).fit(X[~test], Y[~test], groups=runs[~test])
-        ft = np.arange(test.sum()) * t_r
-        D = np.column_stack([make_first_level_design_matrix(ft, drift_model="cosine",
-                                                            high_pass=high_pass).to_numpy(), ft])
-        a, b = (A - D @ np.linalg.lstsq(D, A, rcond=None)[0]
-                for A in (fold.predict(X[test])[:, cols].astype(np.float64), Y[test][:, cols]))
-        r.append(pearsonr(a, b, axis=0).statistic)
+        r.append(within_run_r_by_hand(fold.predict(X[test])[:, cols], Y[test][:, cols],
+                                      np.arange(test.sum()) * t_r, high_pass))
     return np.mean(r, axis=0)
 
 
 def semisynthetic_case(name, datasets, n_runs=4, n_perm=200, high_pass=0.01):
-    from nilearn_vlm.testing import rest_noise
 
     try:
         Y0, t_r = rest_noise(name)
@@ -195,7 +161,7 @@ def semisynthetic_case(name, datasets, n_runs=4, n_perm=200, high_pass=0.01):
     scores, meds, rates, pooled, worst = [], [], [], [], 0.0
     false = total = found = planted = 0
     for seed in range(datasets):
-        X, Y, runs, resp = semisynthetic_data(Y0, t_r, seed, n_runs=n_runs)
+        X, Y, runs, resp = semisynthetic_runs(Y0, t_r, seed, n_runs=n_runs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             res = out_of_fold_null(enc, X, Y, runs, n_permutations=n_perm, random_state=seed)

@@ -42,6 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nilearn_vlm import _atom_tables
 from nilearn_vlm._dictionary import DictionaryFit, learn_dictionary, sparse_codes
 from nilearn_vlm._stability import (
     StableKeyNeurons,
@@ -520,27 +521,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
             without a units table (names that are not
             ``stream.layer.kind.index``).
         """
-        check_is_fitted(self)
-        atom_idx, unit_idx = np.nonzero(self.key_neurons_)
-        table = pd.DataFrame(
-            {
-                "atom": self.atom_names_[atom_idx],
-                "group": self.atom_groups_[atom_idx],
-                "unit": unit_idx,
-                "loading": self.loadings_[atom_idx, unit_idx],
-                "frequency": self.key_frequency_[atom_idx, unit_idx],
-                "atom_stability": self.atom_stability_[atom_idx],
-                "error_bound": self.key_error_bound_[atom_idx],
-                "sign": self.key_neurons_[atom_idx, unit_idx],
-            }
-        )
-        if self.unit_names_ is not None:
-            table.insert(3, "name", self.unit_names_[unit_idx])
-        if self.units_ is not None:
-            rows = self.units_.iloc[unit_idx]
-            for j, col in enumerate(("stream", "layer", "kind", "index")):
-                table.insert(4 + j, col, rows[col].to_numpy())
-        return table
+        return _atom_tables.key_neuron_table(self)
 
     def atom_table(self):
         """One row per atom: its key-neuron test and its dictionary's convergence.
@@ -552,26 +533,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
             atom_stability, q, error_bound, n_iter, converged, tol_reached,
             objective`` (the last four are those of the atom's dictionary).
         """
-        check_is_fitted(self)
-        keys = self.key_neurons_
-        order = {g: i for i, g in enumerate(dict.fromkeys(self.atom_groups_.tolist()))}
-        d = np.array([order[g] for g in self.atom_groups_.tolist()], dtype=int)
-        return pd.DataFrame(
-            {
-                "atom": self.atom_names_,
-                "group": self.atom_groups_,
-                "n_key": (keys != 0).sum(1),
-                "n_positive": (keys > 0).sum(1),
-                "n_negative": (keys < 0).sum(1),
-                "atom_stability": self.atom_stability_,
-                "q": self.key_q_,
-                "error_bound": self.key_error_bound_,
-                "n_iter": self.n_iter_[d],
-                "converged": self.converged_[d],
-                "tol_reached": self.tol_reached_[d],
-                "objective": self.objective_[d],
-            }
-        )
+        return _atom_tables.atom_table(self)
 
     def attribution_table(self, by=("stream", "layer", "kind")):
         """Key neurons of each atom counted by stream, layer and unit kind.
@@ -586,22 +548,4 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         pandas.DataFrame
             Columns ``atom, *by, n_positive, n_negative, n_key``.
         """
-        by = (by,) if isinstance(by, str) else tuple(by)
-        table = self.key_neuron_table()
-        missing = [b for b in by if b not in table.columns]
-        if missing:
-            raise ValueError(
-                f"cannot group by {missing}: unit names are unknown; fit with a "
-                "DataFrame or feature_names= ('stream.layer.kind.index')."
-            )
-        table = table.assign(
-            n_positive=(table["sign"] > 0).astype(int),
-            n_negative=(table["sign"] < 0).astype(int),
-        )
-        out = (
-            table.groupby(["atom", *by], sort=False)[["n_positive", "n_negative"]]
-            .sum()
-            .reset_index()
-        )
-        out["n_key"] = out["n_positive"] + out["n_negative"]
-        return out
+        return _atom_tables.attribution_table(self, by)

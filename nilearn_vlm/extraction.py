@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from nilearn_vlm._cache import ActivationCache, content_key
-from nilearn_vlm._store import FileDigests, distribution_of, package_versions
+from nilearn_vlm._provenance import FileDigests, distribution_of, package_versions
 from nilearn_vlm._utils import nilearn_input_tags
 from nilearn_vlm.adapters import BaseAdapter, Batch, check_pooling, select_sites
 from nilearn_vlm.plugins import get_adapter

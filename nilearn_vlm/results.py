@@ -43,9 +43,9 @@ import numpy as np
 import pandas as pd
 
 from nilearn_vlm._provenance import _json_params, collect_provenance, file_digest
-from nilearn_vlm._results_inputs import _analysis_input_arrays, _validate_analysis_inputs
+from nilearn_vlm._results_checks import check_results
+from nilearn_vlm._results_inputs import _analysis_input_arrays
 from nilearn_vlm._results_io import _ARRAYS, _VOXEL_ARRAYS, FORMAT_VERSION, load_fields, save_results
-from nilearn_vlm.networks._base import AtlasLabels
 from nilearn_vlm.spaces import ImageSpace
 from nilearn_vlm.units import as_units_table, units_table
 
@@ -428,79 +428,8 @@ class Results:
         -------
         self
         """
-        n_vox = {k: int(np.shape(v)[-1]) for k, v in self._voxel_arrays().items()}
-        if self.space is not None:
-            n_vox = {"space": self.space.n_voxels, **n_vox}
-        if len(set(n_vox.values())) > 1:
-            raise ValueError(f"the per-voxel fields disagree on the number of voxels: {n_vox}")
-        if self.unit_names is not None or self.units is not None:
-            if (self.units is None or self.unit_names != self.units["name"].tolist()
-                    or self.unit_sites != self.units["site"].tolist()):
-                raise ValueError(
-                    "unit_names and unit_sites must be the units table's 'name' and 'site' columns; "
-                    "set units (the table) and leave them derived"
-                )
-            if self.atom_loadings is not None and self.atom_loadings.shape[1] != len(self.unit_names):
-                raise ValueError(
-                    f"atom_loadings has {self.atom_loadings.shape[1]} units but unit_names "
-                    f"{len(self.unit_names)}; loadings are (n_atoms, n_units)"
-                )
-        if self.atom_loadings is not None and self.atom_timecourses is not None:
-            if self.atom_loadings.shape[0] != self.atom_timecourses.shape[1]:
-                raise ValueError(
-                    f"atom_loadings has {self.atom_loadings.shape[0]} atoms but atom_timecourses "
-                    f"{self.atom_timecourses.shape[1]}; time courses are (n_scans, n_atoms)"
-                )
-        if self.atom_names is not None and self.n_atoms is not None and len(self.atom_names) != self.n_atoms:
-            raise ValueError(f"{len(self.atom_names)} atom_names for {self.n_atoms} atoms")
-        rows = {
-            n: np.atleast_2d(getattr(self, n)).shape[0]
-            for n in ("glm_beta", "glm_t", "glm_sign_sets")
-            if getattr(self, n) is not None
-        }
-        if len(set(rows.values())) > 1:
-            raise ValueError(f"the GLM maps disagree on the number of regressors: {rows}")
-        if rows and self.regressor_names is not None and len(self.regressor_names) != next(iter(rows.values())):
-            raise ValueError(f"{len(self.regressor_names)} regressor_names for GLM maps with rows {rows}")
-        if self.glm_sign_sets is not None and not np.isin(self.glm_sign_sets, (-1, 0, 1)).all():
-            raise ValueError("glm_sign_sets must hold only -1, 0 and 1")
-        self._validate_folds_and_runs()
-        _validate_analysis_inputs(self, rows)
-        if self.unit_voxel_topk is not None:
-            if set(self.unit_voxel_topk) != {"index", "value"}:
-                raise ValueError("unit_voxel_topk must be {'index': (k, n_voxels), 'value': (k, n_voxels)}")
-            if np.shape(self.unit_voxel_topk["index"]) != np.shape(self.unit_voxel_topk["value"]):
-                raise ValueError("unit_voxel_topk 'index' and 'value' must have the same shape")
-        for name, table in self.tables.items():
-            if not isinstance(table, pd.DataFrame):
-                raise TypeError(f"tables[{name!r}] must be a pandas DataFrame, got {type(table).__name__}")
-        for name, labels in self.network_labels.items():
-            if not isinstance(labels, AtlasLabels):
-                raise TypeError(f"network_labels[{name!r}] must be an AtlasLabels (atlas.load(space))")
+        check_results(self)
         return self
-
-    def _validate_folds_and_runs(self):
-        n_folds = {k: v.shape[0] if v.ndim == 2 else None for k, v in self.layer_fold_scores.items()}
-        bad = [k for k, n in n_folds.items() if n is None]
-        if bad:
-            raise ValueError(f"layer_fold_scores[{bad[0]!r}] must be 2-D (n_folds, n_voxels)")
-        if len(set(n_folds.values())) > 1:
-            raise ValueError(f"layer_fold_scores disagree on the number of folds: {n_folds}")
-        if self.runs is None:
-            return
-        if self.runs.ndim != 1 or not np.issubdtype(self.runs.dtype, np.integer):
-            raise ValueError(f"runs must be a 1-D integer array (n_scans,), got {self.runs.dtype} {self.runs.shape}")
-        if self.atom_timecourses is not None and self.runs.shape[0] != self.atom_timecourses.shape[0]:
-            raise ValueError(
-                f"runs has {self.runs.shape[0]} scans but atom_timecourses {self.atom_timecourses.shape[0]}; "
-                "both have one row per scan"
-            )
-        if self.run_labels is not None and self.runs.size:
-            if self.runs.min() < 1 or self.runs.max() > len(self.run_labels):
-                raise ValueError(
-                    f"runs must number the runs 1..{len(self.run_labels)} (one per run label), got "
-                    f"{self.runs.min()}..{self.runs.max()}"
-                )
 
     # ------------------------------------------------------------ images
     def to_img(self, name):

@@ -158,7 +158,7 @@ def hash_image(image, digests=None):
     image : str, os.PathLike, numpy.ndarray or PIL.Image.Image
     digests : callable, optional
         ``digests(path)`` gives a file's content digest (e.g. a
-        :class:`nilearn_vlm._store.FileDigests`, which reads a file again
+        :class:`nilearn_vlm._provenance.FileDigests`, which reads a file again
         only when its stat changed); by default the file is read.
     """
     h = hashlib.sha256()

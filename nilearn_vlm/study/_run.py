@@ -9,15 +9,13 @@ import shutil
 
 import pandas as pd
 
+from nilearn_vlm._provenance import FileDigests, distribution_of, package_versions
 from nilearn_vlm._store import (
-    FileDigests,
     FolderEntry,
     atomic_write_json,
     check_component,
     check_inside,
-    distribution_of,
     make_dirs,
-    package_versions,
 )
 from nilearn_vlm.analyses import run_analyses, save_analyses
 from nilearn_vlm.parallel import compute_options, run_subjects
@@ -124,7 +122,7 @@ def fingerprint_parts(config, subject, model, events, digests=None):
       the adapter's plugin, torch, transformers and open_clip.
 
     File contents are read only when their stat changed
-    (:class:`nilearn_vlm._store.FileDigests` with ``digests``).
+    (:class:`nilearn_vlm._provenance.FileDigests` with ``digests``).
 
     Returns
     -------

@@ -7,11 +7,15 @@ units and signed voxel networks (the tests and benchmarks of the atoms).
 :mod:`nilearn_vlm.testing.analyses` simulates subjects with known answers
 for the analyses (nulls and planted effects of polarity, redundancy and the
 model comparisons). :func:`rest_noise` loads real resting-state BOLD shipped
-in registry packages (the ``test`` extra) for null-calibration tests.
+in registry packages (the ``test`` extra) for null-calibration tests;
+:func:`semisynthetic_runs` cuts it into runs with scanner offsets, drifts and
+planted responses, and :func:`within_run_r_by_hand` is an independent
+reference for the encoder's within-run score.
 """
 
 from nilearn_vlm.testing._check_adapter import check_adapter, default_batch, make_images
 from nilearn_vlm.testing._rest import REST_DATASETS, rest_noise
+from nilearn_vlm.testing._semisynthetic import semisynthetic_runs, within_run_r_by_hand
 from nilearn_vlm.testing._simulate import SimulatedSubject, ar1_noise, hrf_smooth_noise, simulate_subject
 from nilearn_vlm.testing._toy import ToyAdapter
 
@@ -25,5 +29,7 @@ __all__ = [
     "hrf_smooth_noise",
     "make_images",
     "rest_noise",
+    "semisynthetic_runs",
     "simulate_subject",
+    "within_run_r_by_hand",
 ]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nilearn_vlm import _store
+from nilearn_vlm._provenance import FileDigests
 from nilearn_vlm._store import (
     DiskFullError,
-    FileDigests,
     FolderEntry,
     Lock,
     LockTimeoutError,

@@ -15,9 +15,10 @@ the within-run r of nested out-of-fold predictions). Checked, pooled over
 score of the non-responsive voxels lies in [-0.02, 0.02]; their shift-null
 false-positive rate at 0.05 has a 95% Clopper-Pearson upper bound <= 0.07
 (the calibrated-maps issue's bound); the planted voxels are found; and the
-planted voxels' scores are within 0.02 of the within-run r computed here by
-hand (numpy, scipy and nilearn's drift regressors) from the same out-of-fold
-predictions.
+planted voxels' scores are within 0.02 of the within-run r computed by hand
+(:func:`nilearn_vlm.testing.within_run_r_by_hand`: numpy, scipy and nilearn's
+drift regressors) from the same out-of-fold predictions. The data are
+:func:`nilearn_vlm.testing.semisynthetic_runs`.
 
 Measured here (4 draws, 45,424 non-responsive voxel scores): median 0.012
 (mean -0.0003: out-of-fold r averaged over runs is skewed left, each run's r
@@ -33,12 +34,12 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.signal import lfilter
-from scipy.stats import binomtest, pearsonr
+from scipy.stats import binomtest
 from sklearn.base import clone
 
 from nilearn_vlm import VoxelEncoder
 from nilearn_vlm.encoding import out_of_fold_null
+from nilearn_vlm.testing import semisynthetic_runs, within_run_r_by_hand
 
 N_RUNS = 4
 SEEDS = (0, 1, 2, 3)
@@ -54,33 +55,6 @@ def _one_blas_thread():
         yield
 
 
-def _semisynthetic(Y0, t_r, seed, n_runs=N_RUNS, n_features=4, share=0.05, snr=0.25):
-    """Real rest noise cut into runs with their own offsets and drifts, plus planted responses."""
-    from nilearn.glm.first_level import glover_hrf
-
-    rng = np.random.default_rng(seed)
-    n = Y0.shape[0] // n_runs
-    Y0 = Y0[: n * n_runs]
-    runs = np.repeat(np.arange(n_runs), n)
-    h = glover_hrf(t_r, oversampling=1, time_length=32.0)
-    # random regressors convolved with the HRF, each run on its own (20 scans of burn-in)
-    X = np.vstack([lfilter(h, [1.0], rng.standard_normal((n + 20, n_features)), axis=0)[20:]
-                   for _ in range(n_runs)])
-    mean = Y0.mean(0)
-    Y = Y0.copy()
-    ramp = np.linspace(-0.5, 0.5, n)[:, None]
-    for k in range(n_runs):
-        offset = rng.uniform(0.01, 0.05) * rng.choice([-1.0, 1.0])
-        drift = rng.uniform(0.01, 0.05) * rng.choice([-1.0, 1.0])
-        Y[runs == k] += mean * (offset + drift * ramp)
-    responsive = np.sort(rng.choice(Y.shape[1], int(share * Y.shape[1]), replace=False))
-    noise = np.vstack([Y0[runs == k][:, responsive] - Y0[runs == k][:, responsive].mean(0)
-                       for k in range(n_runs)])
-    signal = X @ rng.standard_normal((n_features, responsive.size))
-    Y[:, responsive] += signal / signal.std(0) * noise.std(0) * np.sqrt(snr)
-    return X, Y, runs, responsive
-
-
 def _encoder(t_r):
     return VoxelEncoder(detrend=True, high_pass=HIGH_PASS, t_r=t_r)
 
@@ -94,7 +68,7 @@ def semisynthetic():
     Y0, t_r = rest_noise("neuropycon")
     out = []
     for seed in SEEDS:
-        X, Y, runs, responsive = _semisynthetic(Y0, t_r, seed)
+        X, Y, runs, responsive = semisynthetic_runs(Y0, t_r, seed, n_runs=N_RUNS)
         with warnings.catch_warnings():  # every voxel is scored (asserted below)
             warnings.simplefilter("error", UserWarning)
             res = out_of_fold_null(_encoder(t_r), X, Y, runs, n_permutations=N_PERMUTATIONS,
@@ -125,17 +99,6 @@ def test_non_responsive_scores_are_centred_and_their_null_calibrated(semisynthet
     assert found / planted >= 0.5, found / planted
 
 
-def _hand_within_run_r(pred, Y, frame_times, high_pass):
-    """Per-run Pearson r after removing a constant, a linear trend and nilearn's cosine drifts."""
-    from nilearn.glm.first_level import make_first_level_design_matrix
-
-    drifts = make_first_level_design_matrix(frame_times, drift_model="cosine",
-                                            high_pass=high_pass).to_numpy()  # cosines + constant
-    D = np.column_stack([drifts, frame_times])
-    resid = [A - D @ np.linalg.lstsq(D, A, rcond=None)[0] for A in (pred, Y)]
-    return pearsonr(resid[0], resid[1], axis=0).statistic
-
-
 def test_responsive_scores_equal_the_within_run_r_by_hand(semisynthetic):
     data, t_r = semisynthetic
     worst = 0.0
@@ -159,7 +122,7 @@ def test_responsive_scores_equal_the_within_run_r_by_hand(semisynthetic):
             tied[k] = ~same[responsive]
             pred = enc.predict(X[test])[:, responsive].astype(np.float64)
             frame_times = np.arange(test.sum()) * t_r
-            hand[k] = _hand_within_run_r(pred, Y[test][:, responsive], frame_times, HIGH_PASS)
+            hand[k] = within_run_r_by_hand(pred, Y[test][:, responsive], frame_times, HIGH_PASS)
         keep = ~tied.any(0)
         assert keep.mean() >= 0.99, keep.mean()
         diff = np.abs(res.statistic[responsive][keep] - hand.mean(0)[keep])
