@@ -95,6 +95,7 @@ class NumpyBackend:
 
     name = "numpy"
     device = "cpu"
+    xp = np
 
     def asarray(self, a, dtype=None):
         return np.asarray(a, dtype=dtype)
@@ -123,6 +124,13 @@ class NumpyBackend:
     def svd(self, X):
         return linalg.svd(X, full_matrices=False, lapack_driver="gesdd", check_finite=False)
 
+    def clip0(self, a):
+        return np.maximum(a, 0)
+
+    def nan_to_num(self, a, dtype):
+        """``a`` in ``dtype`` with NaN as 0 (and infinities as the largest finite values)."""
+        return np.nan_to_num(a.astype(dtype, copy=False), nan=0.0)
+
     def sum64(self, a):
         """Column sums accumulated in float64."""
         return a.sum(0, dtype=np.float64)
@@ -130,6 +138,13 @@ class NumpyBackend:
     def sqsum64(self, a):
         """Column sums of squares accumulated in float64."""
         return np.einsum("ij,ij->j", a, a, dtype=np.float64)
+
+    def contiguous(self, a):
+        return np.ascontiguousarray(a)
+
+    def broadcast(self, a, shape):
+        """``a`` broadcast to ``shape``, as a contiguous array."""
+        return np.ascontiguousarray(np.broadcast_to(a, shape))
 
     def rfft(self, a):
         return sfft.rfft(a, axis=0)
@@ -177,7 +192,7 @@ class TorchBackend:
                     f"device={device!r} names GPU {index}, but torch sees {count} GPU(s) "
                     f"(cuda:0 to cuda:{count - 1}): pick one of them, or check CUDA_VISIBLE_DEVICES."
                 )
-        self.torch = torch
+        self.torch = self.xp = torch
         self.device = device
         self.cuda = device.startswith("cuda")
 
@@ -219,11 +234,23 @@ class TorchBackend:
     def svd(self, X):
         return self.torch.linalg.svd(X, full_matrices=False)
 
+    def clip0(self, a):
+        return a.clamp(min=0)
+
+    def nan_to_num(self, a, dtype):
+        return self.torch.nan_to_num(a.to(self._dtype(dtype)), nan=0.0)
+
     def sum64(self, a):
         return a.sum(0, dtype=self.torch.float64)
 
     def sqsum64(self, a):
         return a.square().sum(0, dtype=self.torch.float64)
+
+    def contiguous(self, a):
+        return a.contiguous()
+
+    def broadcast(self, a, shape):
+        return a.expand(shape).contiguous()
 
     def rfft(self, a):
         return self.torch.fft.rfft(a, dim=0)

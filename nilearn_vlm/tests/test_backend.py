@@ -160,3 +160,57 @@ def test_numpy_backend_imports_no_torch():
         "assert 'torch' not in sys.modules, 'the numpy backend imported torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------- nulls
+def _null_data(seed=0, n=240, v=400):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    x = np.convolve(x, np.ones(4) / 2, mode="same")  # autocorrelated regressor
+    y = rng.standard_normal((n, v))
+    y[:, :40] += 0.4 * x[:, None]  # planted effects
+    y += np.repeat([0.0, 30.0, -5.0], n // 3)[:, None]  # three runs, three baselines
+    return x, y, np.repeat([0, 1, 2], n // 3)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method", ["shift", "phase"])
+@pytest.mark.parametrize("per_voxel", [False, True])
+@pytest.mark.parametrize("statistic", ["r", "r2"])
+def test_permutation_null_torch_equals_numpy(device, method, per_voxel, statistic):
+    from nilearn_vlm.stats import permutation_null
+
+    x, y, runs = _null_data()
+    if per_voxel:  # one prediction per voxel (encoding scores)
+        x = x[:, None] + 0.5 * np.random.default_rng(1).standard_normal(y.shape)
+    kw = dict(method=method, runs=runs, statistic=statistic, n_permutations=150, high_pass=0.02, t_r=2.0,
+              return_null=True, random_state=0, working_memory=0.5)  # several voxel chunks
+    ref = permutation_null(x, y, **kw)
+    other = permutation_null(x, y, backend="torch", device=device, **kw)
+    np.testing.assert_array_equal(other.statistic, ref.statistic)  # NumPy in both
+    np.testing.assert_allclose(other.null, ref.null, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(other.null_max, ref.null_max, rtol=0, atol=1e-5)
+    # p-values count nulls at or above the observed score: identical but for nulls within 1e-5 of it
+    near = (np.abs(ref.null - ref.statistic) < 1e-5).sum(0)
+    assert np.all(np.abs(other.pvalues - ref.pvalues) * (1 + ref.n_permutations) <= near)
+    # the null is a real one: the planted voxels stand out, the others mostly do not
+    assert (ref.pvalues[:40] < 0.05).mean() > 0.8 > 0.2 > (ref.pvalues[40:] < 0.05).mean()
+
+
+@pytest.mark.parametrize("method", ["block", "iid"])
+def test_permutation_null_torch_methods(method):
+    from nilearn_vlm.stats import permutation_null
+
+    x, y, runs = _null_data(v=5)
+    with pytest.raises(ValueError, match=rf"runs the 'shift' and 'phase' nulls; method='{method}' runs on "
+                                         r"backend='numpy'"):
+        permutation_null(x, y, method=method, backend="torch")
+
+
+def test_permutation_null_cuda_without_cuda(monkeypatch):
+    from nilearn_vlm.stats import permutation_null
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    x, y, runs = _null_data(v=5)
+    with pytest.raises(RuntimeError, match=r"device='cuda' needs a CUDA GPU.*Use device='cpu'"):
+        permutation_null(x, y, device="cuda")
