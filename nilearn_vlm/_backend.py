@@ -127,6 +127,22 @@ class NumpyBackend:
     def clip0(self, a):
         return np.maximum(a, 0)
 
+    def astype(self, a, dtype):
+        return a.astype(dtype)
+
+    def copy(self, a, dtype):
+        return np.array(a, dtype=dtype)
+
+    def flatnonzero(self, mask):
+        return np.flatnonzero(mask)
+
+    def absmax0(self, a):
+        """Column maxima of ``|a|`` (0 for an empty column)."""
+        return np.abs(a).max(0, initial=0.0)
+
+    def soft_threshold(self, a, t):
+        return np.maximum(a - t, 0.0) + np.minimum(a + t, 0.0)
+
     def nan_to_num(self, a, dtype):
         """``a`` in ``dtype`` with NaN as 0 (and infinities as the largest finite values)."""
         return np.nan_to_num(a.astype(dtype, copy=False), nan=0.0)
@@ -236,6 +252,23 @@ class TorchBackend:
 
     def clip0(self, a):
         return a.clamp(min=0)
+
+    def astype(self, a, dtype):
+        return a.to(self._dtype(dtype))
+
+    def copy(self, a, dtype):
+        return self.asarray(a, dtype).clone()
+
+    def flatnonzero(self, mask):
+        return self.torch.nonzero(mask.reshape(-1)).reshape(-1)
+
+    def absmax0(self, a):
+        if a.shape[0] == 0:
+            return self.torch.zeros(a.shape[1], dtype=a.dtype, device=a.device)
+        return a.abs().amax(0)
+
+    def soft_threshold(self, a, t):
+        return a.sub(t).clamp_(min=0) + a.add(t).clamp_(max=0)
 
     def nan_to_num(self, a, dtype):
         return self.torch.nan_to_num(a.to(self._dtype(dtype)), nan=0.0)

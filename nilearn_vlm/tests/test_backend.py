@@ -214,3 +214,59 @@ def test_permutation_null_cuda_without_cuda(monkeypatch):
     x, y, runs = _null_data(v=5)
     with pytest.raises(RuntimeError, match=r"device='cuda' needs a CUDA GPU.*Use device='cpu'"):
         permutation_null(x, y, device="cuda")
+
+
+# ----------------------------------------------------------- SparseAtoms
+def _units(seed=0, n_scans=120, n_units=600, k=6):
+    """Units that are sparse mixtures of k time courses plus noise (scans x units)."""
+    rng = np.random.default_rng(seed)
+    S = rng.standard_normal((k, n_scans))
+    L = np.zeros((k, n_units))
+    for j in range(k):
+        L[j, rng.choice(n_units, 40, replace=False)] = rng.uniform(1, 2, 40) * rng.choice([-1, 1], 40)
+    return (L.T @ S + 0.5 * rng.standard_normal((n_units, n_scans))).T
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("code_solver", ["fista", "cd"])
+def test_sparse_atoms_torch_equals_numpy(device, code_solver):
+    from nilearn_vlm import SparseAtoms
+
+    X = _units()
+    kw = dict(n_atoms=6, alpha=0.1, n_pairs=3, code_solver=code_solver, random_state=0)
+    ref = SparseAtoms(**kw).fit(X)
+    other = SparseAtoms(backend="torch", device=device, **kw).fit(X)
+    np.testing.assert_array_equal(other.n_iter_, ref.n_iter_)
+    np.testing.assert_allclose(other.atoms_, ref.atoms_, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(other.loadings_, ref.loadings_, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(other.objective_, ref.objective_, rtol=1e-6)
+    np.testing.assert_array_equal(other.key_neurons_, ref.key_neurons_)
+    assert (ref.key_neurons_ != 0).sum() > 30  # the planted units are found
+    np.testing.assert_allclose(other.transform(X), ref.transform(X), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_learn_dictionary_torch_equals_numpy(dtype):
+    from nilearn_vlm.decomposition import learn_dictionary
+
+    X = _units(seed=3).T
+    X -= X.mean(1, keepdims=True)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    ref = learn_dictionary(X.astype(dtype), 6, 0.1, random_state=0)
+    other = learn_dictionary(X.astype(dtype), 6, 0.1, random_state=0, backend="torch")
+    atol = 1e-5 if dtype == np.float32 else 1e-12
+    assert other.n_iter == ref.n_iter and other.converged and ref.converged
+    np.testing.assert_allclose(other.atoms, ref.atoms, rtol=0, atol=atol)
+    np.testing.assert_allclose(other.codes, ref.codes, rtol=0, atol=atol)
+    assert isinstance(other.codes, np.ndarray)
+
+
+def test_sparse_atoms_torch_errors(monkeypatch):
+    from nilearn_vlm import SparseAtoms
+
+    X = _units(n_units=60, k=2)
+    with pytest.raises(ValueError, match=r"backend='torch' runs solver='cd'; solver='minibatch'.*backend='numpy'"):
+        SparseAtoms(n_atoms=2, solver="minibatch", backend="torch").fit(X)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"device='cuda:0' needs a CUDA GPU.*Use device='cpu'"):
+        SparseAtoms(n_atoms=2, device="cuda:0").fit(X)
