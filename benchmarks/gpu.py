@@ -31,6 +31,7 @@ lines) as soon as it is measured, so a killed run keeps what it did.
     python benchmarks/gpu.py --quick                 # torch on cuda
     python benchmarks/gpu.py --cpu --quick           # the CPU stages, NumPy backend
     python benchmarks/gpu.py --cpu --backend torch --stages ridge,nulls
+    python benchmarks/gpu.py --cpu --quick --baseline /path/to/main   # CPU stages against another checkout
 """
 
 import argparse
@@ -72,14 +73,44 @@ def median_time(fn, repeats, sync=None):
     return float(np.median(times)), out
 
 
+class _NumpyKernels:
+    """NumPy's kernels, without the library (so ``--baseline`` runs on checkouts that predate backends)."""
+
+    name, device = "numpy", "cpu"
+
+    asarray = staticmethod(np.asarray)
+    matmul = staticmethod(np.matmul)
+
+    def rfft(self, a):
+        import scipy.fft
+
+        return scipy.fft.rfft(a, axis=0)
+
+    def irfft(self, a, n):
+        import scipy.fft
+
+        return scipy.fft.irfft(a, n=n, axis=0)
+
+    def synchronize(self):
+        pass
+
+
 class Device:
     """The backend the stages run on, with its GEMM and FFT kernels for the floors."""
 
     def __init__(self, backend, device):
-        from nilearn_vlm._backend import get_backend
+        if (backend, device) == ("numpy", "cpu"):
+            self.bk = _NumpyKernels()
+        else:
+            from nilearn_vlm._backend import get_backend
 
-        self.bk = get_backend(backend, device)
+            self.bk = get_backend(backend, device)
         self.name = f"{self.bk.name}:{self.bk.device}"
+
+    @property
+    def kw(self):
+        """``backend``/``device`` arguments of the stages (none for NumPy on the CPU, the default)."""
+        return {} if self.name == "numpy:cpu" else dict(backend=self.bk.name, device=self.bk.device)
 
     def gemm_rate(self, m, k, n, dtype=np.float32, repeats=3):
         """GFLOP/s of one ``(m, k) @ (k, n)`` product in ``dtype`` on the device."""
@@ -121,8 +152,7 @@ def stage_ridge(dev, size, repeats, himalaya):
     n_va, m = n // N_FOLDS, min(n - n // N_FOLDS, p)
     rate = dev.gemm_rate(n_va, m, 4096)
     flops = count_flops(n, p, v, len(ALPHAS), folds)["total"]
-    enc = VoxelEncoder(alphas=ALPHAS, cv=folds, dtype="float32", max_memory="2GB",
-                       backend=dev.bk.name, device=dev.bk.device)
+    enc = VoxelEncoder(alphas=ALPHAS, cv=folds, dtype="float32", max_memory="2GB", **dev.kw)
     t, fitted = median_time(lambda: enc.fit(X, Y), repeats)
     rows = [dict(stage="ridge", size=f"{n}x{p}x{v}, 15 alphas, 5 folds", device=dev.name, dtype="float32",
                  seconds=t, floor_seconds=flops / rate / 1e9, floor=f"GEMM {rate:.0f} GFLOP/s")]
@@ -174,7 +204,7 @@ def stage_nulls(dev, size, repeats):
     bounds = np.flatnonzero(np.diff(runs)) + 1
     t_fft = dev.fft_time(np.split(y, bounds))
     t, _ = median_time(lambda: permutation_null(x, y, method="shift", runs=runs, n_permutations=n_perm,
-                                                random_state=0, backend=dev.bk.name, device=dev.bk.device),
+                                                random_state=0, **dev.kw),
                        repeats)
     return [dict(stage="nulls (shift)", size=f"{n} scans in {n_runs} runs x {v} voxels, {n_perm} shifts",
                  device=dev.name, dtype="float32", seconds=t, floor_seconds=t_fft,
@@ -198,8 +228,7 @@ def stage_atoms(dev, size, repeats):
     def fit():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return learn_dictionary(X, k, 0.1, max_iter=iters, tol=0.0, random_state=0, warn=False,
-                                    backend=dev.bk.name, device=dev.bk.device)
+            return learn_dictionary(X, k, 0.1, max_iter=iters, tol=0.0, random_state=0, warn=False, **dev.kw)
 
     t, _ = median_time(fit, repeats)
     return [dict(stage="atoms (cd)", size=f"{units} units x {T} scans, {k} atoms, {iters} alternations",
@@ -238,6 +267,30 @@ def table(rows):
     return "\n".join(lines)
 
 
+def compare(args, stages, repeats):
+    """Each stage of this checkout against ``args.baseline``'s, alternating runs in subprocesses."""
+    import subprocess
+
+    roots = {"this": os.path.dirname(HERE), "baseline": os.path.abspath(args.baseline)}
+    times = {stage: {label: [] for label in roots} for stage in stages}
+    flags = ["--repeats", "1", "--no-himalaya", "--threads", str(args.threads), "--device", "cpu",
+             "--backend", "numpy"] + (["--quick"] if args.quick else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for stage in stages:
+            for i in range(repeats):
+                for label, root in roots.items():
+                    out = os.path.join(tmp, f"{stage}-{label}-{i}.jsonl")
+                    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+                    subprocess.run([sys.executable, os.path.abspath(__file__), "--stages", stage, "--out", out,
+                                    *flags], env=env, check=True, cwd=tmp, stdout=subprocess.DEVNULL)
+                    with open(out) as f:
+                        times[stage][label].append(json.loads(f.readline())["seconds"])
+            t = {label: float(np.median(v)) for label, v in times[stage].items()}
+            print(f"| {stage} | {t['this']:.2f} | {t['baseline']:.2f} | {t['this'] / t['baseline']:.3f} |",
+                  flush=True)
+    return times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu", action="store_true", help="run the CPU stages (default: torch on cuda)")
@@ -249,6 +302,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads")
     parser.add_argument("--no-himalaya", action="store_true")
     parser.add_argument("--out", default=None, help="JSON lines file, one row per measurement")
+    parser.add_argument("--baseline", default=None, help="another checkout's root: time each NumPy CPU stage "
+                        "of both, alternating runs (medians of --repeats), and print their ratio")
     args = parser.parse_args(argv)
     device = args.device or ("cpu" if args.cpu else "cuda")
     backend = args.backend or ("numpy" if device == "cpu" else "torch")
@@ -256,6 +311,12 @@ def main(argv=None):
     repeats = args.repeats or (3 if args.quick else 5)
     default = ["ridge", "nulls", "atoms"] + (["unit_maps"] if device == "cpu" else [])
     stages = args.stages.split(",") if args.stages else default
+
+    if args.baseline:
+        print(f"# this checkout against {args.baseline}, NumPy on the CPU, median of {repeats} alternating runs")
+        print("| stage | this (s) | baseline (s) | this / baseline |\n|---|---:|---:|---:|", flush=True)
+        compare(args, stages, repeats)
+        return
 
     from threadpoolctl import threadpool_limits
 
