@@ -278,7 +278,8 @@ def compare(args, stages, repeats):
     with tempfile.TemporaryDirectory() as tmp:
         for stage in stages:
             for i in range(repeats):
-                for label, root in roots.items():
+                order = list(roots.items())
+                for label, root in (order if i % 2 == 0 else order[::-1]):  # who goes first alternates
                     out = os.path.join(tmp, f"{stage}-{label}-{i}.jsonl")
                     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
                     subprocess.run([sys.executable, os.path.abspath(__file__), "--stages", stage, "--out", out,
@@ -286,6 +287,8 @@ def compare(args, stages, repeats):
                     with open(out) as f:
                         times[stage][label].append(json.loads(f.readline())["seconds"])
             t = {label: float(np.median(v)) for label, v in times[stage].items()}
+            print(f"# {stage}: " + "; ".join(f"{label} {np.round(v, 2).tolist()}" for label, v in times[stage].items()),
+                  file=sys.stderr, flush=True)
             print(f"| {stage} | {t['this']:.2f} | {t['baseline']:.2f} | {t['this'] / t['baseline']:.3f} |",
                   flush=True)
     return times
