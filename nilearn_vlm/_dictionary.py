@@ -36,6 +36,8 @@ from scipy import linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from nilearn_vlm._backend import NUMPY, get_backend
+
 _CHUNK = 8192
 
 
@@ -104,7 +106,7 @@ def _initial_atoms(samples, n_atoms, init, rng):
     return np.ascontiguousarray(D)
 
 
-def lasso_codes(C, G, alpha, Z=None, max_iter=1000, tol=1e-4, solver="fista"):
+def lasso_codes(C, G, alpha, Z=None, max_iter=1000, tol=1e-4, solver="fista", bk=NUMPY):
     """Lasso codes of all units on fixed atoms, given ``C = D X^T`` and ``G = D D^T``.
 
     Units whose code is zero and whose residual correlations ``|C - G Z|``
@@ -112,35 +114,42 @@ def lasso_codes(C, G, alpha, Z=None, max_iter=1000, tol=1e-4, solver="fista"):
     out. ``"fista"``: accelerated proximal gradient (Beck & Teboulle 2009),
     step ``1 / lambda_max(G)``; ``"cd"``: cyclic coordinate descent over the
     atoms, each for all units at once. Both stop when the largest change of a
-    step is at most ``tol * max|Z|``.
+    step is at most ``tol * max|Z|``. ``C`` and ``Z`` may live on the device
+    of the array backend ``bk`` (:mod:`nilearn_vlm._backend`; FISTA runs
+    there, coordinate descent on NumPy); ``G`` is a NumPy array.
 
     Returns
     -------
-    Z : ndarray (k, n) float64
+    Z : ndarray (k, n) float64 (on ``bk``'s device)
     n_steps : int
     """
+    if bk is not NUMPY and solver == "cd":
+        Z, steps = lasso_codes(bk.to_numpy(C), G, alpha, None if Z is None else bk.to_numpy(Z),
+                               max_iter, tol, solver)
+        return bk.asarray(Z), steps
     k, n = C.shape
-    Z = np.zeros((k, n)) if Z is None else np.array(Z, dtype=np.float64)
-    R = C - G @ Z
-    active = np.flatnonzero((Z != 0).any(0) | (np.abs(R).max(0, initial=0.0) > alpha))
-    if active.size == 0:
+    Z = bk.zeros((k, n), np.float64) if Z is None else bk.copy(Z, np.float64)
+    Gd = bk.asarray(G)
+    R = C - Gd @ Z
+    active = bk.flatnonzero((Z != 0).any(0) | (bk.absmax0(R) > alpha))
+    if active.shape[0] == 0:
         return Z, 0
-    Za = np.ascontiguousarray(Z[:, active])
+    Za = bk.contiguous(Z[:, active])
     steps = 0
     if solver == "fista":
-        Ca = np.ascontiguousarray(C[:, active])
+        Ca = bk.contiguous(C[:, active])
         L = float(np.linalg.eigvalsh(G)[-1])
         if L <= 0:
             return Z, 0
-        Y, t = Za.copy(), 1.0
+        Y, t = bk.copy(Za, np.float64), 1.0
         for steps in range(1, max_iter + 1):
-            V = Y - (G @ Y - Ca) / L
-            new = np.maximum(V - alpha / L, 0.0) + np.minimum(V + alpha / L, 0.0)
+            V = Y - (Gd @ Y - Ca) / L
+            new = bk.soft_threshold(V, alpha / L)
             t_new = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
             delta = new - Za
             Y = new + ((t - 1.0) / t_new) * delta
             Za, t = new, t_new
-            if np.abs(delta).max() <= tol * max(float(np.abs(Za).max()), 1e-12):
+            if float(bk.xp.abs(delta).max()) <= tol * max(float(bk.xp.abs(Za).max()), 1e-12):
                 break
     elif solver == "cd":
         Ra = np.ascontiguousarray(R[:, active])
@@ -167,9 +176,10 @@ def lasso_codes(C, G, alpha, Z=None, max_iter=1000, tol=1e-4, solver="fista"):
     return Z, steps
 
 
-def _correlations(samples, D):
-    """``C = D X^T`` (k, n) in float64, the product in the samples' precision."""
-    return (D.astype(samples.dtype) @ samples.T).astype(np.float64)
+def _correlations(samples, D, bk=NUMPY, dtype=None):
+    """``C = D X^T`` (k, n) in float64, the product in the samples' precision (``dtype``)."""
+    dtype = samples.dtype if dtype is None else dtype
+    return bk.astype(bk.asarray(D.astype(dtype)) @ samples.T, np.float64)
 
 
 def _update_atoms(D, A, B, rng, samples):
@@ -189,13 +199,14 @@ def _update_atoms(D, A, B, rng, samples):
     return restarted
 
 
-def _objective(samples, Z, D, alpha, chunk=_CHUNK):
+def _objective(samples, Z, D, alpha, chunk=_CHUNK, bk=NUMPY):
     """``F(Z, D)`` computed from the data, in float64."""
     tot = 0.0
+    D = bk.asarray(D)
     for s in range(0, samples.shape[0], chunk):
-        R = samples[s : s + chunk].astype(np.float64) - Z[:, s : s + chunk].T @ D
+        R = bk.astype(samples[s : s + chunk], np.float64) - Z[:, s : s + chunk].T @ D
         tot += 0.5 * float((R * R).sum())
-    return tot + alpha * float(np.abs(Z).sum())
+    return tot + alpha * float(bk.xp.abs(Z).sum())
 
 
 @dataclass
@@ -231,7 +242,8 @@ class DictionaryFit:
 
 
 def learn_dictionary(samples, n_atoms, alpha, *, init="varimax", max_iter=500, tol=1e-5, code_tol=1e-4,
-                     code_solver="fista", random_state=None, callback=None, warn=True):
+                     code_solver="fista", random_state=None, callback=None, warn=True, backend="numpy",
+                     device="cpu"):
     """Batch dictionary learning of units, run until the objective settles.
 
     Minimises ``F(Z, D) = 0.5 ||X - Z D||^2 + alpha ||Z||_1`` with atoms of
@@ -265,6 +277,14 @@ def learn_dictionary(samples, n_atoms, alpha, *, init="varimax", max_iter=500, t
     callback : callable or None
         Called with each trace row (a dict) after each alternation.
     warn : bool, default=True
+    backend : {"numpy", "torch"} or backend object, default="numpy"
+        Array backend (:mod:`nilearn_vlm._backend`) of the products with the
+        samples (``D X^T``, ``X^T Z^T``, the objective) and of the FISTA
+        codes: the samples go to the device once, the codes stay there, and
+        only ``(k, k)`` and ``(n_scans, k)`` statistics come back for the atom
+        update (NumPy). The start (``init``) is computed with NumPy.
+    device : {"cpu", "cuda", "cuda:N"}, default="cpu"
+        Device of the torch backend (a CUDA device implies torch).
 
     Returns
     -------
@@ -281,22 +301,26 @@ def learn_dictionary(samples, n_atoms, alpha, *, init="varimax", max_iter=500, t
     ((5, 50), (5, 200), True)
     """
     c0 = time.process_time()
+    bk = get_backend(backend, device)
     rng = check_random_state(random_state)
     n = samples.shape[0]
     D = _initial_atoms(samples, n_atoms, init, rng)
     x2 = sum(float((samples[s : s + _CHUNK].astype(np.float64) ** 2).sum()) for s in range(0, n, _CHUNK))
-    Z = np.zeros((n_atoms, n))
+    dt = samples.dtype
+    S = bk.asarray(samples)  # the samples on the device, once (the same array on NumPy)
+    Z = bk.zeros((n_atoms, n), np.float64)
     trace, f_prev, rel, converged, it = [], np.inf, np.inf, False, 0
     for it in range(1, max_iter + 1):
-        Z, steps = lasso_codes(_correlations(samples, D), D @ D.T, alpha, Z, tol=code_tol, solver=code_solver)
-        A = Z @ Z.T
-        B = (samples.T @ Z.T.astype(samples.dtype)).astype(np.float64)
+        Z, steps = lasso_codes(_correlations(S, D, bk, dt), D @ D.T, alpha, Z, tol=code_tol, solver=code_solver,
+                               bk=bk)
+        A = bk.to_numpy(Z @ Z.T)
+        B = bk.to_numpy(bk.astype(S.T @ bk.astype(Z.T, dt), np.float64))
         restarted = _update_atoms(D, A, B, rng, samples)
         if restarted:
             Z[restarted] = 0.0
-            A = Z @ Z.T
+            A = bk.to_numpy(Z @ Z.T)
             B[:, restarted] = 0.0
-        f = 0.5 * (x2 - 2 * float((B * D.T).sum()) + float((A * (D @ D.T)).sum())) + alpha * float(np.abs(Z).sum())
+        f = 0.5 * (x2 - 2 * float((B * D.T).sum()) + float((A * (D @ D.T)).sum())) + alpha * float(bk.xp.abs(Z).sum())
         rel = (f_prev - f) / f if np.isfinite(f_prev) and f > 0 else (0.0 if f == 0 else np.inf)
         f_prev = f
         row = dict(it=it, objective=f, rel_change=rel, code_steps=steps, restarted=len(restarted),
@@ -307,8 +331,9 @@ def learn_dictionary(samples, n_atoms, alpha, *, init="varimax", max_iter=500, t
         if abs(rel) <= tol and not restarted:
             converged = True
             break
-    Z, _ = lasso_codes(_correlations(samples, D), D @ D.T, alpha, Z, tol=code_tol, solver=code_solver)
-    objective = _objective(samples, Z, D, alpha)
+    Z, _ = lasso_codes(_correlations(S, D, bk, dt), D @ D.T, alpha, Z, tol=code_tol, solver=code_solver, bk=bk)
+    objective = _objective(S, Z, D, alpha, bk=bk)
+    Z = bk.to_numpy(Z)
     if warn and not converged:
         warnings.warn(
             f"dictionary learning reached max_iter={max_iter} with a relative objective change of "

@@ -35,6 +35,7 @@ FLOORS = (
         {
             "_version": "the version string",
             "_layers": "this table of floors",
+            "_backend": "array backends (NumPy, torch on CPU or CUDA) of the GEMM/FFT-bound steps",
             "_utils": "shared numerics: z-scores, Pearson r, bootstraps, CV folds, byte sizes",
             "_provenance": "package versions, seeds, weight digests, fingerprints of input files",
             "_store": "the store: locks, atomic writes, checksums, reserved arrays, folder entries",

@@ -43,6 +43,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nilearn_vlm import _atom_tables
+from nilearn_vlm._backend import BACKENDS, get_backend
 from nilearn_vlm._dictionary import DictionaryFit, learn_dictionary, sparse_codes
 from nilearn_vlm._stability import (
     StableKeyNeurons,
@@ -136,6 +137,14 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Jobs for sparse coding (scikit-learn's solvers).
     verbose : int, default=0
+    backend : {"numpy", "torch"}, default="numpy"
+        Array backend of ``solver="cd"`` (:func:`learn_dictionary`: the
+        products with the units and the FISTA codes, for the dictionary and
+        the halves of the key-neuron test); torch is imported only then.
+        scikit-learn's solvers run on NumPy only.
+    device : {"cpu", "cuda", "cuda:N"}, default="cpu"
+        Device of the torch backend; a CUDA device implies torch and needs a
+        CUDA GPU (else fit raises an error that says so).
 
     Attributes
     ----------
@@ -217,6 +226,8 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "backend": [StrOptions(set(BACKENDS))],
+        "device": [str],
     }
 
     def __init__(
@@ -241,6 +252,8 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        backend="numpy",
+        device="cpu",
     ):
         self.n_atoms = n_atoms
         self.alpha = alpha
@@ -262,6 +275,8 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.backend = backend
+        self.device = device
 
     def _learner(self, n_components):
         common = dict(
@@ -302,11 +317,12 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
             out[s : s + chunk] = ((X[:, j] - self.mean_[j]) / self.scale_[j]).T
         return out
 
-    def _dictionary(self, data, k):
+    def _dictionary(self, data, k, bk):
         """One dictionary: a :class:`DictionaryFit` (codes (k, n_units))."""
         if self.solver == "cd":
             return learn_dictionary(data, k, self.alpha, init=self.init, max_iter=self.max_iter, tol=self.tol,
-                                    code_solver=self.code_solver, random_state=self.random_state, warn=False)
+                                    code_solver=self.code_solver, random_state=self.random_state, warn=False,
+                                    backend=bk)
         learner = self._learner(k)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -337,6 +353,10 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
         self
         """
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        bk = get_backend(self.backend, self.device)
+        if bk.name != "numpy" and self.solver != "cd":
+            raise ValueError(f"backend={bk.name!r} runs solver='cd'; solver={self.solver!r} (scikit-learn's) "
+                             "runs on backend='numpy', device='cpu': pass those, or solver='cd'.")
         n_scans, n_units = X.shape
         if groups is not None and np.shape(groups) != (n_scans,):
             raise ValueError(f"groups has {np.size(groups)} labels but X has {n_scans} scans (rows); "
@@ -368,7 +388,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
                     stacklevel=2,
                 )
                 k = len(idx)
-            fit = self._dictionary(self._samples(X, idx), k)
+            fit = self._dictionary(self._samples(X, idx), k, bk)
             if not fit.converged:
                 warnings.warn(
                     f"dictionary {key!r} reached max_iter={self.max_iter} before its stopping rule "
@@ -377,7 +397,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
             tests.append(None if self.key_neurons is None else stable_key_neurons(
                 X[:, idx], fit.atoms, self.alpha, groups=groups, n_pairs=self.n_pairs, n_blocks=self.n_blocks,
                 tau=self.tau, error_bound=self.error_bound, random_state=self.random_state,
-                dictionary_params={"code_solver": self.code_solver, "tol": max(self.tol, 1e-4)}))
+                dictionary_params={"code_solver": self.code_solver, "tol": max(self.tol, 1e-4), "backend": bk}))
             fits.append(fit)
             blocks.append(idx)
             prefix = "" if self.groupby is None else f"{key}:"

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from nilearn_vlm._backend import BACKENDS, get_backend
 from nilearn_vlm._utils import (
     column_scale,
     make_folds,
@@ -97,6 +98,18 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         (``"512MiB"`` = 512 * 2**20 bytes) units.
     n_threads : int or None, default=None
         BLAS threads during fit/predict (threadpoolctl); None leaves them.
+    backend : {"numpy", "torch"}, default="numpy"
+        Array backend of the ridge solver (products, eigendecompositions,
+        scoring of every alpha): NumPy/SciPy, or torch (imported only then;
+        ``pip install torch``). Both give the same alphas up to float
+        rounding ties and coefficients within rounding; cleaning, the alpha
+        choice and all outputs stay NumPy.
+    device : {"cpu", "cuda", "cuda:N"}, default="cpu"
+        Where the torch backend runs; a CUDA device implies
+        ``backend="torch"`` and needs a CUDA build of torch on a machine with
+        an NVIDIA GPU (else fit raises an error that says so). Voxel chunks
+        are copied to the device through pinned memory and only scores and
+        coefficients come back; ``max_memory`` bounds the device memory too.
     nested_cv : bool, default=False
         Also run nested cross-validation (alpha chosen inside each outer
         training set) and store unbiased out-of-sample R^2 in
@@ -178,6 +191,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         "dtype": [StrOptions({"float32", "float64"}), type],
         "max_memory": [Interval(Real, 0, None, closed="neither"), str],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "backend": [StrOptions(set(BACKENDS))],
+        "device": [str],
         "nested_cv": ["boolean"],
         "memory": "no_validation",
         "verbose": ["verbose"],
@@ -188,7 +203,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
                  fit_intercept=True, detrend=False, high_pass=None, t_r=None,
                  solver="auto", dtype="float32", max_memory="512MB",
                  n_threads=None, nested_cv=False, memory=None, verbose=0,
-                 n_jobs=None):
+                 n_jobs=None, backend="numpy", device="cpu"):
         self.mask = mask
         self.alphas = alphas
         self.cv = cv
@@ -205,6 +220,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         self.memory = memory
         self.verbose = verbose
         self.n_jobs = n_jobs
+        self.backend = backend
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -274,6 +291,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
                 f"{type(self).__name__} requires y to be passed, but the "
                 f"target y is None."
             )
+        bk = get_backend(self.backend, self.device)  # a CUDA request fails here, first
         X, x_runs = self._check_X(X, reset=True)
         Y, runs, conf = self._load_targets(y, confounds, groups)
         self._check_n_samples(X, Y)
@@ -292,7 +310,8 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         folds = make_folds(self.cv, X.shape[0], runs)
 
         kw = dict(fit_intercept=self.fit_intercept, solver=self.solver,
-                  dtype=dtype, max_memory=budget, standardize=self.standardize is True)
+                  dtype=dtype, max_memory=budget, standardize=self.standardize is True,
+                  backend=bk)
         with threadpool_limits(limits=self.n_threads, user_api="blas"):
             res = ridge_cv_path(X, Y, alphas, folds, cols=cols, refit=True,
                                 progress=self.verbose > 0, n_jobs=self.n_jobs,

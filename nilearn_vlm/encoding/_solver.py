@@ -15,8 +15,8 @@ flops per fold (:func:`count_flops` counts all of it).
 """
 
 import numpy as np
-from scipy import linalg
 
+from nilearn_vlm._backend import NUMPY, get_backend
 from nilearn_vlm._utils import column_scale, is_flat
 
 __all__ = ["count_flops", "decompose", "ridge_cv_path"]
@@ -24,7 +24,7 @@ __all__ = ["count_flops", "decompose", "ridge_cv_path"]
 SOLVERS = ("auto", "primal", "dual", "svd")
 
 
-def decompose(Xtr, solver="auto"):
+def decompose(Xtr, solver="auto", bk=NUMPY):
     """Diagonalise the ridge problem of one training set.
 
     Parameters
@@ -35,6 +35,9 @@ def decompose(Xtr, solver="auto"):
         ``primal``: eigh of ``Xtr^T Xtr``; ``dual``: eigh of ``Xtr Xtr^T``;
         ``auto``: the smaller of the two; ``svd``: LAPACK ``gesdd`` of
         ``Xtr`` (slower, for checking).
+    bk : array backend, default: NumPy
+        :func:`nilearn_vlm._backend.get_backend`; ``Xtr`` lives on its device
+        and so do the outputs.
 
     Returns
     -------
@@ -50,18 +53,13 @@ def decompose(Xtr, solver="auto"):
     if solver == "auto":
         solver = "primal" if p <= n else "dual"
     if solver == "svd":
-        U, S, Vt = linalg.svd(Xtr, full_matrices=False, lapack_driver="gesdd",
-                              check_finite=False)
+        U, S, Vt = bk.svd(Xtr)
         return S**2, U * S, Vt.T
     if solver == "primal":
-        s, V = linalg.eigh(Xtr.T @ Xtr, driver="evd", overwrite_a=True,
-                           check_finite=False)
-        np.maximum(s, 0, out=s)
+        s, V = bk.eigh(Xtr.T @ Xtr)
         return s, Xtr @ V, V
     if solver == "dual":
-        s, U = linalg.eigh(Xtr @ Xtr.T, driver="evd", overwrite_a=True,
-                           check_finite=False)
-        np.maximum(s, 0, out=s)
+        s, U = bk.eigh(Xtr @ Xtr.T)
         return s, U, Xtr.T @ U
     raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}.")
 
@@ -167,7 +165,7 @@ def _fold_scaling(Xr, rows_idx, fit_intercept, standardize, dtype):
 def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                   solver="auto", dtype=np.float32, max_memory=512e6,
                   refit=True, eval_rows=None, progress=False, n_jobs=None,
-                  scale=None, standardize=False):
+                  scale=None, standardize=False, backend="numpy", device="cpu"):
     """Cross-validated ridge with one alpha per target, exact, chunked.
 
     Folds are processed one after the other (one decomposition in memory at
@@ -194,6 +192,13 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
         training set (each fold's, then all ``rows`` for the refit): nothing
         is estimated on validation scans. Flat features keep scale 1. The
         coefficients are returned for the unscaled features.
+    backend : {"numpy", "torch"} or backend object, default="numpy"
+        Array backend of the products, eigendecompositions and scoring
+        (:mod:`nilearn_vlm._backend`); fold scaling, alpha choice and outputs
+        stay in NumPy. Each chunk of targets goes to the device once per fold
+        and only scores and coefficients come back.
+    device : {"cpu", "cuda", "cuda:N"}, default="cpu"
+        Device of the torch backend (a CUDA device implies torch).
     solver : {"auto", "primal", "dual", "svd"}
     dtype : numpy dtype
         Working precision (float32 or float64); scores accumulate in float64.
@@ -240,6 +245,7 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
     ((3, 4), (4,))
     """
     dtype = np.dtype(dtype)
+    bk = get_backend(backend, device)
     alphas = np.asarray(alphas, dtype=np.float64)
     rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
     Xr = np.asarray(X[rows], dtype=dtype)
@@ -260,7 +266,8 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                                     fit_intercept=fit_intercept, solver=solver,
                                     dtype=dtype, max_memory=max_memory,
                                     refit=refit, eval_rows=eval_rows,
-                                    scale=scale, standardize=standardize))
+                                    scale=scale, standardize=standardize,
+                                    backend=bk))
     slices = _chunks(n_cols, chunk)
     bar = None
     if progress:
@@ -277,21 +284,25 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
         if sd is not None:
             Xtr /= sd
             Xva /= sd
-        s, W, V = decompose(Xtr, solver)
+        Xtr, Xva = bk.asarray(Xtr), bk.asarray(Xva)
+        s, W, V = decompose(Xtr, solver, bk)
         A = Xva @ V
         del Xtr, Xva
         del V
-        inv = (1.0 / (s[None, :].astype(np.float64) + alphas[:, None])).astype(dtype)
+        s = bk.to_numpy(s)
+        inv = bk.asarray(
+            (1.0 / (s[None, :].astype(np.float64) + alphas[:, None])).astype(dtype))
         n_tr, n_va = len(tr), len(va)
         if _direct(len(alphas), n_tr, n_va, W.shape[1]):
             # resolution matrices (A d_k) W^T, (n_va, n_tr) per alpha: no
             # projection of Y (cheaper in the kernel form)
-            M = np.stack([(A * inv[k]) @ W.T for k in range(len(alphas))])
+            M = bk.stack([(A * inv[k]) @ W.T for k in range(len(alphas))])
         else:
             M = None
         for sl in slices:
             c = sl if cols is None else cols[sl]
-            Ytr, Yv = _take(Y, rows[tr], c, dtype), _take(Y, rows[va], c, dtype)
+            Ytr = bk.asarray(_take(Y, rows[tr], c, dtype))
+            Yv = bk.asarray(_take(Y, rows[va], c, dtype))
             if fit_intercept:
                 # centring Y is exact in theory (W is orthogonal to the
                 # constant) but in float32 an uncentred offset leaks through
@@ -301,15 +312,16 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                 Yv -= y_mean
             B = W.T @ Ytr if M is None else Ytr
             del Ytr
-            sst = ((Yv - Yv.mean(0)) ** 2).sum(0, dtype=np.float64)
+            sst = bk.to_numpy(bk.sum64((Yv - Yv.mean(0)) ** 2))
             ok = ~is_flat(sst, scale[sl], n_va, dtype)
             n_scored[sl] += ok
-            P = np.empty_like(Yv)
+            P = bk.empty_like(Yv)
+            sse = []
             for k in range(len(alphas)):
-                np.matmul(A * inv[k] if M is None else M[k], B, out=P)
-                np.subtract(P, Yv, out=P)
-                sse = np.einsum("ij,ij->j", P, P, dtype=np.float64)
-                scores[k, sl] += np.nan_to_num(_r2(sse, sst, ok))
+                bk.matmul(A * inv[k] if M is None else M[k], B, out=P)
+                P -= Yv
+                sse.append(bk.sqsum64(P))
+            scores[:, sl] += np.nan_to_num(_r2(bk.to_numpy(bk.stack(sse)), sst, ok))
             del B, P, Yv
             if bar is not None:
                 bar.update()
@@ -326,35 +338,39 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
     Xc = Xr - x_mean
     if x_sd is not None:
         Xc /= x_sd
-    s_full, W_full, V_full = decompose(Xc, solver)
+    s_full, W_full, V_full = decompose(bk.asarray(Xc), solver, bk)
     del Xc
     if x_sd is not None:
-        V_full = V_full / x_sd[:, None]  # coefficients of the unscaled features
-    s_full = s_full.astype(np.float64)
+        V_full = V_full / bk.asarray(x_sd)[:, None]  # coefficients of the unscaled features
+    s_full = bk.to_numpy(s_full).astype(np.float64)
     out["coef"] = np.empty((p, n_cols), dtype)
     out["intercept"] = np.empty(n_cols, dtype)
     if eval_rows is not None:
-        Xe = np.asarray(X[eval_rows], dtype=dtype)
+        Xe = bk.asarray(np.asarray(X[eval_rows], dtype=dtype))
         out["eval_score"] = np.empty(n_cols)
     for sl in slices:
         c = sl if cols is None else cols[sl]
-        Yc = _take(Y, rows, c, dtype)
-        y_mean = Yc.mean(0) if fit_intercept else np.zeros(Yc.shape[1], dtype)
+        Yc = bk.asarray(_take(Y, rows, c, dtype))
+        y_mean = Yc.mean(0) if fit_intercept else bk.zeros(Yc.shape[1], dtype)
         if fit_intercept:
             Yc -= y_mean
         C = W_full.T @ Yc
         del Yc
-        C /= (s_full[:, None] + out["alpha"][sl][None, :]).astype(dtype)
-        coef = out["coef"][:, sl]
-        np.matmul(V_full, C, out=coef)
-        out["intercept"][sl] = y_mean - x_mean @ coef
+        C /= bk.asarray((s_full[:, None] + out["alpha"][sl][None, :]).astype(dtype))
+        if bk is NUMPY:
+            coef = out["coef"][:, sl]
+            np.matmul(V_full, C, out=coef)
+        else:
+            coef = V_full @ C
+            out["coef"][:, sl] = bk.to_numpy(coef)
+        intercept = bk.to_numpy(y_mean) - x_mean @ out["coef"][:, sl]
+        out["intercept"][sl] = intercept
         if eval_rows is not None:
-            Ye = _take(Y, eval_rows, c, dtype)
-            res = Xe @ coef + out["intercept"][sl] - Ye
-            sst = ((Ye - Ye.mean(0)) ** 2).sum(0, dtype=np.float64)
+            Ye = bk.asarray(_take(Y, eval_rows, c, dtype))
+            res = Xe @ coef + bk.asarray(intercept) - Ye
+            sst = bk.to_numpy(bk.sum64((Ye - Ye.mean(0)) ** 2))
             ok = ~is_flat(sst, scale[sl], len(eval_rows), dtype)
-            out["eval_score"][sl] = _r2(
-                np.einsum("ij,ij->j", res, res, dtype=np.float64), sst, ok)
+            out["eval_score"][sl] = _r2(bk.to_numpy(bk.sqsum64(res)), sst, ok)
         if bar is not None:
             bar.update()
     if bar is not None:
@@ -379,7 +395,7 @@ def _ridge_tasks(X, Y, alphas, folds, cols, rows, groups, n_jobs, progress, kw):
             yield (X, np.asarray(Y[:, c], dtype=dtype), alphas, folds, None, rows,
                    kw["fit_intercept"], kw["solver"], dtype, kw["max_memory"],
                    kw["refit"], kw["eval_rows"], False, 1, kw["scale"][g],
-                   kw["standardize"])
+                   kw["standardize"], kw["backend"])
 
     n_cols = groups[-1].stop
     out = None

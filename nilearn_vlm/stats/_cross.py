@@ -6,26 +6,30 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import sparse
 
+from nilearn_vlm._backend import NUMPY
 
-def cross_shift(xr, yr, shifts):
+
+def cross_shift(xr, yr, shifts, bk=NUMPY):
+    """``out[i, v] = sum_t x[t - shifts[i]] y[t, v]``: all circular lags by FFT, on ``bk``'s device."""
     n = yr.shape[0]
-    X = sfft.rfft(xr, axis=0)
-    Y = sfft.rfft(yr, axis=0)
-    cc = sfft.irfft(np.conj(X) * Y, n=n, axis=0)  # cc[s] = sum_t x[t - s] y[t]
-    return cc[shifts]
+    X = bk.rfft(xr)
+    Y = bk.rfft(yr)
+    cc = bk.irfft(X.conj() * Y, n)  # cc[s] = sum_t x[t - s] y[t]
+    return cc[bk.asarray(shifts)]
 
 
-def cross_phase(xr, yr, theta):
+def cross_phase(xr, yr, theta, bk=NUMPY):
+    """Cross-products of phase-randomised ``x`` with ``y``: one product with the cross-spectra."""
     n = yr.shape[0]
-    S = sfft.rfft(xr, axis=0) * np.conj(sfft.rfft(yr, axis=0))  # (n_freq, n_vox)
+    S = bk.rfft(xr) * bk.rfft(yr).conj()  # (n_freq, n_vox)
     w = np.full(S.shape[0], 2.0 / n)
     w[0] = 1.0 / n
     if n % 2 == 0:
         w[-1] = 1.0 / n
-    dt = yr.dtype
-    a = (w * np.cos(theta)).astype(dt)
-    b = (-w * np.sin(theta)).astype(dt)
-    return a @ np.ascontiguousarray(S.real) + b @ np.ascontiguousarray(S.imag)
+    dt = bk.to_numpy(yr[:1, :1]).dtype
+    a = bk.asarray((w * np.cos(theta)).astype(dt))
+    b = bk.asarray((-w * np.sin(theta)).astype(dt))
+    return a @ bk.contiguous(S.real) + b @ bk.contiguous(S.imag)
 
 
 def cross_block(xr, yr, length, offsets, orders):

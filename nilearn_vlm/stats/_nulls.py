@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn import get_config
 
+from nilearn_vlm._backend import NUMPY, get_backend
 from nilearn_vlm._utils import as_columns, column_scale, is_flat, run_basis, warn_unscored
 from nilearn_vlm.stats._cross import cross_block, cross_iid, cross_phase, cross_shift
 from nilearn_vlm._utils import pearson_r as _pearson_r
@@ -203,14 +204,19 @@ def _run_terms(c, nx, x_ok, ny, y_ok, statistic):
 
 
 def _null_chunk(x, y, run_idx, bases, x_runs, draws, per_run, method, n_perm, statistic,
-                alternative, dtype, x_dtype, y_dtype, return_null):
+                alternative, dtype, x_dtype, y_dtype, return_null, bk=NUMPY):
     """Observed scores and the null of one voxel chunk, run by run.
+
+    The cleaning and the observed scores are NumPy (float64); the null
+    cross-products and their sum over runs run on ``bk``, and the chunk's
+    null maps come back once.
 
     Returns the observed statistic, exceedance counts, null maps (or None),
     null maxima and the unscored voxels.
     """
     n_vox = y.shape[1]
-    total = np.zeros((n_perm, n_vox), dtype=dtype)
+    xp, to = bk.xp, bk.asarray
+    total = bk.zeros((n_perm, n_vox), dtype)
     obs = np.zeros(n_vox)
     n_scored = np.zeros(n_vox, dtype=np.int64)
     for k, idx in enumerate(run_idx):
@@ -226,22 +232,24 @@ def _null_chunk(x, y, run_idx, bases, x_runs, draws, per_run, method, n_perm, st
         a, b = _run_terms(c, nx, x_ok, ny, y_ok, statistic)
         obs += a * c + b
         n_scored += y_ok
-        xr, yr = xk.astype(dtype), yk.astype(dtype)
-        cross = _cross(method, xr, yr, draws[k], None if per_run is None else per_run[k])
+        xr, yr = to(xk.astype(dtype)), to(yk.astype(dtype))
+        length = None if per_run is None else per_run[k]
+        cross = _cross(method, xr, yr, draws[k], length, bk)
         # the resampled regressor, cleaned again: its nuisance part adds nothing to the
         # cross-product (the BOLD is cleaned) but leaves its norm
         if x_runs is not None:
-            proj = x_runs[k][3]
+            proj = to(x_runs[k][3])
         else:
-            proj = _nuisance_norms(method, xr, bases[k], draws[k], None if per_run is None else per_run[k])
-        nxs = np.sqrt(np.maximum(nx.astype(dtype) ** 2 - proj, 0))
+            proj = _nuisance_norms(method, xr, bases[k], draws[k], length, bk, dtype)
+        nxs = xp.sqrt(bk.clip0(to(nx.astype(dtype)) ** 2 - proj))
         with np.errstate(invalid="ignore", divide="ignore"):
             if statistic == "r":
-                term = np.where(x_ok & y_ok, cross / (nxs * ny.astype(dtype)), 0)
+                term = xp.where(to(x_ok & y_ok), cross / (nxs * to(ny.astype(dtype))), 0)
             else:
-                term = np.where(y_ok, (2 * cross - np.where(x_ok, nxs**2, 0)) / (ny**2).astype(dtype), 0)
-        total += np.nan_to_num(term.astype(dtype, copy=False), nan=0.0)
+                term = xp.where(to(y_ok), (2 * cross - xp.where(to(x_ok), nxs**2, 0)) / to((ny**2).astype(dtype)), 0)
+        total += bk.nan_to_num(term, dtype)
         del cross, xr, yr, yk, term, nxs, proj
+    total = bk.to_numpy(total)
     unscored = n_scored == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         stat = np.where(unscored, np.nan, obs / np.maximum(n_scored, 1))
@@ -260,31 +268,32 @@ def _null_chunk(x, y, run_idx, bases, x_runs, draws, per_run, method, n_perm, st
     return stat, counts, null, o.max(1)
 
 
-def _cross(method, xr, yr, draws, length):
+def _cross(method, xr, yr, draws, length, bk=NUMPY):
     """Null cross-products of one run (n_draws, n_voxels) for every resampling."""
     if method == "shift":
-        return cross_shift(xr, yr, draws)
+        return cross_shift(xr, yr, draws, bk)
     if method == "phase":
-        return cross_phase(xr, yr, draws)
+        return cross_phase(xr, yr, draws, bk)
     if method == "block":
         return cross_block(xr, yr, length, *draws)
     return cross_iid(xr, yr, draws)
 
 
-def _nuisance_norms(method, xr, Q, draws, length):
+def _nuisance_norms(method, xr, Q, draws, length, bk=NUMPY, dtype=None):
     """``|Q^T x*|^2`` for every resampled ``x*`` of the run (n_draws, n_columns of x).
 
     The part of the resampled (cleaned) regressor that lies in the run's
     nuisance space: a circular shift, a block permutation or new phases of a
     cleaned series are no longer orthogonal to the trend and cosine drifts.
+    ``dtype``: that of ``xr`` (default: ``xr.dtype``, for NumPy arrays).
     """
-    Qd = Q.astype(xr.dtype)
+    Qd = bk.asarray(Q.astype(xr.dtype if dtype is None else dtype))
     out = 0
     for j in range(Q.shape[1]):
-        q = np.broadcast_to(Qd[:, j:j + 1], xr.shape) if xr.shape[1] > 1 else Qd[:, j:j + 1]
+        q = Qd[:, j:j + 1]
         if xr.shape[1] > 1:
-            q = np.ascontiguousarray(q)
-        out = out + _cross(method, xr, q, draws, length) ** 2
+            q = bk.broadcast(q, xr.shape)
+        out = out + _cross(method, xr, q, draws, length, bk) ** 2
     return out
 
 
@@ -317,6 +326,8 @@ def permutation_null(
     random_state=None,
     verbose=0,
     n_jobs=None,
+    backend="numpy",
+    device="cpu",
 ):
     """Per-voxel scores within runs and their permutation null, respecting autocorrelation.
 
@@ -431,6 +442,17 @@ def permutation_null(
         :func:`nilearn_vlm.parallel.use_dask`), each within
         ``working_memory``. None: 1 unless a joblib context says otherwise.
         Results are identical to one job's.
+    backend : {"numpy", "torch"}, default="numpy"
+        Array backend of the null cross-products (the FFTs of ``"shift"``,
+        the product with the random phases of ``"phase"``) and their sums
+        over runs; the cleaning, the observed scores and the p-values stay
+        NumPy in float64. ``"block"`` and ``"iid"`` run on NumPy only. torch
+        is imported only when asked for; both backends agree within the
+        rounding of ``dtype``.
+    device : {"cpu", "cuda", "cuda:N"}, default="cpu"
+        Device of the torch backend (a CUDA device implies torch; without a
+        CUDA GPU this raises an error that names the fix). Each voxel chunk
+        goes to the device once and its null maps come back once.
 
     Returns
     -------
@@ -472,6 +494,12 @@ def permutation_null(
         raise ValueError(f"statistic must be one of {STATISTICS}; got {statistic!r}")
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative must be one of {ALTERNATIVES}; got {alternative!r}")
+    bk = get_backend(backend, device)
+    if bk.name != "numpy" and method not in ("shift", "phase"):
+        raise ValueError(
+            f"backend={bk.name!r} runs the 'shift' and 'phase' nulls; method={method!r} runs on "
+            "backend='numpy', device='cpu': pass those, or use method='shift'."
+        )
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise ValueError(f"n_permutations must be a positive integer; got {n_permutations!r}")
     n_permutations = int(n_permutations)
@@ -547,7 +575,7 @@ def permutation_null(
         for sl in slices:
             xc = None if x_runs is not None else x[:, sl]
             yield (xc, y[:, sl], run_idx, bases, x_runs, draws, per_run, method, n_permutations,
-                   statistic, alternative, dtype, x.dtype, y.dtype, return_null)
+                   statistic, alternative, dtype, x.dtype, y.dtype, return_null, bk)
 
     from nilearn_vlm.parallel import map_tasks
 

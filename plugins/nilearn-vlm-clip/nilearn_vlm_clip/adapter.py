@@ -13,6 +13,7 @@ from nilearn_vlm.units import site_name
 _STREAMS = (("vision", "image"), ("text", "text"))
 _KINDS = ("attn_out", "head", "ffn", "resid")
 _BACKENDS = ("open_clip", "transformers")
+_DTYPES = ("float32", "bfloat16", "float16")
 
 
 class ClipAdapter(BaseAdapter):
@@ -68,6 +69,13 @@ class ClipAdapter(BaseAdapter):
         Seed of the random weights (the global torch RNG is left untouched).
     device : str, default="cpu"
         Torch device.
+    dtype : {"float32", "bfloat16", "float16"}, default="float32"
+        Precision of the weights and the forward pass (the image pixels are
+        cast to it). Pooled units are returned in float32 whatever it is;
+        reduced precision changes them by its rounding (about 1e-2 relative
+        for bfloat16) and changes the weights' digest, so cached units of one
+        precision are never reused for another. ``float16`` is meant for
+        GPUs.
 
     Examples
     --------
@@ -95,6 +103,7 @@ class ClipAdapter(BaseAdapter):
         "model_cfg": None,
         "seed": 0,
         "device": "cpu",
+        "dtype": "float32",
     }
 
     # -- loading ---------------------------------------------------------
@@ -115,6 +124,8 @@ class ClipAdapter(BaseAdapter):
             raise TypeError(f"model_cfg must be a dict or None, got {type(p['model_cfg']).__name__}")
         if not isinstance(p["seed"], (int, np.integer)):
             raise TypeError(f"seed must be an int, got {p['seed']!r}")
+        if p["dtype"] not in _DTYPES:
+            raise ValueError(f"dtype={p['dtype']!r} is not supported; choose one of {_DTYPES}")
         if p["backend"] == "open_clip":
             from nilearn_vlm_clip._open_clip import OpenClipBackend
 
@@ -125,7 +136,7 @@ class ClipAdapter(BaseAdapter):
             self._backend = TransformersBackend(
                 p["hf_id"], p["pretrained"], p["model_cfg"], p["tokenizer"], int(p["seed"]), p["device"]
             )
-        self._model = self._backend.model
+        self._model = self._backend.model.to(dtype=getattr(torch, p["dtype"]))
         self._baseline_hooks = count_module_hooks(self._model)
         self._digest = None
         self._sites = self._list_sites()
@@ -218,6 +229,8 @@ class ClipAdapter(BaseAdapter):
     def _run(self, stream, batch, wanted, rule):
         with torch.inference_mode():
             inputs, mask = self._backend.prepare(stream, batch, self.model_params["device"])
+            if isinstance(inputs, torch.Tensor) and inputs.is_floating_point():  # pixels, in the model's dtype
+                inputs = inputs.to(getattr(torch, self.model_params["dtype"]))
         return self._capture(stream, inputs, mask, wanted, rule)
 
     def _capture(self, stream, inputs, mask, wanted, rule):
@@ -256,7 +269,7 @@ class ClipAdapter(BaseAdapter):
             rule = "cls" if stream == "vision" else "eot"
             pooled = self.extract(batch, [last], rule)[last]
             with torch.inference_mode():
-                x = torch.from_numpy(pooled).to(self.model_params["device"])
+                x = torch.from_numpy(pooled).to(self.model_params["device"], getattr(torch, self.model_params["dtype"]))
                 out[modality] = self._backend.project(stream, x).float().cpu().numpy()
         return out
 
