@@ -68,9 +68,10 @@ def contrast_weights(A, noise, runs=None):
     c = lag_sums(A, L, runs)
     c[1:] *= 2
     u = noise.taper[:, None] * c
-    rb = noise.rho_bar @ u[1:]
-    ua = np.vstack([u[:1] + rb, np.zeros((L, u.shape[1]))])
-    ub = np.vstack([-rb[None], u[1:]])
+    # the median's autocorrelations (pooled over all voxels) are not tapered, each
+    # voxel's own deviation from them is
+    ua = np.vstack([c[:1] + noise.rho_bar @ c[1:], np.zeros((L, u.shape[1]))])
+    ub = np.vstack([-(noise.rho_bar @ u[1:])[None], u[1:]])
     MiT = np.linalg.inv(noise.M).T
     return {"c": c, "ua": ua, "ub": ub, "ha": MiT @ ua, "hb": MiT @ ub}
 
@@ -88,8 +89,7 @@ def shrunk_spectrum(noise):
     g = noise.gamma
     g0 = np.where(g[0] > 0, g[0], 1.0)
     rb = noise.rho_bar[:, None]
-    gs = np.vstack([g[:1], g0 * (rb + noise.lam * (g[1:] / g0 - rb))])
-    f = noise.taper[:, None] * gs
+    f = np.vstack([g[:1], g0 * (rb + noise.taper[1:, None] * noise.lam * (g[1:] / g0 - rb))])
     f[1:] *= 2
     return f
 
@@ -120,7 +120,8 @@ def contrast_variance(A, beta, fit, noise, runs=None, floor=VARIANCE_FLOOR):
     gamma, lam = noise.gamma, noise.lam
     w = contrast_weights(A, noise, runs)
     ua, ub, ha, hb = w["ua"], w["ub"], w["ha"], w["hb"]
-    var = ua.T @ gamma + (ub.T @ gamma) * lam
+    dev = ub.T @ gamma  # gamma_0 times the voxel's deviation from the median, seen by the contrast
+    var = ua.T @ gamma + dev * lam
     if fit is not None:
         sx = lag_sums(fit, L, runs)
         var -= beta**2 * (np.einsum("lj,lj->j", ha, sx)[:, None]
@@ -134,6 +135,8 @@ def contrast_variance(A, beta, fit, noise, runs=None, floor=VARIANCE_FLOOR):
     f2 = K2 @ cos_product(f, f)
     V2 = (cos_product(ha, ha).T @ f2 + 2 * (cos_product(ha, hb).T @ f2) * lam
           + (cos_product(hb, hb).T @ f2) * lam**2)
+    if noise.lam_var is not None:
+        V2 += 0.5 * dev**2 * noise.lam_var  # the sampling variance of lam (delta method)
     dof = np.maximum(E**2 / np.maximum(V2, 1e-300), 1.0)
     return var, dof
 
