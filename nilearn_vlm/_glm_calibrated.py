@@ -16,14 +16,18 @@ calibration section of the statistics guide):
 3. **Variance.** ``var(beta_j) = a_j' V a_j`` with ``V`` each voxel's Toeplitz
    noise covariance, estimated from the residuals of the nuisance alone (the
    regressors are not fitted: under the null they are noise) with the
-   residual-induced bias removed exactly, a Tukey taper and James-Stein
-   shrinkage of the autocorrelations towards their median
-   (:func:`nilearn_vlm._glm_noise.fit_noise`); the fitted regressor's own
+   residual-induced bias removed exactly, James-Stein shrinkage of the
+   autocorrelations towards their median and a Tukey taper of each voxel's
+   deviation from it (:func:`nilearn_vlm._glm_noise.fit_noise`); the fitted regressor's own
    share of that estimate, ``beta^2 z' H z``, is removed (Wald form). The
    variance is at least ``floor`` times the white-noise variance.
 4. **Reference distribution.** Student t with the Satterthwaite degrees of
-   freedom of the variance estimate (a quadratic form of the data), per
-   regressor and voxel, in the DCT-diagonal approximation.
+   freedom of the variance estimate, per regressor and voxel, in the
+   DCT-diagonal approximation: the variance of a quadratic form of the data
+   plus that of the shrinkage weight, itself an estimate
+   (:func:`nilearn_vlm._glm_noise.shrinkage_weights`; taken as fixed, the
+   voxels with a weight between 0 and 1 give too many p-values in the far
+   tail, where the first discoveries of large families lie).
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def spectral_kernels(spec, L):
 
 
 def shrunk_spectrum(noise):
-    """Cosine coefficients (L + 1, V) of each voxel's tapered, shrunk noise spectrum."""
+    """Cosine coefficients (L + 1, V) of each voxel's shrunk spectrum (its deviation from the median tapered)."""
     g = noise.gamma
     g0 = np.where(g[0] > 0, g[0], 1.0)
     rb = noise.rho_bar[:, None]
