@@ -16,14 +16,18 @@ calibration section of the statistics guide):
 3. **Variance.** ``var(beta_j) = a_j' V a_j`` with ``V`` each voxel's Toeplitz
    noise covariance, estimated from the residuals of the nuisance alone (the
    regressors are not fitted: under the null they are noise) with the
-   residual-induced bias removed exactly, a Tukey taper and James-Stein
-   shrinkage of the autocorrelations towards their median
-   (:func:`nilearn_vlm._glm_noise.fit_noise`); the fitted regressor's own
+   residual-induced bias removed exactly, James-Stein shrinkage of the
+   autocorrelations towards their median and a Tukey taper of each voxel's
+   deviation from it (:func:`nilearn_vlm._glm_noise.fit_noise`); the fitted regressor's own
    share of that estimate, ``beta^2 z' H z``, is removed (Wald form). The
    variance is at least ``floor`` times the white-noise variance.
 4. **Reference distribution.** Student t with the Satterthwaite degrees of
-   freedom of the variance estimate (a quadratic form of the data), per
-   regressor and voxel, in the DCT-diagonal approximation.
+   freedom of the variance estimate, per regressor and voxel, in the
+   DCT-diagonal approximation: the variance of a quadratic form of the data
+   plus that of the shrinkage weight, itself an estimate
+   (:func:`nilearn_vlm._glm_noise.shrinkage_weights`; taken as fixed, the
+   voxels with a weight between 0 and 1 give too many p-values in the far
+   tail, where the first discoveries of large families lie).
 """
 
 from __future__ import annotations
@@ -68,9 +72,10 @@ def contrast_weights(A, noise, runs=None):
     c = lag_sums(A, L, runs)
     c[1:] *= 2
     u = noise.taper[:, None] * c
-    rb = noise.rho_bar @ u[1:]
-    ua = np.vstack([u[:1] + rb, np.zeros((L, u.shape[1]))])
-    ub = np.vstack([-rb[None], u[1:]])
+    # the median's autocorrelations (pooled over all voxels) are not tapered, each
+    # voxel's own deviation from them is
+    ua = np.vstack([c[:1] + noise.rho_bar @ c[1:], np.zeros((L, u.shape[1]))])
+    ub = np.vstack([-(noise.rho_bar @ u[1:])[None], u[1:]])
     MiT = np.linalg.inv(noise.M).T
     return {"c": c, "ua": ua, "ub": ub, "ha": MiT @ ua, "hb": MiT @ ub}
 
@@ -84,12 +89,11 @@ def spectral_kernels(spec, L):
 
 
 def shrunk_spectrum(noise):
-    """Cosine coefficients (L + 1, V) of each voxel's tapered, shrunk noise spectrum."""
+    """Cosine coefficients (L + 1, V) of each voxel's shrunk spectrum (its deviation from the median tapered)."""
     g = noise.gamma
     g0 = np.where(g[0] > 0, g[0], 1.0)
     rb = noise.rho_bar[:, None]
-    gs = np.vstack([g[:1], g0 * (rb + noise.lam * (g[1:] / g0 - rb))])
-    f = noise.taper[:, None] * gs
+    f = np.vstack([g[:1], g0 * (rb + noise.taper[1:, None] * noise.lam * (g[1:] / g0 - rb))])
     f[1:] *= 2
     return f
 
@@ -120,7 +124,8 @@ def contrast_variance(A, beta, fit, noise, runs=None, floor=VARIANCE_FLOOR):
     gamma, lam = noise.gamma, noise.lam
     w = contrast_weights(A, noise, runs)
     ua, ub, ha, hb = w["ua"], w["ub"], w["ha"], w["hb"]
-    var = ua.T @ gamma + (ub.T @ gamma) * lam
+    dev = ub.T @ gamma  # gamma_0 times the voxel's deviation from the median, seen by the contrast
+    var = ua.T @ gamma + dev * lam
     if fit is not None:
         sx = lag_sums(fit, L, runs)
         var -= beta**2 * (np.einsum("lj,lj->j", ha, sx)[:, None]
@@ -134,6 +139,8 @@ def contrast_variance(A, beta, fit, noise, runs=None, floor=VARIANCE_FLOOR):
     f2 = K2 @ cos_product(f, f)
     V2 = (cos_product(ha, ha).T @ f2 + 2 * (cos_product(ha, hb).T @ f2) * lam
           + (cos_product(hb, hb).T @ f2) * lam**2)
+    if noise.lam_var is not None:
+        V2 += 0.5 * dev**2 * noise.lam_var  # the sampling variance of lam (delta method)
     dof = np.maximum(E**2 / np.maximum(V2, 1e-300), 1.0)
     return var, dof
 

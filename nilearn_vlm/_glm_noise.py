@@ -299,6 +299,9 @@ class NoiseModel:
         DCT frequencies and kept shares (:func:`dct_keep`).
     taper : ndarray (L + 1,)
         Tukey weights.
+    lam_var : ndarray (V,), optional
+        Sampling variance of ``lam`` with its covariance term
+        (:func:`shrinkage_weights`; None: ``lam`` taken as fixed).
     """
 
     gamma: np.ndarray
@@ -307,6 +310,7 @@ class NoiseModel:
     M: np.ndarray
     spec: tuple
     taper: np.ndarray
+    lam_var: np.ndarray = None
 
     @property
     def max_lag(self):
@@ -349,6 +353,41 @@ def fit_noise(E, Q, runs=None, max_lag=None, shrink=True, rho_bar=None, M=None, 
     return noise_model(gamma, M, spec, rho_bar, shrink)
 
 
+def shrinkage_weights(d2, max_lag):
+    """James-Stein weights of the voxels' own autocorrelations and their sampling variance.
+
+    ``lam = max(0, 1 - (L - 2) / d2)`` with ``d2`` the Mahalanobis distance
+    of a voxel's autocorrelations from the target under their sampling
+    covariance ``S``. ``lam`` is itself an estimate: the variance estimate
+    ``lam * dev`` (``dev`` the voxel's deviation seen by a contrast ``u``,
+    ``D'u``) varies as ``lam^2 u'Su + dev^2 lam_var`` to first order, with
+    ``lam_var = var(lam) + 4 lam (L - 2) / d2^2`` (the covariance of ``lam``
+    with ``D'u``, per unit of ``dev^2``), ``var(lam) = 4 (L - 2)^2 / d2^3``
+    by the delta method (the gradient of ``lam`` in ``D`` is
+    ``2 (L - 2) S^-1 D / d2^2``). Near the clip at 0 the linearisation
+    overstates it: ``var(lam)`` is at most ``lam (1 - lam)`` (Bhatia-Davis,
+    ``lam`` lies in [0, 1]) and the covariance term is scaled alike. 0 where
+    ``lam`` is clipped.
+
+    Parameters
+    ----------
+    d2 : ndarray (V,)
+    max_lag : int
+        ``L``, the number of autocorrelations (> 2).
+
+    Returns
+    -------
+    lam, lam_var : ndarray (V,)
+    """
+    k = max_lag - 2
+    d2 = np.maximum(np.asarray(d2, dtype=np.float64), 1e-12)
+    lam = np.clip(1 - k / d2, 0, 1)
+    delta = 4 * k**2 / d2**3
+    v = np.minimum(delta, lam * (1 - lam))
+    inner = (lam > 0) & (lam < 1)
+    return lam, np.where(inner, v + 4 * lam * k / d2**2 * np.sqrt(v / delta), 0.0)
+
+
 def noise_model(gamma, M, spec, rho_bar=None, shrink=True):
     """:class:`NoiseModel` from bias-corrected autocovariances ``gamma`` (L + 1, V).
 
@@ -359,9 +398,10 @@ def noise_model(gamma, M, spec, rho_bar=None, shrink=True):
     if rho_bar is None:
         rho_bar = median_autocorrelation(gamma)
     lam = np.ones(gamma.shape[1])
+    lam_var = np.zeros(gamma.shape[1])
     if shrink and L > 2:
         S = _sampling_cov_rho(rho_bar, M, spec, L)
         D = rho - rho_bar[:, None]
-        d2 = np.einsum("lv,lv->v", D, np.linalg.solve(S, D))
-        lam = np.where(ok, np.clip(1 - (L - 2) / np.maximum(d2, 1e-12), 0, 1), 1.0)
-    return NoiseModel(gamma, lam, rho_bar, M, spec, tukey(L))
+        lam, lam_var = shrinkage_weights(np.einsum("lv,lv->v", D, np.linalg.solve(S, D)), L)
+        lam, lam_var = np.where(ok, lam, 1.0), np.where(ok, lam_var, 0.0)
+    return NoiseModel(gamma, lam, rho_bar, M, spec, tukey(L), lam_var)

@@ -11,7 +11,10 @@ products. Every per-pair quantity factors into a unit side and a voxel side:
   share ``b^2 (xa_u + xb_u lam_v)``;
 - the Satterthwaite moments ``E`` and ``V2``, low-rank products (12 and 16
   terms: the unit sides' spectra decay fast), computed as block products and
-  read only for the pairs whose t could pass the uncorrected level.
+  read only for the pairs whose t could pass the uncorrected level; ``V2``
+  also holds the sampling variance of the voxel's shrinkage weight, the
+  square of the pair's deviation term ``Pb_u . g_v`` (``L + 1`` inner terms)
+  times a voxel factor.
 
 The voxels' autocovariances are estimated once (in the pass that sets the
 shrinkage target) and reused by the blocks.
@@ -134,6 +137,7 @@ def _voxel_side(d, gamma):
         "E": np.ascontiguousarray((d.Erot @ np.vstack([f, f * lam])).T, dtype=f32),
         "V2": np.ascontiguousarray((d.V2rot @ np.vstack([f2, f2 * lam, f2 * lam**2])).T, dtype=f32),
         "lam": lam.astype(f32), "g0": g[0].astype(f32),
+        "g": np.ascontiguousarray(g.T, dtype=f32), "lam_var": noise.lam_var.astype(f32),
     }
 
 
@@ -150,13 +154,17 @@ def _pair_tests(d, G, br, var, u0, flat, floor=VARIANCE_FLOOR):
     vs = var.ravel()[flat] - bs**2 * (d.xa[ru] + d.xb[ru] * G["lam"][cols])  # Wald form
     vs = np.maximum(vs, floor * d.c0[ru] * G["g0"][cols])
     t = _safe_t(bs, vs)
+    Pb = d.P[:, d.L + 1 :]
     if flat.size < DENSE_MOMENTS * br.size:
         E = np.einsum("ij,ij->i", d.PE[ru], G["E"][cols]).astype(np.float64)
         V2 = np.einsum("ij,ij->i", d.PV[ru], G["V2"][cols]).astype(np.float64)
+        dev = np.einsum("ij,ij->i", Pb[ru], G["g"][cols]).astype(np.float64)
     else:
         u1 = u0 + br.shape[0]
         E = (d.PE[u0:u1] @ G["E"].T).ravel()[flat].astype(np.float64)
         V2 = (d.PV[u0:u1] @ G["V2"].T).ravel()[flat].astype(np.float64)
+        dev = (Pb[u0:u1] @ G["g"].T).ravel()[flat].astype(np.float64)
+    V2 += 0.5 * dev * dev * G["lam_var"][cols]  # the shrinkage weight's sampling variance
     return t, np.maximum(E * E / np.maximum(V2, 1e-300), 1.0), rows
 
 

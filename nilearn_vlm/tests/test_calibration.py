@@ -17,8 +17,8 @@ from nilearn_vlm.settings import PipelineSettings
 #: Figure of the full benchmark (``python benchmarks/calibration.py``, docs: the
 #: calibration section of the statistics guide) on neuropycon-data, calibrated
 #: inference, univariate GLM, 1,000 random-design maps: the share of maps with any
-#: FDR discovery (48 of 1,000, 95% interval [0.036, 0.063]).
-BENCHMARK_FAMILYWISE = 0.048
+#: FDR discovery (42 of 1,000, 95% interval [0.030, 0.056]).
+BENCHMARK_FAMILYWISE = 0.042
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +51,27 @@ def test_calibrated_glm_holds_on_real_rest_noise(rest):
     assert lo <= BENCHMARK_FAMILYWISE <= hi and glm["familywise"] <= 0.1
     units = res.rates["unit x voxel maps"]
     assert 0.04 <= units["fpr_0.05"] <= 0.06 and units["familywise"] <= 1 / 3
+
+
+@pytest.mark.parametrize("mode", ["joint", "univariate"])
+def test_far_tail_on_real_rest_noise(rest, mode):
+    """p < 1e-3 and p < 1e-4 near their nominal rates: 64 HRF-smooth regressors on 88 real rest scans.
+
+    Univariate: the unit maps' test (one GLM per unit); joint: a 64-regressor model (conservative
+    here: 0.76 and 0.61 times nominal). A gross error of the noise model shows: the voxels' own
+    autocorrelations unshrunk give 1.15 and 1.21 times nominal (univariate) on these data.
+    """
+    Y, t_r = rest
+    k3 = k4 = m = 0
+    for seed in range(3):
+        X = random_unit_series(Y.shape[0], t_r, np.random.default_rng([seed, 3]), n_units=64)
+        p = VoxelGLM(t_r=t_r, mode=mode, height_control=None).fit(X, Y).p_
+        k3 += int((p < 1e-3).sum())
+        k4 += int((p < 1e-4).sum())
+        m += p.size
+    low3, low4 = (0.6, 0.4) if mode == "joint" else (0.85, 0.6)
+    assert low3 <= k3 / (1e-3 * m) <= 1.1, k3 / (1e-3 * m)
+    assert low4 <= k4 / (1e-4 * m) <= 1.15, k4 / (1e-4 * m)
 
 
 def test_the_inference_setting_changes_calibrate(rest):

@@ -16,6 +16,7 @@ from nilearn_vlm._glm_noise import (
     levinson_durbin,
     orth_basis,
     residual_bias_matrix,
+    shrinkage_weights,
 )
 from nilearn_vlm._glm_solver import drift_terms
 
@@ -162,6 +163,35 @@ def test_satterthwaite_dof_matches_simulation():
     # and the variance estimate is unbiased for the true a'Va (up to the taper's bias, small here)
     V = linalg.toeplitz(np.r_[_ma_gamma(theta, 2), np.zeros(n - 3)])
     assert abs(var.mean() / (A[:, 0] @ V @ A[:, 0]) - 1) < 0.08
+
+
+def test_shrinkage_weight_variance_matches_monte_carlo():
+    """lam(D) D'u over draws D ~ N(D0, S): variance lam^2 u'Su + (D0'u)^2 lam_var, not lam^2 u'Su."""
+    rng = np.random.default_rng(8)
+    L = 10
+    B = rng.standard_normal((L, L))
+    S = B @ B.T / L + 0.5 * np.eye(L)
+    Si = np.linalg.inv(S)
+    for d2 in (20.0, 40.0):
+        D0 = rng.standard_normal(L)
+        D0 *= np.sqrt(d2 / (D0 @ Si @ D0))
+        u = S @ Si @ D0 / np.sqrt(d2) + 0.3 * rng.standard_normal(L)
+        D = D0 + rng.standard_normal((100000, L)) @ np.linalg.cholesky(S).T
+        lam_draws, _ = shrinkage_weights(np.einsum("il,lk,ik->i", D, Si, D), L)
+        simulated = np.var(lam_draws * (D @ u))
+        (lam,), (lam_var,) = shrinkage_weights(np.array([d2]), L)
+        fixed = lam**2 * (u @ S @ u)
+        assert abs(simulated / (fixed + (D0 @ u) ** 2 * lam_var) - 1) < 0.12
+        assert simulated / fixed > 1.1  # taking lam as fixed misses its share
+
+
+def test_shrinkage_weight_variance_is_bounded_where_lam_is_clipped():
+    d2 = np.array([1.0, 8.0, 8.5, 9.0, 12.0, 100.0])
+    lam, lam_var = shrinkage_weights(d2, 10)
+    np.testing.assert_allclose(lam, np.clip(1 - 8 / d2, 0, 1))
+    assert np.all(lam_var[lam == 0] == 0) and np.all(lam_var >= 0)
+    var_part = np.minimum(4 * 64 / d2**3, lam * (1 - lam))  # Bhatia-Davis near the clip
+    assert np.all(lam_var >= var_part) and lam_var[2] <= 2 * lam[2] * (1 - lam[2]) + 1e-12
 
 
 def test_t_to_z_matches_scipy():
