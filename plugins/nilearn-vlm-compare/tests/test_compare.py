@@ -335,3 +335,28 @@ def test_comparison_states_its_tests(tmp_path):
         layer_jackknife=False, labels=np.where(brain["vision"], 1, np.where(brain["language"], 2, 0)))
     with pytest.raises(ValueError, match="not fitted on the same BOLD"):
         CompareAnalysis().run([m["towers_a"], other], layer_jackknife=False)
+
+
+def test_model_results_jackknifes_only_the_named_streams_and_the_comparison_is_unchanged():
+    """The benchmark jackknifes only the compared stream pair: same sums, same layer r, same test."""
+    rng = np.random.default_rng(5)
+    runs = sim.run_labels()
+    src = sim.stimulus_sources(rng, runs)
+    brain = sim.compare_bold(src, rng, runs, n_vision=30, n_language=30, n_roi=10, n_driven=5)
+    labels = np.where(brain["vision"], 1, np.where(brain["language"], 2, 0))
+    units, U = sim.model_units("fused", src, rng, units_per_layer=2)
+    full = sim.model_results("f", units, U, brain["Y"], runs, labels=labels)
+    pair = sim.model_results("f", units, U, brain["Y"], runs, labels=labels,
+                             layer_jackknife=("cross_image", "cross_text"))
+    none = sim.model_results("f", units, U, brain["Y"], runs, labels=labels, layer_jackknife=False)
+    assert sorted(full.stream_layer_r) == ["cross_image", "cross_text", "text", "vision"]
+    assert sorted(pair.stream_layer_r) == ["cross_image", "cross_text"] and not none.stream_layer_r
+    for s in pair.stream_layer_r:
+        np.testing.assert_array_equal(pair.stream_layer_r[s], full.stream_layer_r[s])
+    for s in full.stream_block_sums:
+        np.testing.assert_array_equal(pair.stream_block_sums[s], full.stream_block_sums[s])
+    other = sim.model_results("g", *sim.model_units("fused", src, rng, units_per_layer=2), brain["Y"], runs,
+                              labels=labels)
+    a = CompareAnalysis().run([full, other]).stats
+    b = CompareAnalysis().run([pair, other]).stats
+    assert a["p_specificity"] == b["p_specificity"] and a["specificity_low"] == b["specificity_low"]
