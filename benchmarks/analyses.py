@@ -11,7 +11,7 @@ interval coverage >= 0.9 (>= 200 subjects); end to end through the pipeline,
 Usage::
 
     python benchmarks/analyses.py SECTION [--quick] [--n N] [--designs A,B] [--seed N] [--out DIR] [--memory DIR]
-    python benchmarks/analyses.py SECTION --pool [--out DIR]
+    python benchmarks/analyses.py SECTION --pool [--markdown] [--out DIR]
 
 SECTION: ``polarity``, ``redundancy``, ``spin``, ``streams`` (compare and VLM
 vs unimodal), ``end_to_end``, or ``all``. ``--quick`` runs small counts (a
@@ -109,6 +109,21 @@ def summarise(section, out_dir, quick=False):
     payload.update({key: {"mean": float(np.mean(v)), "n": len(v)} for key, v in values.items()})
     payload["seeds"] = sorted(seeds)
     return payload
+
+
+def markdown_rows(section, payload):
+    """One Markdown table row per rate: statistic, kind, k/n, rate [95% Clopper-Pearson], target."""
+    rows = []
+    goal = {"null": "upper <= 0.07", "end_to_end": "upper <= 0.08", "power": ">= 0.8, lower >= 0.7",
+            "coverage": ">= 0.90", None: "(descriptive)"}
+    for key, r in payload.items():
+        if isinstance(r, dict) and "rate" in r:
+            met = {True: "yes", False: "no", None: ""}[r.get("meets_target")]
+            if r.get("meets_target") is False and not r.get("enough", True):
+                met = f"no (n < {MIN_COUNT[r['kind']]})"
+            rows.append(f"| {section} | {key} | {r['kind'] or ''} | {r['k']}/{r['n']} | {r['rate']:.3f} "
+                        f"[{r['low']:.3f}, {r['high']:.3f}] | {goal[r['kind']]} | {met} |")
+    return rows
 
 
 def report(section, payload, out_dir, seconds=None):
@@ -342,6 +357,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=None, help="replicates of each selected design")
     parser.add_argument("--designs", default=None, help="comma-separated designs of the section (default: all)")
     parser.add_argument("--pool", action="store_true", help="only summarise the replicates already in --out")
+    parser.add_argument("--markdown", action="store_true", help="also print the pooled rates as Markdown rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="analyses_benchmark", help="folder of the SECTION.json(l) files")
     parser.add_argument("--memory", default=None, help="cache folder (surrogate banks, activations)")
@@ -363,6 +379,8 @@ def main(argv=None):
         report(f"quick-{name}" if args.quick else name, payload, out_dir,
                None if args.pool else time.perf_counter() - t0)
         missed += [f"{name}:{k}" for k, v in payload.items() if isinstance(v, dict) and v.get("meets_target") is False]
+        if args.markdown:
+            print("\n".join(markdown_rows(name, payload)))
     if missed and not args.quick:
         print("targets missed:", missed)
         return 1
