@@ -360,3 +360,20 @@ def test_model_results_jackknifes_only_the_named_streams_and_the_comparison_is_u
     a = CompareAnalysis().run([full, other]).stats
     b = CompareAnalysis().run([pair, other]).stats
     assert a["p_specificity"] == b["p_specificity"] and a["specificity_low"] == b["specificity_low"]
+
+
+def test_exact_flip_patterns_are_every_sign_pattern_once():
+    """The exact sign-flip enumeration (bits of the pattern index) against itertools.product, chunk edges included."""
+    import itertools
+
+    from nilearn_vlm_compare._streams import _flip_hits
+
+    rng = np.random.default_rng(3)
+    d = rng.standard_normal((7, 4))
+    stat = d.sum(0)
+    ref = np.array(list(itertools.product((1.0, -1.0), repeat=7))) @ d
+    for alt, hits in (("greater", (ref >= stat - 1e-9).sum(0)), ("two-sided", (np.abs(ref) >= np.abs(stat) - 1e-9)
+                                                                .sum(0))):
+        p, exact, total = _flip_hits(d, stat, 1000, rng, alt, chunk=5)
+        assert exact and total == 128
+        np.testing.assert_allclose(p, hits / 128)
