@@ -86,6 +86,7 @@ from nilearn_vlm.analyses._inference import (
     n_sign_arrangements,
     permutation_pvalue,
 )
+from nilearn_vlm.analyses._moves import ClusterMoves
 from nilearn_vlm.analyses._overlap import overlap_matrix, overlap_null, spatial_block_permutations
 from nilearn_vlm.analyses._surrogates import (
     FieldBank,
@@ -101,6 +102,7 @@ __all__ = [
     "INFERENCE_COLUMNS",
     "AnalysisResult",
     "BaseAnalysis",
+    "ClusterMoves",
     "FieldBank",
     "FigureSpec",
     "SpinBank",
