@@ -106,21 +106,27 @@ class ClusterMoves:
         without a place; a draw with none keeps the observed voxels.
         ``lookup``: mask index per voxel of a grid padded with -1 wider than
         any cluster (no bounds checks); ``anchors``: flat padded index of
-        every mask voxel.
+        every mask voxel. Candidates are screened on a few voxels (the
+        cluster's extremes) before the full check.
         """
-        n_draws = taken.shape[0]
+        n_draws, size = taken.shape[0], flat_offsets.shape[1]
+        probe = np.unique(np.r_[flat_offsets[0].argmin(), flat_offsets[0].argmax(),
+                                np.linspace(0, size - 1, min(size, 14)).astype(int)])
         out = np.tile(observed, (n_draws, 1))
         todo = np.arange(n_draws)
         for n_try in (8, self.n_tries):
             if not todo.size:
                 break
             o = rng.integers(48, size=(todo.size, n_try))
-            vox = lookup[flat_offsets[o] + anchors[rng.integers(self.n_voxels, size=(todo.size, n_try))][..., None]]
-            ok = (vox >= 0).all(-1)
-            ok &= ~taken[todo[:, None, None], np.maximum(vox, 0)].any(-1)
-            has = ok.any(1)
-            out[todo[has]] = vox[has, ok[has].argmax(1)]
-            todo = todo[~has]
+            base = anchors[rng.integers(self.n_voxels, size=(todo.size, n_try))]
+            pv = lookup[flat_offsets[o][..., probe] + base[..., None]]
+            screened = (pv >= 0).all(-1) & ~taken[todo[:, None, None], np.maximum(pv, 0)].any(-1)
+            dd, tt = np.nonzero(screened)  # row-major: each draw's candidates in their drawn order
+            vox = lookup[flat_offsets[o[dd, tt]] + base[dd, tt][:, None]]
+            ok = (vox >= 0).all(1) & ~taken[todo[dd][:, None], np.maximum(vox, 0)].any(1)
+            placed, first = np.unique(dd[ok], return_index=True)
+            out[todo[placed]] = vox[ok][first]
+            todo = np.delete(todo, placed)
         self.n_unmoved_ += int(todo.size)
         return out
 
