@@ -33,8 +33,8 @@ sums of held-out predictions the paired tests resample
 (:func:`time_blocks`, :func:`bold_block_sums`,
 :func:`prediction_block_sums`, :func:`within_run_r`,
 :func:`heldout_predictions`); surrogate maps that keep each map's size and
-spatial autocorrelation (:class:`FieldBank` on volumes, :class:`SpinBank`
-on fsaverage surfaces) and the co-occurrence of maps
+spatial autocorrelation (:class:`ClusterMoves` and :class:`FieldBank` on
+volumes, :class:`SpinBank` on fsaverage surfaces) and the co-occurrence of maps
 (:func:`cooccurrence`).
 
 Examples
