@@ -38,6 +38,7 @@ from nilearn_vlm._utils._runs import (
     run_slices,
 )
 from nilearn_vlm._utils._sizes import parse_bytes
+from nilearn_vlm._utils._threads import blas_threads
 from nilearn_vlm._utils._stats import (
     as_columns,
     centred_products,
@@ -63,6 +64,7 @@ __all__ = [
     "variance_floor",
     "warn_unscored",
     "as_columns",
+    "blas_threads",
     "bootstrap_ci",
     "bootstrap_sums",
     "centred_products",

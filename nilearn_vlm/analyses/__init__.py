@@ -33,8 +33,8 @@ sums of held-out predictions the paired tests resample
 (:func:`time_blocks`, :func:`bold_block_sums`,
 :func:`prediction_block_sums`, :func:`within_run_r`,
 :func:`heldout_predictions`); surrogate maps that keep each map's size and
-spatial autocorrelation (:class:`FieldBank` on volumes, :class:`SpinBank`
-on fsaverage surfaces) and the co-occurrence of maps
+spatial autocorrelation (:class:`ClusterMoves` and :class:`FieldBank` on
+volumes, :class:`SpinBank` on fsaverage surfaces) and the co-occurrence of maps
 (:func:`cooccurrence`).
 
 Examples
@@ -86,6 +86,7 @@ from nilearn_vlm.analyses._inference import (
     n_sign_arrangements,
     permutation_pvalue,
 )
+from nilearn_vlm.analyses._moves import ClusterMoves
 from nilearn_vlm.analyses._overlap import overlap_matrix, overlap_null, spatial_block_permutations
 from nilearn_vlm.analyses._surrogates import (
     FieldBank,
@@ -101,6 +102,7 @@ __all__ = [
     "INFERENCE_COLUMNS",
     "AnalysisResult",
     "BaseAnalysis",
+    "ClusterMoves",
     "FieldBank",
     "FigureSpec",
     "SpinBank",

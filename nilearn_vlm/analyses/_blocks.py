@@ -19,9 +19,8 @@ per block (:func:`block_sse`, :func:`block_sst`).
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from nilearn_vlm._utils import fold_labels
+from nilearn_vlm._utils import blas_threads, fold_labels
 
 
 def time_blocks(runs, block_length=20):
@@ -105,7 +104,7 @@ def bold_block_sums(Y, runs, blocks):
     Y = _run_centred(Y, np.asarray(runs))
     onehot = _onehot(blocks)
     n = np.broadcast_to(onehot.sum(1)[:, None], (onehot.shape[0], Y.shape[1]))
-    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
+    with blas_threads(1):  # small products: threads only contend
         return np.stack([n, onehot @ Y, onehot @ (Y * Y)])
 
 
@@ -128,7 +127,7 @@ def prediction_block_sums(pred, Y, runs, blocks):
     runs = np.asarray(runs)
     P, Yc = _run_centred(pred, runs), _run_centred(Y, runs)
     onehot = _onehot(blocks)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         return np.stack([onehot @ P, onehot @ (P * P), onehot @ (P * Yc)])
 
 
@@ -248,7 +247,7 @@ def heldout_predictions(X, Y, runs, n_components=16, alpha=1.0):
         raise ValueError(f"X and Y must be (n_scans, ...) with the same scans; got {X.shape} and {Y.shape}")
     folds = fold_labels(np.asarray(runs), 4)
     pred = np.empty(Y.shape, dtype=np.float32)
-    with threadpool_limits(limits=1, user_api="blas"):  # many small factorisations: threads only contend
+    with blas_threads(1):  # many small factorisations: threads only contend
         for f in np.unique(folds):
             tr, te = folds != f, folds == f
             mu, sd = X[tr].mean(0), X[tr].std(0)

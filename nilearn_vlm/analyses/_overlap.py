@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from threadpoolctl import threadpool_limits
-
+from nilearn_vlm._utils import blas_threads
 from nilearn_vlm.stats import default_block_length
 
 KINDS = ("dice", "jaccard")
@@ -59,7 +58,7 @@ def overlap_matrix(maps_a, maps_b=None, kind="dice"):
     b = a if maps_b is None else _sets(maps_b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"maps_a has {a.shape[1]} voxels but maps_b {b.shape[1]}")
-    with threadpool_limits(limits=1, user_api="blas"):  # tiny output: threads only contend
+    with blas_threads(1):  # tiny output: threads only contend
         inter = a.astype(np.float32) @ b.T.astype(np.float32)
     return _from_counts(np.rint(inter), a.sum(1).astype(float), b.sum(1).astype(float), kind)
 
@@ -161,7 +160,7 @@ def overlap_null(maps, n_permutations=200, kind="dice", block_length=None, rando
     values = [] if statistic is not None else None
     sf = s.astype(np.float32)
     # (n_maps x n_voxels) @ (n_voxels x n_maps) has a tiny output: BLAS threads only contend
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         _null_loop(s, sf, size, null, values, statistic, independent, n_permutations, block_length, kind, rng)
     return null, (None if values is None else np.asarray(values))
 

@@ -187,3 +187,21 @@ def test_docstring_examples_run():
         result = doctest.testmod(mod, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, mod.__name__
     assert set(_utils.__all__) <= set(dir(_utils))
+
+
+def test_blas_threads_limits_blas_and_restores_it():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from nilearn_vlm._utils import blas_threads
+
+    def blas_threads_now():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    if not blas_threads_now():
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    with threadpool_limits(limits=2, user_api="blas"):  # a known starting point above 1
+        assert set(blas_threads_now()) == {2}
+        for _ in range(2):  # the cached controller works on later calls too
+            with blas_threads(1):
+                assert set(blas_threads_now()) == {1}
+            assert set(blas_threads_now()) == {2}

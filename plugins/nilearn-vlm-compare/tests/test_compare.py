@@ -335,3 +335,45 @@ def test_comparison_states_its_tests(tmp_path):
         layer_jackknife=False, labels=np.where(brain["vision"], 1, np.where(brain["language"], 2, 0)))
     with pytest.raises(ValueError, match="not fitted on the same BOLD"):
         CompareAnalysis().run([m["towers_a"], other], layer_jackknife=False)
+
+
+def test_model_results_jackknifes_only_the_named_streams_and_the_comparison_is_unchanged():
+    """The benchmark jackknifes only the compared stream pair: same sums, same layer r, same test."""
+    rng = np.random.default_rng(5)
+    runs = sim.run_labels()
+    src = sim.stimulus_sources(rng, runs)
+    brain = sim.compare_bold(src, rng, runs, n_vision=30, n_language=30, n_roi=10, n_driven=5)
+    labels = np.where(brain["vision"], 1, np.where(brain["language"], 2, 0))
+    units, U = sim.model_units("fused", src, rng, units_per_layer=2)
+    full = sim.model_results("f", units, U, brain["Y"], runs, labels=labels)
+    pair = sim.model_results("f", units, U, brain["Y"], runs, labels=labels,
+                             layer_jackknife=("cross_image", "cross_text"))
+    none = sim.model_results("f", units, U, brain["Y"], runs, labels=labels, layer_jackknife=False)
+    assert sorted(full.stream_layer_r) == ["cross_image", "cross_text", "text", "vision"]
+    assert sorted(pair.stream_layer_r) == ["cross_image", "cross_text"] and not none.stream_layer_r
+    for s in pair.stream_layer_r:
+        np.testing.assert_array_equal(pair.stream_layer_r[s], full.stream_layer_r[s])
+    for s in full.stream_block_sums:
+        np.testing.assert_array_equal(pair.stream_block_sums[s], full.stream_block_sums[s])
+    other = sim.model_results("g", *sim.model_units("fused", src, rng, units_per_layer=2), brain["Y"], runs,
+                              labels=labels)
+    a = CompareAnalysis().run([full, other]).stats
+    b = CompareAnalysis().run([pair, other]).stats
+    assert a["p_specificity"] == b["p_specificity"] and a["specificity_low"] == b["specificity_low"]
+
+
+def test_exact_flip_patterns_are_every_sign_pattern_once():
+    """The exact sign-flip enumeration (bits of the pattern index) against itertools.product, chunk edges included."""
+    import itertools
+
+    from nilearn_vlm_compare._streams import _flip_hits
+
+    rng = np.random.default_rng(3)
+    d = rng.standard_normal((7, 4))
+    stat = d.sum(0)
+    ref = np.array(list(itertools.product((1.0, -1.0), repeat=7))) @ d
+    for alt, hits in (("greater", (ref >= stat - 1e-9).sum(0)), ("two-sided", (np.abs(ref) >= np.abs(stat) - 1e-9)
+                                                                .sum(0))):
+        p, exact, total = _flip_hits(d, stat, 1000, rng, alt, chunk=5)
+        assert exact and total == 128
+        np.testing.assert_allclose(p, hits / 128)

@@ -228,7 +228,7 @@ def test_units_shared_by_atoms():
 
 
 # ------------------------------------------------------------------ the co-occurrence test on volumes and spheres
-from nilearn_vlm.analyses import FieldBank, SpinBank, cooccurrence, spin_permutations  # noqa: E402
+from nilearn_vlm.analyses import ClusterMoves, FieldBank, SpinBank, cooccurrence, spin_permutations  # noqa: E402
 from nilearn_vlm.networks import AtlasLabels, make_lookup  # noqa: E402
 from nilearn_vlm.testing import analyses as sim  # noqa: E402
 from nilearn_vlm_redundancy import cooccurrence_test  # noqa: E402
@@ -332,7 +332,7 @@ def test_fsaverage_spins_are_cached(tmp_path):
     assert len(list((tmp_path / "nilearn_vlm_surrogates").glob("spins_*.npz"))) == 1
 
 
-def test_analysis_builds_the_bank_of_its_nifti_space(volume, tmp_path):
+def test_analysis_moves_the_clusters_in_its_nifti_space(volume, tmp_path):
     import nibabel as nib
     from nilearn.maskers import NiftiMasker
 
@@ -349,9 +349,64 @@ def test_analysis_builds_the_bank_of_its_nifti_space(volume, tmp_path):
     res = Results("toy", space=ImageSpace.from_masker(masker), glm_sign_sets=sets,
                   regressor_names=[f"vision.{k}.attn_out.0" for k in range(4)], network_labels={"toy": atlas})
     out = RedundancyAnalysis().run(res, n_draws=100, memory=tmp_path)
-    assert (tmp_path / "nilearn_vlm_surrogates").exists()
     inf = out.to_frame("inference").iloc[0]
-    assert inf["test"] == "network_cooccurrence" and "smooth Gaussian field" in inf["resampling_unit"]
+    assert inf["test"] == "network_cooccurrence" and "moved rigidly" in inf["resampling_unit"]
     assert out.stats["resampling_unit:network_cooccurrence"] == inf["resampling_unit"]
     assert "Holm across networks" in out.stats["correction:network_cooccurrence"]
     assert out.to_frame("cooccurrence").set_index("network").loc["vision", "p_holm"] < 0.05
+
+
+def test_cluster_moves_keep_every_cluster_whole_inside_the_mask(volume):
+    """Each surrogate: the map's size, its clusters' sizes and its join count (the shapes are moved rigidly)."""
+    from scipy import ndimage
+
+    mask, _ = volume
+    moves = ClusterMoves(mask)
+    rng = np.random.default_rng(6)
+    two = sim.grown_region(mask, 60, rng) | sim.grown_region(mask, 25, rng)
+
+    def cluster_sizes(vec):
+        vol = np.zeros(mask.shape, bool)
+        vol[mask] = vec
+        labels, n = ndimage.label(vol)
+        return sorted(np.bincount(labels.ravel())[1:].tolist())
+
+    def joins(vec):
+        vol = np.zeros(mask.shape, bool)
+        vol[mask] = vec
+        return sum(int((np.take(vol, range(1, vol.shape[a]), a) & np.take(vol, range(vol.shape[a] - 1), a)).sum())
+                   for a in range(3))
+
+    (counts,) = list(moves.counts(two[None], 30, random_state=0, chunk=30))
+    assert moves.n_unmoved_ == 0
+    assert (counts.sum(1) == two.sum()).all() and set(np.unique(counts)) <= {0.0, 1.0}
+    moved = [c != 0 for c in counts if not np.array_equal(c != 0, two)]
+    assert len(moved) >= 28  # they move
+    for c in moved:
+        # the two clusters may touch after the move (then one piece); otherwise the sizes are kept
+        assert cluster_sizes(c) in (cluster_sizes(two), [int(two.sum())])
+    # rigid moves keep every cluster's internal adjacencies (more if the clusters touch)
+    assert all(joins(c) >= joins(two) for c in moved)
+
+
+@pytest.mark.slow
+def test_cluster_moves_test_is_calibrated_and_has_power(volume):
+    """The analysis's default volume surrogates: 100 nulls of independently placed compact maps, at most 12
+    rejections (Holm across networks); 30 subjects with 3 maps on one network, found in at least 24."""
+    mask, member = volume
+    moves = ClusterMoves(mask)
+    names = ["(all)", "a", "b", "c", "d"]
+    full = np.vstack([np.ones(member.shape[1], bool), member])
+    rng = np.random.default_rng(12)
+    null = 0
+    for _ in range(100):
+        sets = sim.redundancy_maps("independent", rng, mask, member, n_maps=5, sizes=(20, 200))
+        table = cooccurrence_test(sets, full, names, moves, n_draws=200, random_state=rng)
+        null += (table["p_holm"].iloc[1:] < 0.05).any()
+    assert null <= 12, null
+    found = 0
+    for _ in range(30):
+        sets = sim.redundancy_maps("overlap", rng, mask, member, n_maps=5, sizes=(20, 200), target=1)
+        table = cooccurrence_test(sets, full, names, moves, n_draws=200, random_state=rng)
+        found += table["p_holm"].iloc[2] < 0.05
+    assert found >= 24, found
