@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from nilearn_vlm.datasets._fusion import fusion_drivers, fusion_model_params, fusion_voxels, pair_events
 from nilearn_vlm.datasets._images import load_captioned_images
 from nilearn_vlm.datasets._simulate import (
     DEFAULT_DRIVERS,
@@ -139,6 +140,8 @@ def make_default_study(
     memory=None,
     seed=0,
     verbose=0,
+    fusion_model=None,
+    fusion_params=None,
 ):
     """Simulate one subject watching a movie of real captioned images.
 
@@ -176,6 +179,20 @@ def make_default_study(
         Passed to :class:`nilearn_vlm.NeuronActivations`.
     resolution : int, default=4
         Resolution of the MNI152 mask (mm).
+    fusion_model : str, optional
+        A paired (fusion) adapter plugin, e.g. ``"meter"`` (the demo's):
+        adds the fusion plant. The model sees the paired stimuli
+        (:func:`~nilearn_vlm.datasets.pair_events`: each frame with the
+        subtitle on screen at that time); the left STS/TPJ voxels outside
+        the study networks follow its **interaction driver** (what its
+        co-attention layers add to its unimodal encoders), the right ones its
+        **one-modality driver** (an image signal its encoders carry), each
+        at variance SNR ``snr`` (:func:`~nilearn_vlm.datasets.fusion_drivers`,
+        :func:`~nilearn_vlm.datasets.fusion_voxels`).
+    fusion_params : dict, optional
+        Its model parameters; default
+        :func:`~nilearn_vlm.datasets.fusion_model_params` of the captions
+        (METER at reduced width, random weights, an offline tokenizer).
     memory : str, optional
         Activation cache folder.
     seed : int, default=0
@@ -190,7 +207,10 @@ def make_default_study(
         canonical network), ``truth`` (DataFrame, one row per driver),
         ``driver_signals`` (n_scans, n_drivers), ``unit_names``, ``units``
         (event-level activations), ``model``, ``model_params``, ``sites``,
-        ``pooling``, ``settings`` and ``description``.
+        ``pooling``, ``settings`` and ``description``; with
+        ``fusion_model``: ``fusion`` (a Bunch: ``model``, ``params``,
+        ``events`` (paired), ``interaction`` and ``one_modality`` (voxel
+        masks), ``signals``, ``info``).
     """
     import nibabel as nib
     from nilearn.datasets import load_mni152_brain_mask
@@ -218,6 +238,10 @@ def make_default_study(
     driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
     rng = np.random.default_rng(seed + 1)
     Y = plant_bold(signals, drivers, networks, snr, ar_phi, rng, runs=runs)
+    fusion = None
+    if fusion_model is not None:
+        fusion = _plant_fusion(Y, events, fusion_model, fusion_params, n_scans, t_r, mask, networks, snr,
+                               sites, pooling, memory, verbose)
     bold = []
     for run in aligner.runs_:
         img = unmask(Y[aligner.run_slices_[run]].astype(np.float32), mask)
@@ -227,10 +251,11 @@ def make_default_study(
         "n_runs": n_runs, "t_r": t_r, "snr": snr, "ar_phi": ar_phi, "n_driver_units": n_driver_units,
         "resolution": resolution, "seed": seed, "hrf_model": "glover", "model": model,
         "model_params": model_params, "sites": sites, "pooling": pooling,
+        "fusion_model": fusion_model,
     }
     return Bunch(
         events=events, bold=bold, mask=mask, t_r=t_r, n_scans=n_scans, networks=networks,
-        truth=truth, driver_signals=signals, unit_names=unit_names, units=units,
+        truth=truth, driver_signals=signals, unit_names=unit_names, units=units, fusion=fusion,
         model=model, model_params=model_params, sites=sites, pooling=pooling, settings=settings,
         description=(
             f"A simulated subject watching {n_runs} runs of a movie made of real images with their real "
@@ -240,5 +265,33 @@ def make_default_study(
             "pretrained weights can be fetched offline. Planted truth: units of chosen sites drive chosen "
             "networks (seitzman2018 and language_mni atlases) with chosen signs through the Glover HRF, "
             f"with AR(1) noise (phi {ar_phi}) at SNR {snr} (signal over noise variance in a driven voxel)."
+            + ("" if fusion is None else (
+                f" Fusion plant: {fusion_model} (random weights, reduced width, tokenizer trained offline on the "
+                "captions) sees each frame paired with the subtitle on screen at that time; left STS/TPJ voxels "
+                "outside the networks follow its image x text interaction driver, right ones its one-modality "
+                f"(image) driver, at SNR {snr}."))
         ),
     )
+
+
+def _plant_fusion(Y, events, model, params, n_scans, t_r, mask, networks, snr, sites, pooling, memory, verbose):
+    """Add the fusion plant to ``Y`` in place (see :func:`make_default_study`); its description as a Bunch."""
+    from nilearn_vlm.extraction import NeuronActivations
+    from nilearn_vlm.timeseries import TRAligner
+
+    paired = pair_events(events)
+    captions = [t for t in events["text"] if isinstance(t, str)]
+    params = fusion_model_params(captions, params) if model == "meter" else dict(params or {})
+    extractor = NeuronActivations(model=model, model_params=params, sites=sites, pooling=pooling, memory=memory,
+                                  verbose=verbose)
+    units = extractor.fit_transform(paired[["image", "text"]])
+    aligner = TRAligner(events=paired[["onset", "duration", "run"]], n_scans=n_scans, t_r=t_r)
+    X = aligner.fit_transform(units)
+    signals, info = fusion_drivers(X, extractor.units_)
+    interaction, one = fusion_voxels(mask, networks)
+    amp = np.sqrt(snr)
+    Y[:, interaction] += amp * signals[:, [0]]
+    Y[:, one] += amp * signals[:, [1]]
+    info = {**info, "n_interaction_voxels": int(interaction.sum()), "n_one_modality_voxels": int(one.sum())}
+    return Bunch(model=model, params=params, events=paired, interaction=interaction, one_modality=one,
+                 signals=signals, info=info)
