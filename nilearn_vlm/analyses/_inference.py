@@ -183,6 +183,13 @@ def n_sign_arrangements(signs, strata):
     return total
 
 
+def _count(n):
+    """A count of distinct resamples as an int, or a float beyond 10^15 (inf beyond 10^300: too many digits to print)."""
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 10**15:
+        return float(n) if n < 10**300 else math.inf
+    return n
+
+
 def inference_table(out, rows):
     """Record what each test of an analysis assumes and resamples.
 
@@ -204,6 +211,7 @@ def inference_table(out, rows):
     pandas.DataFrame
         The table (also stored in ``out.tables["inference"]``).
     """
+    rows = [{**row, "n_distinct_resamples": _count(row.get("n_distinct_resamples", ""))} for row in rows]
     table = pd.DataFrame([{c: row.get(c, "") for c in INFERENCE_COLUMNS} for row in rows],
                          columns=list(INFERENCE_COLUMNS))
     out.tables["inference"] = table

@@ -280,21 +280,21 @@ class PolarityAnalysis(BaseAnalysis):
         rows = [dict(test="driver_trend", null_hypothesis=_TREND_H0,
                      statistic="Pearson r of the drivers' net signs with fractional depth, pooled over streams",
                      resampling_unit="driver signs permuted within streams", n_resamples=n_permutations,
-                     n_distinct_resamples=int(prim["n_distinct"]),
+                     n_distinct_resamples=_n(prim["n_distinct"]),
                      correction="pooled whole-brain test primary (none); networks, streams and stream x network: "
                                 "Holm within each family",
                      interval="effect size: balance_slope"),
                 dict(test="driver_heterogeneity", null_hypothesis=_TREND_H0,
                      statistic="between-layer sum of squares of the drivers' mean net sign",
                      resampling_unit="driver signs permuted within streams", n_resamples=n_permutations,
-                     n_distinct_resamples=int(prim["n_distinct"]), correction="none (one test, pooled whole brain)")]
+                     n_distinct_resamples=_n(prim["n_distinct"]), correction="none (one test, pooled whole brain)")]
         bal = out.tables["balance_trend"]
         bprim = bal[(bal["scope"] == "pooled") & (bal["network"] == "(all)")].iloc[0]
         rows.append(dict(test="balance_slope", null_hypothesis="layers exchangeable with respect to depth within "
                          "each stream (exact only for exchangeable layers: a secondary test)",
                          statistic="voxel-weighted correlation of the layer balance (P - N) / (P + N) with depth",
                          resampling_unit="depth labels permuted among the layers of each stream",
-                         n_resamples=n_permutations, n_distinct_resamples=int(bprim["n_distinct"]),
+                         n_resamples=n_permutations, n_distinct_resamples=_n(bprim["n_distinct"]),
                          correction="none (secondary)",
                          interval=(f"leave-one-run-out jackknife of the voxel-weighted slope, t with "
                                    f"{len(folds) - 1} dof" if folds is not None else
@@ -303,7 +303,7 @@ class PolarityAnalysis(BaseAnalysis):
             rows.append(dict(test="unit_trend", null_hypothesis=_TREND_H0.replace("regressor", "unit"),
                              statistic="Pearson r of the units' own net signs with fractional depth, pooled",
                              resampling_unit="unit signs permuted within streams", n_resamples=n_permutations,
-                             n_distinct_resamples=int(unit_prim["n_distinct"]),
+                             n_distinct_resamples=_n(unit_prim["n_distinct"]),
                              correction="none (neuron side of the primary test)"))
         inference_table(out, rows)
         out.figures = polarity_figures(out)
@@ -427,6 +427,12 @@ def _driver_table(sign, reg, net_names, member, min_voxels, n_permutations, rng)
             rows.append({"scope": scope, "network": net, **res, "n_pos_drivers": int((s > 0).sum()),
                          "n_neg_drivers": int((s < 0).sum())})
     return pd.DataFrame(rows)
+
+
+def _n(count):
+    """A count of distinct arrangements: an int when exact, else the float (or inf) it was stored as."""
+    count = float(count)
+    return int(count) if count <= 10**15 else count
 
 
 def _topk_signs(idx, val, n_units):

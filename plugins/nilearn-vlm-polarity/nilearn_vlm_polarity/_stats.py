@@ -60,6 +60,13 @@ def weighted_trend(B, d, w):
     return r, slope
 
 
+def _count(n):
+    """An exact count as an int up to 10^15, else a float (inf beyond 10^300: thousands of units have
+    more arrangements than a float, or a printed int, holds)."""
+    n = int(n)
+    return n if n <= 10**15 else (float(n) if n < 10**300 else math.inf)
+
+
 def driver_sign_test(signs, depth, strata, layer_keys=None, n_permutations=9999, random_state=None):
     """Do the drivers' net signs depend on their depth? Signs permuted within strata.
 
@@ -105,7 +112,7 @@ def driver_sign_test(signs, depth, strata, layer_keys=None, n_permutations=9999,
     n = s.size
     n_distinct = n_sign_arrangements(np.round(s, 12), strata) if n else 0
     out = {"n_drivers": int(n), "r": np.nan, "p": np.nan, "heterogeneity": np.nan, "p_heterogeneity": np.nan,
-           "n_distinct": int(n_distinct), "p_min": np.nan}
+           "n_distinct": _count(n_distinct), "p_min": np.nan}
     if n < 3 or np.ptp(d) == 0:
         return out
     perm = np.tile(np.arange(n), (n_permutations, 1))

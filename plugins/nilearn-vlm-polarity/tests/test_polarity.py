@@ -199,3 +199,24 @@ def test_cli_lists_the_plugin(capsys):
     rows = json.loads(capsys.readouterr().out)["plugins"]
     assert {"name": "polarity", "kind": "analysis", "distribution": "nilearn-vlm-polarity"}.items() <= \
         next(r for r in rows if r["name"] == "polarity").items()
+
+
+def test_thousands_of_drivers_count_their_arrangements_without_printing_a_huge_int():
+    """Neuron-side tests have thousands of driving units: 2000! arrangements is no int to print."""
+    import math
+
+    from nilearn_vlm.analyses import AnalysisResult, inference_table
+    from nilearn_vlm_polarity._stats import driver_sign_test
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    out = driver_sign_test(rng.choice([-1.0, 1.0], n), rng.random(n), np.array(["v"] * n), n_permutations=99,
+                           random_state=0)
+    assert out["n_distinct"] == math.inf and 0 < out["p"] <= 1
+    small = driver_sign_test(np.array([1.0, 1.0, -1.0, -1.0]), np.array([0.1, 0.2, 0.8, 0.9]), np.array(["v"] * 4),
+                             n_permutations=99, random_state=0)
+    assert small["n_distinct"] == 6 and isinstance(small["n_distinct"], int)
+    res = AnalysisResult("x")
+    inference_table(res, [dict(test="t", null_hypothesis="h", statistic="s", resampling_unit="u", n_resamples=99,
+                               n_distinct_resamples=math.factorial(2000), correction="c")])
+    assert res.stats["n_distinct_resamples:t"] == math.inf and "99 resamples of inf distinct" in res.text
