@@ -100,7 +100,9 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
         findings["redundancy"] = redundancy_finding(results, study.mask, memory=cache)
 
     with step("saving the results and tables"):
-        results.timings = _in_order(step.times, results.timings)
+        timings = _in_order(step.times, results.timings, *[
+            {f"{o.model}: {k}": v for k, v in (o.timings or {}).items()} for o in others[:1]])
+        results.timings = timings
         results.save(out / "results")
         for other in others:
             other.save(out / f"results_{other.model}")
@@ -136,8 +138,7 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
                   "n_key_neurons": int(len(results.tables["key_neurons"])),
                   "key_error_bound": float(results.tables["atoms"]["error_bound"].iloc[0])},
         "analyses": {"run": sorted(analyses), "skipped": skipped},
-        "timings_s": _in_order(step.times, results.timings, *[
-            {f"{o.model}: {k}": v for k, v in o.timings.items()} for o in others[:1]]),
+        "timings_s": {**timings, **{k: v for k, v in step.times.items() if k not in timings}},
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
