@@ -281,7 +281,7 @@ def _fisher(sig, member):
     return float(odds), float(p)
 
 
-def networks_finding(results, recovery, study, control="somatomotor"):
+def networks_finding(results, recovery, study, control="somatomotor", control_voxels=None):
     """Finding 1, networks: each planted driver's network found with its sign; ``control`` (no driver) found empty.
 
     Plants: the driver's atom's significant voxels (``glm_sign_sets``) against
@@ -292,7 +292,8 @@ def networks_finding(results, recovery, study, control="somatomotor"):
     least 95% of its voxels in it carry the planted sign, and p < 0.05.
     Control: the atlas network ``control`` has no driver; per interpreted
     atom the same test, Bonferroni across atoms. Found (a false finding) when
-    the corrected p < 0.05.
+    the corrected p < 0.05. ``control_voxels`` (bool per voxel) overrides
+    the atlas look-up of ``control``.
     """
     from nilearn_vlm.datasets import network_of_voxels
 
@@ -311,7 +312,9 @@ def networks_finding(results, recovery, study, control="somatomotor"):
             "voxel_precision": hit / n_sig if n_sig else 0.0, "voxel_recall": hit / int(member.sum()),
             "recovered": bool(row.predicted_network == row.network and row.sign_accuracy >= 0.95 and p < ALPHA),
         })
-    member = (network_of_voxels(study.mask, networks=(control,)) == control) & (study.networks == "")
+    if control_voxels is None:
+        control_voxels = network_of_voxels(study.mask, networks=(control,)) == control
+    member = np.asarray(control_voxels, bool) & (study.networks == "")
     interpreted = np.flatnonzero(np.asarray(results.atom_interpreted, bool))
     ps = [_fisher(sets[k] != 0, member)[1] for k in interpreted] or [1.0]
     n_in = int(((sets[interpreted] != 0).any(axis=0) & member).sum()) if interpreted.size else 0
