@@ -1,9 +1,15 @@
 """The demo: the whole path on the embedded default study (``nilearn-vlm demo``).
 
-Simulates the default subject (:func:`nilearn_vlm.datasets.make_default_study`),
-runs :func:`nilearn_vlm.pipeline.fit_subject`, scores the recovery of the planted
-truth, runs every installed analysis the results allow, and writes an HTML
-report, TSV tables, the results folder and a JSON summary.
+Simulates the default subject (:func:`nilearn_vlm.datasets.make_default_study`
+with METER's fusion plant), runs :func:`nilearn_vlm.pipeline.fit_subject` for
+CLIP and for METER (paired stimuli: each frame with the subtitle on screen),
+builds METER's unimodal baseline (its encoders alone, :func:`unimodal_baseline`),
+scores the recovery of the planted truth, runs every installed analysis the
+results allow (compare: CLIP vs METER, and each VLM vs the baseline), plants
+and null controls of the four findings (:func:`networks_finding`,
+:func:`redundancy_finding`, :func:`polarity_finding`, :func:`fusion_finding`,
+recorded in ``summary.json["findings"]``), and writes an HTML report, TSV
+tables, the results folders and a JSON summary.
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
     ----------
     out : str or Path
         Output folder: ``report.html``, ``summary.json``, ``tables/*.tsv``,
-        ``results/`` (a :class:`~nilearn_vlm.results.Results` folder) and
-        ``cache/`` (activations, reused by later runs).
+        ``results/`` (CLIP's :class:`~nilearn_vlm.results.Results` folder),
+        ``results_meter/`` and ``results_meter-encoders/`` (METER and its
+        unimodal baseline) and ``cache/`` (activations and surrogate banks,
+        reused by later runs).
     verbose : int, default=1
     study_kwargs : dict, optional
         Passed to :func:`~nilearn_vlm.datasets.make_default_study`.
