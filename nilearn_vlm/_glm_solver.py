@@ -12,7 +12,7 @@ from scipy import stats
 
 from nilearn_vlm.parallel import map_tasks
 
-__all__ = ["ar1_yule_walker", "prewhitened_ols"]
+__all__ = ["ar1_yule_walker", "drift_terms", "prewhitened_ols"]
 
 
 def run_bounds(runs, n_scans):
@@ -35,6 +35,48 @@ def run_bounds(runs, n_scans):
             "run (runs are concatenated in time)."
         )
     return starts, stops
+
+
+def drift_terms(n_scans, runs=None, t_r=None, drift_model="cosine", high_pass=0.01, drift_order=1):
+    """Per-run constants and drifts of nilearn's design matrices, as one DataFrame.
+
+    Each run gets the columns of
+    :func:`~nilearn.glm.first_level.make_first_level_design_matrix` (no
+    events), zero outside the run, suffixed ``_run<k>`` when there are
+    several runs.
+
+    Parameters
+    ----------
+    n_scans : int
+    runs : array-like (n_scans,), optional
+        Contiguous run labels.
+    t_r : float, optional
+        Repetition time (1 s when None: only valid without drifts).
+    drift_model : {"cosine", "polynomial", None}
+    high_pass : float
+        Cut-off of the cosine drifts (Hz).
+    drift_order : int
+        Order of the polynomial drifts.
+
+    Returns
+    -------
+    pandas.DataFrame (n_scans, n_columns)
+    """
+    import pandas as pd
+    from nilearn.glm.first_level import make_first_level_design_matrix
+
+    starts, stops = run_bounds(runs, n_scans)
+    t_r = 1.0 if t_r is None else float(t_r)
+    blocks = []
+    for k, (s, e) in enumerate(zip(starts, stops)):
+        dm = make_first_level_design_matrix(np.arange(e - s) * t_r, events=None,
+                                            drift_model=drift_model, high_pass=high_pass,
+                                            drift_order=drift_order)
+        full = np.zeros((n_scans, dm.shape[1]))
+        full[s:e] = dm.to_numpy()
+        suffix = f"_run{k}" if len(starts) > 1 else ""
+        blocks.append(pd.DataFrame(full, columns=[f"{c}{suffix}" for c in dm.columns]))
+    return pd.concat(blocks, axis=1)
 
 
 def whiten(A, rho, starts):

@@ -61,6 +61,10 @@ FLOORS = (
             "glm": "`VoxelGLM`: GLM t-maps of given regressors",
             "_glm_solver": "the GLM's least-squares solver",
             "_glm_univariate": "the GLM's one-regressor-at-a-time mode",
+            "_glm_noise": "the calibrated noise model: global AR prewhitening, autocovariances, bias matrix",
+            "_glm_calibrated": "the calibrated GLM: Toeplitz sandwich variances, Satterthwaite dof",
+            "_maps_calibrated": "calibrated unit x voxel maps",
+            "_topk": "the running top-k of unit x voxel maps",
             "maps": "unit x voxel maps",
             "stats": "nulls, corrections, clusters, bootstraps, group tests",
             "networks": "atlases (built-in atlas plugin) and per-network tables",
@@ -83,6 +87,7 @@ FLOORS = (
             "settings": "the one settings schema: study-file keys, defaults, validation, docs",
             "pipeline": "`fit_subject`: the whole path for one subject and one model",
             "study": "study files and runs over subjects x models",
+            "calibration": "`calibrate`: random designs on one's own data through the pipeline's inference",
         },
     ),
     (

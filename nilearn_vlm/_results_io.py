@@ -18,8 +18,9 @@ from nilearn_vlm.units import UNIT_COLUMNS, units_table
 #: Version of the folder layout written by ``Results.save`` (1: up to
 #: nilearn_vlm 0.1; 2: encoder null, per-fold layer scores, runs and timings
 #: as fields; 3: ``units.tsv`` holds the units table, see
-#: :mod:`nilearn_vlm.units`).
-FORMAT_VERSION = 3
+#: :mod:`nilearn_vlm.units`; 4: ``encoder_r`` is the mean of within-run r
+#: and the cross-validated R^2 is ``encoder_cv_r2``, no ``encoder_scores``).
+FORMAT_VERSION = 4
 _NA = "n/a"
 # array fields saved in arrays.npz under their own name
 _ARRAYS = (
@@ -31,7 +32,7 @@ _ARRAYS = (
     "glm_univariate_t",
     "glm_univariate_sign_sets",
     "atom_interpreted",
-    "encoder_scores",
+    "encoder_cv_r2",
     "encoder_alpha",
     "encoder_r",
     "encoder_p",
@@ -46,10 +47,10 @@ _ARRAYS = (
 _ARRAY_DICTS = ("stream_block_sums", "stream_layer_r")
 # per-voxel array fields (the last axis is the voxels)
 _VOXEL_ARRAYS = ("glm_beta", "glm_t", "glm_sign_sets", "glm_univariate_t", "glm_univariate_sign_sets",
-                 "encoder_scores", "encoder_alpha", "encoder_r",
+                 "encoder_cv_r2", "encoder_alpha", "encoder_r",
                  "encoder_p", "encoder_p_fwe")
 # fields also written as images of the input's kind, for viewers
-_IMAGES = ("glm_t", "glm_sign_sets", "glm_beta", "encoder_scores")
+_IMAGES = ("glm_t", "glm_sign_sets", "glm_beta", "encoder_r")
 
 
 def save_results(res, folder):
@@ -162,6 +163,10 @@ def load_fields(folder):
     if doc.get("format_version", 0) < 2:
         _upgrade_format_1(kw, tables)
         timings = meta.pop("timings", {})
+    if doc.get("format_version", 0) < 4:
+        kw["encoder_cv_r2"] = arrays.get("encoder_scores")  # it held the cross-validated R^2
+        if kw.get("encoder_r") is not None:
+            meta.setdefault("encoder_r", "r pooled over runs (written before format 4)")
     return dict(
         model=doc["model"], subject=doc["subject"], space=space, atom_names=doc["atom_names"],
         regressor_names=doc["regressor_names"], network_labels=labels, tables=tables,

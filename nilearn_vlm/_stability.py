@@ -30,7 +30,7 @@ def standardize_units(X, dtype=np.float32, chunk=8192):
 
 
 def match_atoms(reference, atoms):
-    """Assign atoms to reference atoms by the Hungarian method on |correlation|.
+    """Assign atoms to reference atoms by the Hungarian method on the absolute correlation.
 
     Parameters
     ----------
@@ -207,9 +207,9 @@ def stable_key_neurons(X, atoms, alpha, *, groups=None, n_pairs=10, n_blocks=8, 
     ``alpha``, :func:`learn_dictionary` on the units standardised within the
     half; no warm start, which would leak the other half). Each atom,
     restricted to the half's scans, is matched to one half atom by the
-    Hungarian assignment on |correlation| (:func:`match_atoms`); when
+    Hungarian assignment on the absolute correlation (:func:`match_atoms`); when
     ``|r| >= min_match`` the half *selects* the ``q`` units of largest
-    nonzero |loading| on it (oriented by the sign of ``r``), otherwise none.
+    nonzero absolute loading on it (oriented by the sign of ``r``), otherwise none.
     A unit is a key neuron of the atom when at least a share ``tau`` of the
     halves select it; its sign is that of its mean oriented loading.
 
@@ -239,7 +239,7 @@ def stable_key_neurons(X, atoms, alpha, *, groups=None, n_pairs=10, n_blocks=8, 
         Target of the per-atom bound (ignored when ``q`` is given).
     q : int or None, default=None
     min_match : float, default=0.5
-        Smallest |r| of a matched atom for a half to select units.
+        Smallest ``|r|`` of a matched atom for a half to select units.
     random_state : int, RandomState or None, default=None
         Draws the pairs and seeds the half dictionaries.
     dictionary_params : dict or None, default=None

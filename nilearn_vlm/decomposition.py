@@ -21,7 +21,7 @@ select consistently (:func:`stable_key_neurons`: complementary-pairs
 stability selection, Shah & Samworth 2013). Halves are made of contiguous
 blocks of the runs (``groups`` in :meth:`SparseAtoms.fit`); each half's atoms
 are matched to the full-data atoms by the Hungarian assignment; a half
-selects the ``q`` units of largest |loading| of each matched atom; a unit
+selects the ``q`` units of largest absolute loading of each matched atom; a unit
 selected in at least a share ``tau`` of the halves is a key neuron. The
 expected number of false key neurons per atom is at most
 ``q^2 / ((2 tau - 1) n_units)`` (:func:`stability_error_bound`), stated in
@@ -147,7 +147,7 @@ class SparseAtoms(TransformerMixin, BaseEstimator):
     key_frequency_ : ndarray of float32, shape (n_atoms_total, n_units)
         Share of the halves that selected each unit for each atom.
     atom_stability_ : ndarray of shape (n_atoms_total,)
-        Share of the halves in which the atom is matched (|r| >= 0.5); NaN
+        Share of the halves in which the atom is matched (``|r| >= 0.5``); NaN
         without key neurons.
     key_error_bound_ : ndarray of shape (n_atoms_total,)
         The stated bound on the expected number of false key neurons of each

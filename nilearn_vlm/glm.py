@@ -2,18 +2,33 @@
 
 :class:`VoxelGLM` fits every voxel's time series on a design made of the
 regressors of interest (the time courses of :class:`~nilearn_vlm.SparseAtoms`
-atoms, or any unit time series) plus drift and intercept terms, with AR(1)
-prewhitening computed the way nilearn's first-level models compute it:
+atoms, or any unit time series) plus drift and intercept terms.
 
-1. ordinary least squares, one fit for all voxels;
-2. the lag-1 Yule-Walker coefficient of each voxel's OLS residuals;
-3. coefficients truncated to ``1 / bins`` steps (nilearn's rounding:
-   ``int(rho * bins) / bins``), so voxels that share a value share one
-   whitened design;
-4. generalized least squares per bin: row ``t`` of a run becomes
-   ``x_t - rho x_{t-1}``, the first scan of each run is kept unchanged (as in
-   :class:`nilearn.glm.regression.ARModel`); the dispersion is the whitened
-   residual sum of squares over ``n_scans - n_columns``.
+Inference (``noise_model``):
+
+- ``"calibrated"`` (default): p-values that hold on real fMRI noise
+  (:mod:`nilearn_vlm._glm_calibrated`): one global AR(2) prewhitening filter,
+  each voxel's Toeplitz noise covariance estimated from the residuals of the
+  nuisance with the residual-induced bias removed (Worsley 2002), tapered and
+  shrunk towards the median autocorrelation, the sandwich variance
+  ``a' V a`` of each estimate and Student t with Satterthwaite degrees of
+  freedom. On resting-state BOLD with random designs its voxelwise and
+  familywise false-positive rates are nominal, where nilearn's AR(1) gives
+  too many (see the calibration section of the statistics guide and
+  ``nilearn-vlm calibrate``).
+- ``"ar1"``: nilearn's first-level AR(1) model, computed the way nilearn
+  computes it:
+
+  1. ordinary least squares, one fit for all voxels;
+  2. the lag-1 Yule-Walker coefficient of each voxel's OLS residuals;
+  3. coefficients truncated to ``1 / bins`` steps (nilearn's rounding:
+     ``int(rho * bins) / bins``), so voxels that share a value share one
+     whitened design;
+  4. generalized least squares per bin: row ``t`` of a run becomes
+     ``x_t - rho x_{t-1}``, the first scan of each run is kept unchanged (as in
+     :class:`nilearn.glm.regression.ARModel`); the dispersion is the whitened
+     residual sum of squares over ``n_scans - n_columns``.
+- ``"ols"``: ordinary least squares with independent errors.
 
 A regressor's t-value is its coefficient over its standard error; voxels whose
 two-sided p-value survives the height control (Benjamini-Hochberg FDR per
@@ -32,11 +47,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nilearn_vlm._glm_solver import (
     ar1_yule_walker,
+    drift_terms,
     fit_joint,
     height_threshold,
     prewhitened_ols,
     run_bounds,
 )
+from nilearn_vlm._glm_calibrated import calibrated_glm
 from nilearn_vlm._glm_univariate import univariate_fit
 from nilearn_vlm._utils import nilearn_input_tags, output_dtype
 from nilearn_vlm.encoding._base import BaseVoxelEstimator
@@ -46,7 +63,7 @@ __all__ = ["VoxelGLM", "ar1_yule_walker", "prewhitened_ols"]
 
 # --------------------------------------------------------------- estimator
 class VoxelGLM(BaseVoxelEstimator):
-    """Voxelwise GLM with AR(1) prewhitening and signed significant voxels.
+    """Voxelwise GLM with calibrated (or nilearn's AR(1)) inference and signed significant voxels.
 
     Images in and out are those of :class:`~nilearn_vlm.VoxelEncoder` (the
     shared :class:`~nilearn_vlm.encoding._base.BaseVoxelEstimator`): ``y`` may
@@ -66,13 +83,19 @@ class VoxelGLM(BaseVoxelEstimator):
         Cut-off frequency (Hz) of the cosine drift basis.
     drift_order : int, default=1
         Order of the polynomial drift.
-    noise_model : {"ar1", "ols"}, default="ar1"
-        Temporal noise model, as nilearn's ``noise_model``.
+    noise_model : {"calibrated", "ar1", "ols"}, default="calibrated"
+        Temporal noise model and inference (see the module's docstring):
+        ``"calibrated"``, p-values that hold on real fMRI noise (global AR(2)
+        prewhitening, per-voxel Toeplitz sandwich variance, Satterthwaite
+        dof); ``"ar1"``, nilearn's AR(1) model (``FirstLevelModel``'s
+        default, too liberal on real noise); ``"ols"``, independent errors.
     bins : int or None, default=100
-        AR(1) coefficients are truncated to ``1 / bins`` steps as nilearn does;
-        ``None`` whitens each voxel at its own coefficient (slower).
+        ``noise_model="ar1"``: AR(1) coefficients are truncated to ``1 / bins``
+        steps as nilearn does; ``None`` whitens each voxel at its own
+        coefficient (slower).
     ar_coef : float or None, default=None
-        A fixed AR(1) coefficient for every voxel instead of estimating it.
+        ``noise_model="ar1"``: a fixed AR(1) coefficient for every voxel
+        instead of estimating it.
     mode : {"joint", "univariate"}, default="joint"
         ``"joint"``: one model of all regressors per voxel (the paper's
         likely choice: atoms as fixed regressors of one GLM). ``"univariate"``:
@@ -92,10 +115,12 @@ class VoxelGLM(BaseVoxelEstimator):
     memory : None, str or joblib.Memory, default=None
         Cache of the masker.
     verbose : int, default=0
-        Progress bar over the AR(1) bins when > 0.
+        Progress bar over the AR(1) bins (voxel blocks for
+        ``"calibrated"``) when > 0.
     n_jobs : int or None, default=1
-        Parallel tasks over the AR(1) bins (threads; Dask tasks inside
-        :func:`nilearn_vlm.parallel.use_dask`). Results do not depend on it.
+        Parallel tasks over the AR(1) bins or voxel blocks (threads; Dask
+        tasks inside :func:`nilearn_vlm.parallel.use_dask`). Results do not
+        depend on it.
 
     Attributes
     ----------
@@ -110,10 +135,16 @@ class VoxelGLM(BaseVoxelEstimator):
     signed_ : ndarray of int8, shape (n_voxels, n_features)
         +1 where the voxel is a significant positive voxel of the regressor,
         -1 a negative one, 0 elsewhere.
+    dof_ : int or ndarray of shape (n_voxels, n_features)
+        Degrees of freedom of the t-tests: the residual dof
+        (``n_scans - n_design_columns``) for ``"ar1"`` and ``"ols"``; per
+        voxel and regressor Satterthwaite dof for ``"calibrated"``.
     ar1_ : ndarray of shape (n_voxels,)
-        AR(1) coefficient used for each voxel (after binning).
-    dof_ : int
-        Residual degrees of freedom (n_scans - n_design_columns).
+        ``noise_model="ar1"`` or ``"ols"``: AR(1) coefficient used for each
+        voxel (after binning).
+    ar_filter_ : ndarray of shape (2,)
+        ``noise_model="calibrated"``: coefficients of the global AR(2)
+        whitening filter.
     design_ : pandas.DataFrame
         The full design (regressors, confounds, drifts and constants).
     regressor_names_ : ndarray of str
@@ -146,7 +177,7 @@ class VoxelGLM(BaseVoxelEstimator):
         "drift_model": [StrOptions({"cosine", "polynomial"}), None],
         "high_pass": [Interval(Real, 0, None, closed="neither")],
         "drift_order": [Interval(Integral, 0, None, closed="left")],
-        "noise_model": [StrOptions({"ar1", "ols"})],
+        "noise_model": [StrOptions({"calibrated", "ar1", "ols"})],
         "bins": [Interval(Integral, 1, None, closed="left"), None],
         "ar_coef": [Interval(Real, -1, 1, closed="neither"), None],
         "mode": [StrOptions({"joint", "univariate"})],
@@ -165,7 +196,7 @@ class VoxelGLM(BaseVoxelEstimator):
         drift_model="cosine",
         high_pass=0.01,
         drift_order=1,
-        noise_model="ar1",
+        noise_model="calibrated",
         bins=100,
         ar_coef=None,
         mode="joint",
@@ -231,14 +262,11 @@ class VoxelGLM(BaseVoxelEstimator):
         pandas.DataFrame of shape (n_scans, n_columns)
             Regressors of interest come first, in order.
         """
-        from nilearn.glm.first_level import make_first_level_design_matrix
-
         self._validate_params()
         self._check_params()
         names = list(self._feature_names(X, np.shape(X)[1]))
         X = np.asarray(X, dtype=np.float64)
         n = X.shape[0]
-        starts, stops = run_bounds(runs, n)
         cols = [pd.DataFrame(X, columns=names)]
         if confounds is not None:
             C = np.asarray(confounds, dtype=np.float64).reshape(n, -1)
@@ -248,22 +276,7 @@ class VoxelGLM(BaseVoxelEstimator):
                 else [f"confound{i}" for i in range(C.shape[1])]
             )
             cols.append(pd.DataFrame(C, columns=cnames))
-        t_r = 1.0 if self.t_r is None else float(self.t_r)
-        blocks = []
-        for k, (s, e) in enumerate(zip(starts, stops)):
-            dm = make_first_level_design_matrix(
-                np.arange(e - s) * t_r,
-                events=None,
-                drift_model=self.drift_model,
-                high_pass=self.high_pass,
-                drift_order=self.drift_order,
-            )
-            full = np.zeros((n, dm.shape[1]))
-            full[s:e] = dm.to_numpy()
-            suffix = f"_run{k}" if len(starts) > 1 else ""
-            blocks.append(
-                pd.DataFrame(full, columns=[f"{c}{suffix}" for c in dm.columns])
-            )
+        blocks = [drift_terms(n, runs, self.t_r, self.drift_model, self.high_pass, self.drift_order)]
         design = pd.concat(cols + blocks, axis=1)
         if design.columns.duplicated().any():
             dup = list(design.columns[design.columns.duplicated()])
@@ -327,37 +340,65 @@ class VoxelGLM(BaseVoxelEstimator):
         valid = self._valid_voxels(Y)
         Yv = np.asarray(Y[:, valid], dtype=np.float64)
         k, n_vox = len(names), Y.shape[1]
-        if self.mode == "joint":
+        if self.noise_model == "calibrated":
+            fitted = self._fit_calibrated(D, k, Yv, runs)
+        elif self.mode == "joint":
             beta, se, rho = fit_joint(
                 D, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.n_jobs, self.verbose
             )
-            dof = D.shape[0] - D.shape[1]
+            fitted = self._fitted_classic(beta, se, rho, D.shape[0] - D.shape[1], k)
         else:
             beta, se, rho, dof = univariate_fit(
                 D, k, Yv, runs, self.noise_model, self.bins, self.ar_coef, self.n_jobs, self.verbose
             )
+            fitted = self._fitted_classic(beta, se, rho, dof, k)
 
         def full(a, fill):
-            out = np.full((n_vox,) + a.shape[1:], fill, dtype=np.float64)
+            out = np.full((n_vox,) + np.shape(a)[1:], fill, dtype=np.float64)
             out[valid] = a
             return out
 
         self.design_ = design
         self.regressor_names_ = names
         self.n_features_in_ = k
-        self.dof_ = dof
         self.runs_ = None if runs is None else np.asarray(runs)
         const = [
             i for i, c in enumerate(design.columns) if str(c).startswith("constant")
         ]
-        self.intercept_ = full(beta[const[0]] if const else np.zeros(Yv.shape[1]), 0)
-        t = (beta[:k] / se[:k]).T
-        self.coef_ = full(beta[:k].T, 0.0)
-        self.t_ = full(t, 0.0)
-        self.p_ = full(2 * stats.t.sf(np.abs(t), self.dof_), 1.0)
-        self.ar1_ = full(rho, np.nan)
+        self.intercept_ = full(fitted["intercept"][const[0]] if const else np.zeros(Yv.shape[1]), 0)
+        self.coef_ = full(fitted["coef"], 0.0)
+        self.t_ = full(fitted["t"], 0.0)
+        self.p_ = full(fitted["p"], 1.0)
+        if self.noise_model == "calibrated":
+            self.dof_ = full(fitted["dof"], np.nan)
+            self.ar_filter_ = fitted["phi"]
+        else:
+            self.dof_ = fitted["dof"]
+            self.ar1_ = full(fitted["rho"], np.nan)
         self.signed_ = self._signed(self.t_, self.p_)
         return self
+
+    def _fit_calibrated(self, D, k, Y, runs):
+        """The calibrated inference (:mod:`nilearn_vlm._glm_calibrated`) on valid voxels."""
+        if self.ar_coef is not None:
+            raise ValueError(
+                "ar_coef fixes the AR(1) coefficient of noise_model='ar1'; the calibrated model "
+                "estimates its noise. Pass noise_model='ar1' with ar_coef, or drop ar_coef."
+            )
+        res = calibrated_glm(D[:, :k], Y, D[:, k:], mode=self.mode, runs=runs,
+                             n_jobs=self.n_jobs, verbose=self.verbose)
+        # the intercept (and other nuisance coefficients): ordinary least squares
+        base = D[:, k:] if self.mode == "univariate" else D
+        coef = np.linalg.pinv(base) @ Y
+        intercept = coef if self.mode == "univariate" else coef[k:]
+        return {"coef": res["beta"].T, "t": res["t"].T, "p": res["p"].T, "dof": res["dof"].T,
+                "phi": res["phi"], "intercept": np.vstack([np.zeros((k, Y.shape[1])), intercept])}
+
+    @staticmethod
+    def _fitted_classic(beta, se, rho, dof, k):
+        t = (beta[:k] / se[:k]).T
+        return {"coef": beta[:k].T, "t": t, "p": 2 * stats.t.sf(np.abs(t), dof), "dof": dof,
+                "rho": rho, "intercept": beta}
 
     def _signed(self, t, p):
         if self.fdr_scope == "all":

@@ -1,22 +1,31 @@
 """Neuron-level maps: signed unit x voxel associations for all units.
 
-:func:`unit_voxel_maps` computes the Pearson correlation of every unit with
-every voxel, ``R = Xz^T Yz`` with centred, unit-norm columns, block by block
-(a unit chunk times a voxel chunk, one float32 matrix product each) so the
-full ``n_units x n_voxels`` matrix never exists. From each block it keeps
+:func:`unit_voxel_maps` tests every unit against every voxel, block by block
+(a unit chunk times a voxel chunk, float32 matrix products) so the full
+``n_units x n_voxels`` matrix never exists. From each block it keeps
 
 - per voxel, the ``top_k`` units of largest ``|r|`` (with their signed r);
 - per unit, the number of voxels it is significantly positively and
-  negatively correlated with.
+  negatively associated with: Benjamini-Hochberg FDR over all
+  ``n_units * n_voxels`` pairs, or a given ``|r|`` threshold.
 
-Significance: either a given ``r_threshold`` (``|r| >= r_threshold``), or a
-Benjamini-Hochberg FDR over all ``n_units * n_voxels`` tests of the exact
-t-test of a Pearson correlation, ``t = r sqrt(dof / (1 - r^2))`` with
-``dof = n_scans - 2`` by default. The t-test assumes independent scans; fMRI
-noise is autocorrelated, so pass a smaller effective ``dof`` (for example
-``n_scans (1 - rho^2) / (1 + rho^2)`` for AR(1) noise of coefficient ``rho``)
-for calibrated p-values. The FDR threshold is found from histograms of
-``|r|`` kept per unit and sign (bins of width ``r_resolution`` above the
+Inference (``inference``):
+
+- ``"calibrated"`` (default): each pair is the calibrated univariate GLM of
+  :class:`~nilearn_vlm.VoxelGLM` with the unit as regressor (global AR(2)
+  prewhitening, per-run constants and cosine drifts removed, per-voxel
+  Toeplitz sandwich variance, Satterthwaite dof; :mod:`nilearn_vlm._maps_calibrated`);
+  r is the whitened partial correlation. Its false-positive rates hold on
+  real resting-state BOLD (the calibration section of the statistics guide).
+- ``"iid"``: the exact t-test of a Pearson correlation,
+  ``t = r sqrt(dof / (1 - r^2))`` with ``dof = n_scans - 2`` by default. It
+  assumes independent scans: on autocorrelated fMRI noise (HRF-smooth units
+  and BOLD) its uncorrected false-positive rate is several times nominal, and
+  no single effective ``dof`` fixes that for every pair.
+
+The FDR threshold is found from histograms kept per unit and sign (of
+``|r|`` in bins of ``r_resolution`` for ``"iid"``, of the normal-equivalent
+``|z|`` in bins of ``z_resolution`` for ``"calibrated"``, above the
 uncorrected level ``alpha``): the rejected pairs are those of the exact
 Benjamini-Hochberg procedure except at most the ones within one bin below
 the cut (never more).
@@ -32,6 +41,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nilearn_vlm._glm_solver import drift_terms
+from nilearn_vlm._maps_calibrated import calibrated_unit_maps
+from nilearn_vlm._topk import TopK as _TopK
 from nilearn_vlm._utils import parse_bytes
 from nilearn_vlm.parallel import chunk_groups
 from nilearn_vlm.units import as_units_table
@@ -52,7 +64,8 @@ class UnitVoxelMaps:
     n_positive, n_negative : ndarray of int64, shape (n_units,)
         Voxels where each unit is significantly positive / negative.
     threshold : float
-        The ``|r|`` (or ``|weight|``) threshold used; ``inf`` if nothing
+        The ``|r|`` (or ``|weight|``, or, for calibrated inference, the
+        normal-equivalent ``|z|``) threshold used; ``inf`` if nothing
         survived the FDR.
     n_tests : int
         Number of unit-voxel pairs.
@@ -147,55 +160,6 @@ def _chunks(n_units, n_voxels, n_scans, budget, unit_chunk, voxel_chunk):
             "raise memory_budget or lower unit_chunk / voxel_chunk."
         )
     return unit_chunk, voxel_chunk
-
-
-class _TopK:
-    """Running top-k by |value| per column for one voxel chunk."""
-
-    def __init__(self, k, n_cols):
-        self.k = k
-        self.units = np.full((k, n_cols), -1, dtype=np.int64)
-        self.values = np.zeros((k, n_cols), dtype=np.float32)
-        self.absval = np.full((k, n_cols), -np.inf, dtype=np.float32)
-        self.floor = np.full(n_cols, -np.inf, dtype=np.float32)
-
-    def update(self, block, absblock, unit0, mask):
-        k = self.k
-        n_cols = block.shape[1]
-        first = not np.isfinite(self.floor).all()
-        if first and block.shape[0] > k:
-            # first block: the k-th largest |value| of a row subset is a floor
-            # that at least k entries of every column clear (ties included)
-            sub = np.ascontiguousarray(absblock[: max(16 * k, 1024)].T)
-            floor = np.partition(sub, sub.shape[1] - k, axis=1)[:, -k]
-            np.greater_equal(absblock, floor, out=mask)
-        elif first:
-            mask[...] = True
-        else:
-            np.greater(absblock, self.floor, out=mask)
-        flat = np.flatnonzero(mask)
-        if flat.size == 0:
-            return
-        rows, cols = np.divmod(flat, n_cols)
-        cand_abs = absblock.ravel()[flat]
-        cand_val = block.ravel()[flat]
-        cand_unit = rows + unit0
-        if not first:  # merge with the current top-k
-            cur_cols = np.broadcast_to(np.arange(n_cols), (k, n_cols)).ravel()
-            cols = np.concatenate([cur_cols, cols])
-            cand_abs = np.concatenate([self.absval.ravel(), cand_abs])
-            cand_val = np.concatenate([self.values.ravel(), cand_val])
-            cand_unit = np.concatenate([self.units.ravel(), cand_unit])
-        # one sort: column, then |value| descending (fraction in [0, 0.5])
-        top = float(cand_abs.max()) * (1 + 1e-6) or 1.0
-        key = cols + 0.5 * (1.0 - cand_abs.astype(np.float64) / top)
-        order = np.argsort(key, kind="stable")
-        starts = np.searchsorted(cols[order], np.arange(n_cols))
-        take = order[(starts[:, None] + np.arange(k)[None, :]).T]  # (k, n_cols)
-        self.absval = cand_abs[take]
-        self.values = cand_val[take]
-        self.units = cand_unit[take]
-        self.floor = self.absval[-1].copy()
 
 
 def _pearson_p(r, dof):
@@ -343,10 +307,11 @@ def _grouped_blocks(Xz, Y, uc, vc, top_k, counter, n_jobs, verbose):
     return top_units, top_values
 
 
-def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
-                    r_resolution=5e-4, memory_budget="512MiB", unit_chunk=None,
-                    voxel_chunk=None, unit_names=None, verbose=0, n_jobs=None):
-    """Signed unit x voxel Pearson correlations, summarized out of core.
+def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, inference="calibrated",
+                    runs=None, t_r=None, high_pass=0.01, confounds=None, dof=None,
+                    r_resolution=5e-4, z_resolution=0.01, memory_budget="512MiB",
+                    unit_chunk=None, voxel_chunk=None, unit_names=None, verbose=0, n_jobs=None):
+    """Signed unit x voxel associations and their significance, summarized out of core.
 
     Parameters
     ----------
@@ -358,22 +323,42 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
         Units kept per voxel.
     threshold : "fdr" or float, default="fdr"
         ``"fdr"``: Benjamini-Hochberg at level ``alpha`` over all pairs;
-        a float: ``|r| >= threshold``.
+        a float: ``|r| >= threshold`` on Pearson r (a fixed cut, no test:
+        ``inference`` does not apply).
     alpha : float, default=0.05
         FDR level.
+    inference : {"calibrated", "iid"}, default="calibrated"
+        The test of each pair (see the module's docstring): the calibrated
+        GLM, or the Pearson t-test on ``dof`` (independent scans).
+    runs : array-like of shape (n_scans,), default=None
+        ``"calibrated"``: contiguous run labels (constants and drifts per
+        run; lags stay within runs).
+    t_r : float, default=None
+        ``"calibrated"``: repetition time of the cosine drift terms; without
+        it only the per-run constants are removed.
+    high_pass : float, default=0.01
+        ``"calibrated"``: cut-off (Hz) of the cosine drifts.
+    confounds : array-like of shape (n_scans, n_confounds), default=None
+        ``"calibrated"``: nuisance regressors removed with the drifts.
     dof : int or None, default=None
-        Degrees of freedom of the correlation t-test (``n_scans - 2``).
+        ``"iid"``: degrees of freedom of the correlation t-test
+        (``n_scans - 2``).
     r_resolution : float, default=5e-4
-        Bin width in ``|r|`` of the FDR histograms, which span the
+        ``"iid"``: bin width in ``|r|`` of the FDR histograms, which span the
         uncorrected to the Bonferroni level (the Benjamini-Hochberg cut lies
         in between).
+    z_resolution : float, default=0.01
+        ``"calibrated"``: bin width in normal-equivalent ``|z|`` of the FDR
+        histograms.
     memory_budget : int or str, default="512MiB"
         Working memory for the blocks (on top of the standardized units,
         ``4 * n_units * n_scans`` bytes, and per-unit histograms for FDR,
         ``8 * n_units * (r_bonferroni - r_uncorrected) / r_resolution``
         bytes: 90 MB for 61,440 units, 50,000 voxels, 3,000 scans): bytes,
         or a string with SI (``"1GB"`` = 10**9 bytes) or IEC (``"1GiB"`` =
-        2**30 bytes) units.
+        2**30 bytes) units. With ``inference="calibrated"``, the whitened
+        voxels (``4 * n_scans * n_voxels`` bytes) are also kept when they
+        fit within it (else recomputed).
     unit_chunk, voxel_chunk : int or None
         Block sizes (derived from ``memory_budget`` by default).
     unit_names : list of str, units table or None
@@ -399,6 +384,8 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
     >>> maps = unit_voxel_maps(X, Y, top_k=3)
     >>> maps.top_units.shape, maps.n_positive.shape
     ((3, 5), (30,))
+    >>> int(maps.n_positive.sum() + maps.n_negative.sum())  # pure noise: no discovery
+    0
     """
     if unit_names is None and hasattr(X, "columns"):
         unit_names = [str(c) for c in X.columns]
@@ -419,6 +406,18 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
         raise ValueError(f"need at least 3 scans for correlations, got {n_scans}.")
     n_voxels = Y.shape[1]
     top_k = _check_top_k(top_k, n_units)
+    if inference not in ("calibrated", "iid"):
+        raise ValueError(f"inference={inference!r} is not supported; use 'calibrated' or 'iid'.")
+    if inference == "calibrated" and isinstance(threshold, str) and threshold == "fdr":
+        if dof is not None:
+            raise ValueError("dof sets the degrees of freedom of the 'iid' t-test; the calibrated "
+                             "inference estimates them per pair. Pass inference='iid' with dof, "
+                             "or drop dof.")
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}.")
+        return _calibrated_maps(X, Y, top_k, alpha, runs, t_r, high_pass, confounds,
+                                z_resolution, memory_budget, unit_chunk, voxel_chunk,
+                                unit_names, verbose, n_jobs)
     dof = n_scans - 2 if dof is None else dof
     if not 0 < dof <= n_scans - 2:
         raise ValueError(f"dof must lie in (0, n_scans - 2 = {n_scans - 2}], got {dof}.")
@@ -449,13 +448,37 @@ def unit_voxel_maps(X, Y, *, top_k=10, threshold="fdr", alpha=0.05, dof=None,
     n_tests = n_units * n_voxels
     if isinstance(counter, _HistogramCounter):
         thr, pos, neg = _fdr_from_histogram(counter, n_tests, alpha, dof)
-        method = f"pearson, BH-FDR q={alpha}, dof={dof}"
+        method = f"pearson, iid t-test, BH-FDR q={alpha}, dof={dof}"
     else:
         thr, pos, neg = float(threshold), counter.pos, counter.neg
         method = f"pearson, |r| >= {thr}"
     return UnitVoxelMaps(top_units, top_values, pos, neg, thr, n_tests,
                          unit_names, method,
-                         {"unit_chunk": uc, "voxel_chunk": vc, "dof": dof})
+                         {"unit_chunk": uc, "voxel_chunk": vc, "dof": dof, "inference": "iid"})
+
+
+def _calibrated_maps(X, Y, top_k, alpha, runs, t_r, high_pass, confounds, z_resolution,
+                     memory_budget, unit_chunk, voxel_chunk, unit_names, verbose, n_jobs):
+    """``unit_voxel_maps(inference="calibrated")``: the nuisance, the blocks, the summaries."""
+    n_scans, n_units = X.shape
+    nuisance = drift_terms(n_scans, runs, t_r, "cosine" if t_r is not None else None,
+                           high_pass).to_numpy()
+    if confounds is not None:
+        C = np.asarray(confounds, dtype=np.float64).reshape(n_scans, -1)
+        nuisance = np.hstack([nuisance, C])
+    # a block holds about 18 bytes per element here (the estimate, its variance, |.|, a
+    # mask, one Satterthwaite moment); the whitened voxels are kept if they fit the budget
+    total = parse_bytes(memory_budget, "memory_budget")
+    uc, vc = _chunks(n_units, Y.shape[1], n_scans, total * 12 // 18, unit_chunk, voxel_chunk)
+    out = calibrated_unit_maps(X, Y, nuisance, runs, alpha=alpha, top_k=top_k, unit_chunk=uc,
+                               voxel_chunk=vc, z_resolution=z_resolution, keep_bytes=total,
+                               n_jobs=n_jobs, verbose=verbose)
+    method = (f"calibrated GLM per unit (global AR(2) prewhitening, Toeplitz sandwich, "
+              f"Satterthwaite dof), BH-FDR q={alpha}")
+    return UnitVoxelMaps(out["top_units"], out["top_values"], out["n_positive"], out["n_negative"],
+                         out["z_threshold"], n_units * Y.shape[1], unit_names, method,
+                         {"unit_chunk": uc, "voxel_chunk": vc, "inference": "calibrated",
+                          "ar_filter": out["phi"].tolist(), "max_lag": out["max_lag"]})
 
 
 def _check_top_k(top_k, n_units):

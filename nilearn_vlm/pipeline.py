@@ -11,13 +11,14 @@ scores, per-site layer curves) -> unit x voxel maps -> networks -> statistics ->
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
 from nilearn_vlm._provenance import _json_params
-from nilearn_vlm._utils import fold_labels
+from nilearn_vlm._utils import fold_labels, run_scores
 from nilearn_vlm.settings import ModelSpec, PipelineSettings
 from nilearn_vlm.spaces import load_targets
 
@@ -72,7 +73,7 @@ def load_bold(bold, mask=None):
 
 
 def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, sites="default",
-                pooling="mean", settings=None, memory=None, subject="", verbose=1):
+                pooling="mean", settings=None, memory=None, subject="", verbose=1, confounds=None):
     """Run the whole pipeline for one subject and one model.
 
     Parameters
@@ -97,14 +98,23 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     subject : str
     verbose : int, default=1
         Print each step with its duration.
+    confounds : array or list of arrays (one per run), optional
+        Nuisance regressors (e.g. nilearn's ``load_confounds``), removed run
+        by run from units and BOLD alike in the GLM, the encoders and their
+        scores.
 
     Returns
     -------
     results : nilearn_vlm.results.Results
         The outputs of every step, everything a report shows
         (:func:`nilearn_vlm.report.build_report`): the atoms, GLM maps and
-        encoder scores; ``encoder_r``, ``encoder_p`` and ``encoder_p_fwe``
-        (the circular-shift null of the encoder's out-of-fold r);
+        encoder scores; ``encoder_r`` (the encoder's score: the mean over
+        held-out runs of the within-run r of nested out-of-fold predictions,
+        each run's constant, drifts and confounds removed from predictions and
+        BOLD alike), ``encoder_p`` and ``encoder_p_fwe`` (its cross-fitted
+        circular-shift null, :func:`nilearn_vlm.encoding.out_of_fold_null`:
+        each run's BOLD shifted and the folds refitted per shift),
+        ``encoder_cv_r2`` (the penalty choice's cross-validated R^2);
         ``atom_interpreted`` (atoms with a significant univariate map and a
         stable key neuron, :func:`interpret_atoms`), whose GLM gives
         ``glm_t``, ``glm_beta`` and ``glm_sign_sets``, the univariate maps
@@ -118,7 +128,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         The TR-aligned units and the BOLD are not kept: rerun the steps (the
         estimators of each step are public) to get them.
     """
-    from nilearn_vlm import stats
+    from nilearn_vlm.encoding import out_of_fold_null
     from nilearn_vlm.extraction import NeuronActivations
     from nilearn_vlm.maps import unit_voxel_maps
     from nilearn_vlm.results import Results
@@ -150,16 +160,22 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     with step(f"sparse dictionary learning ({settings.n_atoms} atoms)"):
         atoms = estimators["atoms"].set_params(feature_names=unit_names)
         A = atoms.fit_transform(X, groups=runs)  # runs: the halves of the key-neuron test
-    with step(f"voxelwise GLM on the atoms (AR(1), univariate gate, {settings.glm_mode} maps)"):
-        glm_univariate, glm, interpreted = interpret_atoms(A, Y, runs, atoms, estimators["glm"])
+    with step(f"voxelwise GLM on the atoms ({settings.inference}, univariate gate, {settings.glm_mode} maps)"):
+        glm_univariate, glm, interpreted = interpret_atoms(A, Y, runs, atoms, estimators["glm"],
+                                                            confounds=confounds)
     folds = cv_folds(runs)
+    conf = _confound_array(confounds, Y.shape[0])
     with step("ridge encoder on the atoms (leave-one-run-out)"):
-        encoder = clone(estimators["encoder"]).fit(A, Y, groups=folds)
-    with step(f"circular-shift null of encoder scores ({settings.n_permutations} shifts)"):
-        pred = _out_of_fold(A, Y, runs, estimators["encoder"])
-        null = stats.permutation_null(pred, Y, method="shift", runs=runs,
-                                      n_permutations=settings.n_permutations,
-                                      random_state=settings.seed)
+        encoder = clone(estimators["encoder"]).fit(A, Y, groups=folds, confounds=conf)
+    # the same cleaning for the encoder's scores as for its fit: each run's constant, trend,
+    # cosine drifts (high_pass, t_r) and confounds, from predictions and BOLD alike
+    clean = {"high_pass": encoder.high_pass, "t_r": encoder.t_r, "confounds": conf}
+    with step(f"encoder scores on held-out runs and their cross-fitted shift null "
+              f"({settings.n_permutations} shifts)"):
+        # each run's BOLD shifted once and used in every fold (a run's prediction depends on the
+        # other runs' BOLD: resampling fixed predictions is anti-conservative)
+        null = out_of_fold_null(estimators["encoder"], A, Y, folds, confounds=conf,
+                                n_permutations=settings.n_permutations, random_state=settings.seed)
     atlases = tuple(settings.atlases)
     labels = []
     if atlases:
@@ -185,14 +201,14 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
                 Xs = X[:, site_arr == site]
                 # small problems: one BLAS thread (threaded LAPACK on small matrices
                 # is many times slower on a busy 2-core machine)
-                pred_s = _out_of_fold(Xs, Yk, runs, estimators["site_encoder"], n_threads=1)
+                pred_s = _out_of_fold(Xs, Yk, runs, estimators["site_encoder"], n_threads=1,
+                                      confounds=conf)
+                within = run_scores(pred_s, Yk, folds, **clean)
                 per_fold = np.full((np.unique(folds).size, Y.shape[1]), np.nan, dtype=np.float32)
-                per_fold[:, keep] = np.vstack(
-                    [stats.pearson_r(pred_s[folds == f], Yk[folds == f]) for f in np.unique(folds)]
-                )
+                per_fold[:, keep] = within.per_run
                 site_run_scores[site] = per_fold
                 full = np.full(Y.shape[1], np.nan, dtype=np.float32)
-                full[keep] = stats.pearson_r(pred_s, Yk)
+                full[keep] = within.score
                 site_scores[site] = full
     inputs = {}
     if settings.analysis_inputs:
@@ -202,7 +218,8 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
             inputs = analysis_inputs(A, X, Y, runs, glm, extractor.units_, None, interpreted=interpreted,
                                      layer_voxels=keep)
     with step("unit x voxel maps (all units)"):
-        umaps = unit_voxel_maps(X, Y, top_k=settings.top_k, unit_names=extractor.units_)
+        umaps = unit_voxel_maps(X, Y, runs=runs, unit_names=extractor.units_,
+                                **settings.unit_map_options(t_r))
     results = Results.from_estimators(
         model, subject, atoms=atoms, glm=glm_univariate, encoder=encoder, units=extractor.units_, space=space,
         seeds={"pipeline": settings.seed, **({"model": model_params.get("seed")} if model_params else {})},
@@ -211,6 +228,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
         layer_scores=site_scores, layer_fold_scores=site_run_scores,
         encoder_r=null.statistic, encoder_p=null.pvalues, encoder_p_fwe=null.pvalues_fwe,
         runs=runs, run_labels=run_labels, **inputs,
+        meta={"unscored_voxels": {"encoder_r": int(null.n_unscored), "encoder_cv_r2": int(encoder.n_unscored_)}},
         settings={"pipeline": settings.to_dict(), "model": model, "model_params": model_params or {},
                   "sites": sites, "pooling": pooling, "t_r": t_r},
     )
@@ -242,7 +260,7 @@ def check_run_count(run_labels, runs):
         )
 
 
-def interpret_atoms(timecourses, Y, runs, atoms, glm):
+def interpret_atoms(timecourses, Y, runs, atoms, glm, confounds=None):
     """Which atoms are interpreted, and the GLM of their maps (two stages).
 
     1. **Gate.** One GLM per atom (``glm`` with ``mode="univariate"``, every
@@ -264,6 +282,8 @@ def interpret_atoms(timecourses, Y, runs, atoms, glm):
     runs : ndarray (n_scans,)
     atoms : fitted :class:`~nilearn_vlm.SparseAtoms`
     glm : unfitted :class:`~nilearn_vlm.VoxelGLM`
+    confounds : array or list of arrays (one per run), optional
+        Nuisance regressors of both GLMs.
 
     Returns
     -------
@@ -274,13 +294,14 @@ def interpret_atoms(timecourses, Y, runs, atoms, glm):
         no atom is interpreted.
     interpreted : ndarray of bool (n_atoms,)
     """
-    univariate = clone(glm).set_params(mode="univariate").fit(timecourses, Y, groups=runs)
+    univariate = clone(glm).set_params(mode="univariate").fit(timecourses, Y, groups=runs, confounds=confounds)
     significant = (np.asarray(univariate.signed_) != 0).any(axis=0)
     interpreted = significant & (np.asarray(atoms.key_neurons_) != 0).any(axis=1)
     maps = None
     if interpreted.any():
         columns = [str(a) for a in np.asarray(atoms.atom_names_)[interpreted]]
-        maps = clone(glm).fit(pd.DataFrame(timecourses[:, interpreted], columns=columns), Y, groups=runs)
+        maps = clone(glm).fit(pd.DataFrame(timecourses[:, interpreted], columns=columns), Y, groups=runs,
+                              confounds=confounds)
     return univariate, maps, interpreted
 
 
@@ -373,16 +394,14 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
         interpreted = np.zeros(A.shape[1], bool)
     Ai = A[:, interpreted]
 
-    def expand(sets):  # (n_interpreted, n_voxels) -> (n_regressors, n_voxels), empty elsewhere
+    def sets(fitted):  # FWE sets of the interpreted atoms, empty rows for the others (and for no GLM)
         out = np.zeros((A.shape[1], Y.shape[1]), np.int8)
-        out[interpreted] = sets
+        if interpreted.any():
+            out[interpreted] = fwe(fitted)
         return out
 
-    loro = []
-    for f in np.unique(folds):
-        train = folds != f
-        loro.append(expand(fwe(clone(glm).fit(Ai[train], Y[train], groups=folds[train])))
-                    if interpreted.any() else expand(np.zeros((0, Y.shape[1]), np.int8)))
+    loro = [sets(clone(glm).fit(Ai[folds != f], Y[folds != f], groups=folds[folds != f])
+                 if interpreted.any() else None) for f in np.unique(folds)]
     blocks, block_runs = time_blocks(runs, block_length)
     Yk = np.asarray(Y[:, keep], dtype=np.float64)
 
@@ -414,8 +433,7 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
             pred = heldout_predictions(X[:, sub], Yk[:, lay], runs, n_components)
             rs.append(within_run_r(prediction_block_sums(pred, Yk[:, lay], runs, blocks), bold_lay, block_runs))
         layer_r[str(stream)] = full_lay(np.vstack(rs)) if len(rs) > 1 else None
-    fwe_sets = expand(fwe(glm)) if interpreted.any() else expand(np.zeros((0, Y.shape[1]), np.int8))
-    return {"glm_sign_sets_fwe": fwe_sets, "glm_sign_sets_loro": np.stack(loro), "block_runs": block_runs,
+    return {"glm_sign_sets_fwe": sets(glm), "glm_sign_sets_loro": np.stack(loro), "block_runs": block_runs,
             "bold_block_sums": full(bold), "stream_block_sums": block_sums,
             "stream_layer_r": {k: v for k, v in layer_r.items() if v is not None}}
 
@@ -429,18 +447,34 @@ def cv_folds(runs, n_blocks=4):
     return fold_labels(runs, n_blocks)
 
 
-def _out_of_fold(X, Y, runs, encoder, n_threads=None):
-    """Leave-one-fold-out predictions of a ridge encoder (alphas chosen within folds).
+def _confound_array(confounds, n_scans):
+    """Confounds as one (n_scans, k) array (a list of per-run arrays concatenated), or None."""
+    if confounds is None:
+        return None
+    if isinstance(confounds, (list, tuple)):
+        confounds = np.vstack([np.asarray(c, dtype=float).reshape(len(c), -1) for c in confounds])
+    conf = np.asarray(confounds, dtype=float).reshape(n_scans, -1)
+    return conf
+
+
+def _out_of_fold(X, Y, runs, encoder, n_threads=None, confounds=None):
+    """Leave-one-fold-out predictions of a ridge encoder, nested (alphas chosen within the training folds).
 
     Folds are the runs (:func:`cv_folds`: contiguous blocks for a single run);
     ``encoder`` is an unfitted :class:`~nilearn_vlm.VoxelEncoder`, cloned per
-    fold with ``n_threads`` BLAS threads.
+    fold with ``n_threads`` BLAS threads. Its cleaning is run by run, so
+    nothing of a held-out run enters its training (the held-out features are
+    cleaned on their own run). Voxels the fold cannot fit (flat in the
+    training runs) predict their training mean, and get no score.
     """
     runs = cv_folds(runs)
     pred = np.zeros_like(Y, dtype=np.float32)
     for r in np.unique(runs):
         train = runs != r
         enc = clone(encoder).set_params(n_threads=n_threads)
-        enc.fit(X[train], Y[train], groups=runs[train])
+        with warnings.catch_warnings():  # counted where the scores are made
+            warnings.simplefilter("ignore", UserWarning)
+            enc.fit(X[train], Y[train], groups=runs[train],
+                    confounds=None if confounds is None else confounds[train])
         pred[~train] = enc.predict(X[~train])
     return pred

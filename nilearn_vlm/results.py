@@ -20,19 +20,24 @@ Folder layout written by :meth:`Results.save` (no pickle), format 3::
     tables/<name>.tsv     one per table (n/a for missing values)
     networks/<atlas>.tsv  lookup table of each atlas in network_labels
     space/                space.json + mask.nii.gz | mesh/mask GIfTIs | CIFTI axis
-    images/               glm_t, glm_sign_sets, glm_beta, encoder_scores,
+    images/               glm_t, glm_sign_sets, glm_beta, encoder_r,
                           layer_scores as images of the input's kind (for
                           viewers; arrays.npz is what load reads)
 
 Format 1 folders (before the encoder's null and the per-fold layer scores
 became fields) still load: their ``tables["encoder_null"]`` fills
 ``encoder_r``, ``encoder_p`` and ``encoder_p_fwe``, and their
-``meta["timings"]`` fills ``timings``.
+``meta["timings"]`` fills ``timings``. Folders before format 4 held the
+encoder's cross-validated R^2 under ``encoder_scores`` (now ``encoder_cv_r2``)
+and the r pooled over runs under ``encoder_r`` (now the mean of within-run r);
+they load with ``encoder_scores`` -> ``encoder_cv_r2`` and a note in
+``meta["encoder_r"]``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import warnings
+from dataclasses import InitVar, dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -99,17 +104,29 @@ class Results:
     glm_univariate_t, glm_univariate_sign_sets : ndarray (n_atoms, n_voxels) or None
         The pipeline's first stage: one GLM per atom, every atom (t-values
         and signed FDR voxel sets as in ``glm_t``, ``glm_sign_sets``).
+    encoder_r : ndarray (n_voxels,) or None
+        **The encoder's score** per voxel: the mean over held-out runs of the
+        within-run Pearson r between the BOLD and the encoder's nested
+        out-of-fold predictions (one run left out at a time, the ridge
+        penalties chosen inside the training runs; each run's constant,
+        linear trend, cosine drifts and confounds removed from predictions
+        and BOLD alike, see :func:`nilearn_vlm.stats.permutation_null`): the
+        statistic that ``encoder_p`` tests. NaN for voxels that cannot be
+        scored (``meta["unscored_voxels"]`` counts them). Folders written
+        before format 4 hold the r pooled over runs here.
+    encoder_cv_r2 : ndarray (n_voxels,) or None
+        Mean cross-validated R^2 at the chosen penalty (``VoxelEncoder.cv_scores_``,
+        the criterion of the penalty choice: optimistic, not a score to
+        report). Format 1-3 folders' ``encoder_scores`` load here.
     encoder_scores : ndarray (n_voxels,) or None
-        Out-of-fold score of the encoder per voxel (``cv_scores_``).
+        Alias of ``encoder_r`` (read and write), kept for code written before
+        format 4; new code reads ``encoder_r``.
     encoder_alpha : ndarray (n_voxels,) or None
         Ridge penalty chosen per voxel.
-    encoder_r : ndarray (n_voxels,) or None
-        Pearson r between the BOLD and the encoder's out-of-fold predictions
-        (one fold left out at a time, the ridge penalties chosen within the
-        training folds): the statistic that ``encoder_p`` tests.
     encoder_p : ndarray (n_voxels,) or None
-        p-value of ``encoder_r`` per voxel against a circular-shift null
-        (:func:`nilearn_vlm.stats.permutation_null`), uncorrected.
+        p-value of ``encoder_r`` per voxel against the cross-fitted
+        circular-shift null (:func:`nilearn_vlm.encoding.out_of_fold_null`:
+        each run's BOLD shifted and the folds refitted per shift), uncorrected.
     encoder_p_fwe : ndarray (n_voxels,) or None
         The same, family-wise corrected over voxels (max statistic).
     unit_voxel_topk : dict or None
@@ -195,7 +212,7 @@ class Results:
     glm_beta: np.ndarray | None = None
     glm_t: np.ndarray | None = None
     glm_sign_sets: np.ndarray | None = None
-    encoder_scores: np.ndarray | None = None
+    encoder_scores: InitVar[np.ndarray | None] = None
     encoder_alpha: np.ndarray | None = None
     unit_voxel_topk: dict | None = None
     network_labels: dict = field(default_factory=dict)
@@ -220,8 +237,14 @@ class Results:
     bold_block_sums: np.ndarray | None = None
     stream_block_sums: dict = field(default_factory=dict)
     stream_layer_r: dict = field(default_factory=dict)
+    encoder_cv_r2: np.ndarray | None = None
 
-    def __post_init__(self):
+    def __post_init__(self, encoder_scores=None):
+        if encoder_scores is not None and not isinstance(encoder_scores, property):
+            if self.encoder_r is not None and not np.array_equal(np.asarray(encoder_scores), self.encoder_r,
+                                                                 equal_nan=True):
+                raise ValueError("encoder_scores is an alias of encoder_r: give one of them")
+            self.encoder_r = encoder_scores
         for name in _ARRAYS:
             value = getattr(self, name)
             if value is not None:
@@ -340,7 +363,9 @@ class Results:
             ``regressor_names`` (the atom names when the GLM ran on an array
             of the atoms) and the ``space``.
         encoder : fitted :class:`~nilearn_vlm.VoxelEncoder` or None
-            Gives ``encoder_scores`` (``cv_scores_``) and ``encoder_alpha``.
+            Gives ``encoder_cv_r2`` (``cv_scores_``) and ``encoder_alpha``
+            (the encoder's score, ``encoder_r``, comes from held-out runs:
+            pass it as a field).
         unit_names : list of str or None
             Overrides the unit names.
         units : pandas.DataFrame or None
@@ -388,7 +413,7 @@ class Results:
             kw.setdefault("space", ImageSpace.from_estimator(glm))
             settings["glm"] = _json_params(glm)
         if encoder is not None:
-            kw["encoder_scores"] = np.asarray(encoder.cv_scores_)
+            kw["encoder_cv_r2"] = np.asarray(encoder.cv_scores_)
             kw["encoder_alpha"] = np.asarray(encoder.alpha_)
             kw.setdefault("space", ImageSpace.from_estimator(encoder))
             settings["encoder"] = _json_params(encoder)
@@ -485,12 +510,14 @@ class Results:
         ----------
         name : str
             ``"glm_t"``, ``"glm_beta"``, ``"glm_sign_sets"``,
-            ``"encoder_scores"``, ``"encoder_alpha"``, ``"encoder_r"``,
-            ``"encoder_p"``, ``"encoder_p_fwe"`` or ``"layer_scores"``
-            (one map per layer).
+            ``"encoder_r"`` (alias ``"encoder_scores"``), ``"encoder_cv_r2"``,
+            ``"encoder_alpha"``, ``"encoder_p"``, ``"encoder_p_fwe"`` or
+            ``"layer_scores"`` (one map per layer).
         """
         if self.space is None:
             raise ValueError("this Results has no space: give space=ImageSpace.from_masker(...)")
+        if name == "encoder_scores":
+            name = "encoder_r"
         if name == "layer_scores":
             names = list(self.layer_scores)
             return self.space.inverse_transform(np.vstack([self.layer_scores[k] for k in names]), names=names)
@@ -593,6 +620,19 @@ class Results:
             else:
                 parts.append(f"{f.name}={v!r}")
         return f"Results({', '.join(parts)})"
+
+
+def _get_encoder_scores(self):
+    return self.encoder_r
+
+
+def _set_encoder_scores(self, value):
+    self.encoder_r = None if value is None else np.asarray(value)
+
+
+Results.encoder_scores = property(
+    _get_encoder_scores, _set_encoder_scores,
+    doc="Alias of ``encoder_r`` (the encoder's within-run out-of-fold r), kept for code written before format 4.")
 
 
 def _float_array(value):

@@ -31,6 +31,9 @@ NOT_UNIT_NAMES = {
     ("nilearn_vlm/study/_bids.py", "Path(filename).name"): "a BIDS file name and its extension",
     ("plugins/nilearn-vlm-meter/nilearn_vlm_meter/checkpoint.py", "k"): "a torch state-dict key",
     ("nilearn_vlm/settings/_schema.py", "text"): "a settings target 'role.parameter'",
+    ("nilearn_vlm/_layers.py", "module"): "a Python module path",
+    ("nilearn_vlm/_store.py", "module"): "a Python module path",
+    ("nilearn_vlm/spaces/_tr.py", "key"): "a settings key (section.key)",
 }
 #: the one re-export of the parser, kept for plugins written against the adapter contract
 REEXPORTS = {"nilearn_vlm/adapters/__init__.py"}

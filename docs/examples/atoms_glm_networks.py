@@ -4,7 +4,7 @@
 The path of arXiv 2510.16870 on the embedded default study: the units' time
 series are summarised by a sparse dictionary (:class:`nilearn_vlm.SparseAtoms`:
 a few atoms, each with its key neurons), the atoms are the regressors of a
-voxelwise GLM with AR(1) prewhitening (:class:`nilearn_vlm.VoxelGLM`: FDR-
+voxelwise GLM with calibrated inference (:class:`nilearn_vlm.VoxelGLM`: FDR-
 corrected positive and negative voxel sets per atom), and the signed voxel
 sets are counted in the networks of an atlas plugin
 (:func:`nilearn_vlm.networks.network_counts`). The planted truth says which
@@ -42,7 +42,7 @@ A = atoms.fit_transform(X)  # (n_scans, n_atoms): the atoms' time courses
 sites = dominant_group(atoms.key_neurons_, unit_groups(study.unit_names, by="site"))
 print("atoms:", A.shape, "| dominant site per atom:", [str(x) for x in sites])
 
-# %% Voxelwise GLM on the atoms, runs as groups (drifts and AR(1) per run)
+# %% Voxelwise GLM on the atoms (drifts, prewhitening, noise model fitted on the data)
 glm = VoxelGLM(mask=study.mask, t_r=study.t_r, alpha=0.05)
 glm.fit(A, study.bold)
 signed = glm.signed_  # (n_voxels, n_atoms): +1 / -1 significant voxels, 0 elsewhere

@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "run": ("nilearn_vlm.cli.run", "run a study file (TOML): subjects x models, resumable"),
     "analyses": ("nilearn_vlm.cli.analyses", "run the installed analyses on saved results folders"),
     "report": ("nilearn_vlm.cli.report", "rebuild the HTML report of a saved results folder"),
+    "calibrate": ("nilearn_vlm.cli.calibrate", "false-positive rates of the pipeline's inference on "
+                  "your resting-state data (random designs)"),
 }
 
 

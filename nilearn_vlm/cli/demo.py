@@ -17,8 +17,9 @@ def run(args):
 
     summary = run_demo(args.out, verbose=0 if args.quiet else 1)
     rec = summary["recovery"]
+    verdict = "planted truth recovered" if summary.get("passed") else "planted truth NOT recovered"
     print(
-        f"planted truth recovered: network F1 = {rec['network_f1']:.2f}, "
+        f"{verdict}: network F1 = {rec['network_f1']:.2f}, "
         f"signs = {100 * rec['sign_accuracy']:.1f}% correct ({summary['elapsed_s']:.0f} s)"
     )
     print(f"report: {Path(args.out) / 'report.html'}")

@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from nilearn_vlm._utils import clean_signals, column_scale, is_flat, nuisance_design
 from nilearn_vlm.spaces import array_to_image, load_targets
 
 __all__ = ["BaseVoxelEstimator", "Targets", "clean_signals", "nuisance_design"]
@@ -45,127 +46,33 @@ confounds : ndarray (n_scans, n_confounds) or None
 """
 
 
-def _voxel_status(Y, chunk=4096):
-    """Finite and constant columns of Y, without full-size temporaries."""
+def _coarser(*dtypes):
+    """The floating dtype of lowest precision among ``dtypes`` (float64 for non-floats)."""
+    fl = [np.dtype(d) for d in dtypes if d is not None and np.dtype(d).kind == "f"]
+    return max(fl, key=lambda d: np.finfo(d).eps) if fl else np.dtype(np.float64)
+
+
+def _voxel_status(Y, chunk=4096, dtype=None, scale=None):
+    """Finite and constant columns of Y, without full-size temporaries.
+
+    Constant means flat: a centred sum of squares at or below the variance
+    floor relative to the column's scale (:mod:`nilearn_vlm._utils._guards`;
+    ``scale``, e.g. that of the BOLD before cleaning, or the root mean square
+    of ``Y``), for the coarser of ``Y``'s dtype and the working ``dtype``.
+    """
     finite = np.empty(Y.shape[1], bool)
     const = np.zeros(Y.shape[1], bool)
+    work = _coarser(Y.dtype, dtype)
     for start in range(0, Y.shape[1], chunk):
         block = Y[:, start:start + chunk]
         fin = np.isfinite(block).all(0)
         finite[start:start + chunk] = fin
         if Y.shape[0] > 1:
-            with np.errstate(invalid="ignore"):
-                const[start:start + chunk] = fin & (block.max(0) == block.min(0))
+            b64 = np.where(fin, block, 0).astype(np.float64)
+            ss = ((b64 - b64.mean(0)) ** 2).sum(0)
+            sc = column_scale(b64) if scale is None else scale[start:start + chunk]
+            const[start:start + chunk] = fin & is_flat(ss, sc, Y.shape[0], work)
     return finite, const
-
-
-def nuisance_design(n_scans, runs=None, confounds=None, detrend=False,
-                    high_pass=None, t_r=None):
-    """Build the nuisance regressors removed from features and BOLD alike.
-
-    Per run: a constant (only when any cleaning is asked), a linear trend
-    when ``detrend``, and the discrete cosine basis of nilearn/SPM with
-    periods longer than ``1 / high_pass`` seconds; then the confounds
-    (shared columns over all scans).
-
-    Parameters
-    ----------
-    n_scans : int
-        Number of scans.
-    runs : array-like of int, shape (n_scans,), optional
-        Run label per scan; each run gets its own drift terms.
-    confounds : ndarray, shape (n_scans, n_confounds), optional
-        Extra regressors (e.g. motion from nilearn's ``load_confounds``).
-    detrend : bool, default=False
-        Remove a linear trend per run.
-    high_pass : float, optional
-        Cutoff in Hz of the cosine high-pass filter; needs ``t_r``.
-    t_r : float, optional
-        Repetition time in seconds.
-
-    Returns
-    -------
-    D : ndarray, shape (n_scans, n_regressors) or None
-        None when nothing is to be removed.
-
-    Examples
-    --------
-    >>> D = nuisance_design(10, runs=[0] * 5 + [1] * 5, detrend=True)
-    >>> D.shape
-    (10, 4)
-    """
-    if high_pass is not None and t_r is None:
-        raise ValueError(
-            "high_pass needs the repetition time: pass t_r (seconds) as well."
-        )
-    if not detrend and high_pass is None and confounds is None:
-        return None
-    runs = np.zeros(n_scans, int) if runs is None else np.asarray(runs)
-    cols = []
-    for r in np.unique(runs):
-        idx = np.flatnonzero(runs == r)
-        n = idx.size
-        block = [np.ones(n)]
-        if detrend and n > 1:
-            block.append(np.linspace(-1, 1, n))
-        if high_pass is not None:
-            order = int(np.floor(2 * n * t_r * high_pass))
-            k = np.arange(1, min(order, n - 1) + 1)
-            if k.size:
-                t = np.arange(n)
-                block.extend(np.cos(np.pi * np.outer(2 * t + 1, k) / (2 * n)).T)
-        for b in block:
-            c = np.zeros(n_scans)
-            c[idx] = b
-            cols.append(c)
-    D = np.column_stack(cols)
-    if confounds is not None:
-        D = np.column_stack([D, confounds])
-    return D
-
-
-def clean_signals(X, Y, runs=None, confounds=None, detrend=False,
-                  high_pass=None, t_r=None):
-    """Project the same nuisance regressors out of features and BOLD.
-
-    This is an exact least-squares projection ``A - Q Q^T A`` with ``Q`` an
-    orthonormal basis of :func:`nuisance_design`, applied to ``X`` and ``Y``
-    identically (per run for drifts). With no cleaning asked the inputs are
-    returned unchanged.
-
-    Parameters
-    ----------
-    X : ndarray, shape (n_scans, n_features) or None
-    Y : ndarray, shape (n_scans, n_voxels) or None
-    runs, confounds, detrend, high_pass, t_r
-        See :func:`nuisance_design`.
-
-    Returns
-    -------
-    X, Y : ndarrays (or None), cleaned, in their input dtypes.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> X = np.arange(20.0).reshape(10, 2)
-    >>> Xc, _ = clean_signals(X, None, detrend=True)
-    >>> bool(np.allclose(Xc, 0))
-    True
-    """
-    ref = X if X is not None else Y
-    D = nuisance_design(ref.shape[0], runs, confounds, detrend, high_pass, t_r)
-    if D is None:
-        return X, Y
-    Q, s, _ = np.linalg.svd(D, full_matrices=False)
-    Q = Q[:, s > s[0] * max(D.shape) * np.finfo(float).eps]
-    out = []
-    for A in (X, Y):
-        if A is None:
-            out.append(None)
-            continue
-        Qa = Q.astype(A.dtype, copy=False)
-        out.append(A - Qa @ (Qa.T @ A))
-    return tuple(out)
 
 
 class BaseVoxelEstimator(BaseEstimator):
@@ -258,15 +165,18 @@ class BaseVoxelEstimator(BaseEstimator):
                 f"(see nilearn_vlm.TRAligner)."
             )
 
-    def _valid_voxels(self, Y):
+    def _valid_voxels(self, Y, dtype=None, scale=None):
         """Return the voxels usable for fitting; warn about the others.
 
-        A voxel is excluded when it holds NaN/inf or is constant over scans.
+        A voxel is excluded when it holds NaN/inf or is constant over scans
+        (flat: variance at or below the floor relative to its scale, in the
+        coarser of ``Y``'s and the working ``dtype``; ``scale``: root mean
+        square per voxel before any cleaning, default that of ``Y``).
         Results for excluded voxels are NaN (scores, alphas) or 0
         (coefficients) in outputs; ``fit`` never fails because of them,
         unless no voxel is usable.
         """
-        finite, const = _voxel_status(Y)
+        finite, const = _voxel_status(Y, dtype=dtype, scale=scale)
         valid = finite & ~const
         n_bad = int((~valid).sum())
         if n_bad == Y.shape[1]:

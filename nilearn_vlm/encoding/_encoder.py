@@ -1,5 +1,6 @@
 """VoxelEncoder: ridge encoding of voxels with one alpha per voxel."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,11 +11,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from nilearn_vlm._utils import (
+    column_scale,
     make_folds,
     nilearn_input_tags,
     output_dtype,
     parse_bytes,
-    pearson_r,
+    run_scores,
+    warn_unscored,
 )
 from nilearn_vlm.encoding._base import (
     BaseVoxelEstimator,
@@ -57,13 +60,23 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
     cv : None, int, splitter or iterable, default=None
         Folds (see :func:`make_folds`): leave-one-run-out with runs, else 5
         contiguous blocks.
-    standardize : bool, default=False
-        z-score features with the statistics of all fit scans (folds share
-        them). ``coef_`` is expressed for the unscaled features.
+    standardize : bool or "run", default=False
+        True: scale the features to unit variance with the statistics of each
+        training set (each fold's training scans, then all scans for the
+        refit), so no statistic of a validation fold is used. ``"run"``: scale
+        features and BOLD to unit variance run by run, after the cleaning
+        (each run's own statistics; predictions are then in units of the
+        runs' standard deviations, which leaves the within-run r of
+        :meth:`score` unchanged). Columns flat in a run (variance at or below
+        the floor relative to their scale) stay 0 there. ``coef_`` is
+        expressed for the unscaled (``True``) or per-run scaled (``"run"``)
+        features.
     fit_intercept : bool, default=True
         Centre features and targets with training means in every fold.
     detrend : bool, default=False
-        Remove a linear trend per run from features and BOLD alike.
+        Remove a linear trend per run from features and BOLD alike (before
+        fitting; :meth:`score` always removes each run's constant and linear
+        trend).
     high_pass : float or None, default=None
         Cosine high-pass cutoff (Hz) applied to features and BOLD alike;
         needs ``t_r``.
@@ -107,11 +120,20 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         Weights for the (cleaned) features; 0 for excluded voxels.
     intercept_ : ndarray (n_voxels,) or float
     cv_scores_ : ndarray (n_voxels,) or float
-        Mean out-of-fold R^2 at the chosen alpha (NaN for excluded voxels).
-        It is the maximum over alphas, so slightly optimistic: use
-        ``nested_cv=True`` for unbiased figures.
+        Mean out-of-fold R^2 at the chosen alpha (NaN for excluded voxels),
+        the criterion of the alpha choice. It is the maximum over alphas, so
+        optimistic: report ``nested_cv=True`` figures, or the within-run r
+        of :meth:`score` on held-out runs. Validation folds on which a voxel
+        is flat (variance at or below the floor relative to its scale) are
+        left out of its mean, with a warning; a voxel flat in every fold is
+        NaN.
     nested_scores_ : ndarray (n_voxels,)
-        Only with ``nested_cv``: mean outer-fold R^2.
+        Only with ``nested_cv``: mean outer-fold R^2 (alpha chosen inside
+        each outer training set), over the outer folds where the voxel is
+        not flat.
+    n_unscored_ : int
+        Voxels whose ``cv_scores_`` is NaN (excluded or flat in every
+        validation fold); counted, never folded into means.
     explainable_variance_ : ndarray (n_voxels,)
         Only when ``repeats`` are given to fit: see
         :func:`~nilearn_vlm.encoding.explainable_variance`.
@@ -147,7 +169,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         "mask": "no_validation",
         "alphas": ["array-like", None],
         "cv": ["cv_object", "array-like"],
-        "standardize": ["boolean"],
+        "standardize": ["boolean", StrOptions({"run"})],
         "fit_intercept": ["boolean"],
         "detrend": ["boolean"],
         "high_pass": [Interval(Real, 0, None, closed="neither"), None],
@@ -209,11 +231,18 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
                           ensure_min_samples=2 if reset else 1)
         return X, runs
 
-    def _transform_X(self, X):
-        X, _ = self._check_X(X, reset=False)
-        X, _ = clean_signals(X, None, detrend=self.detrend,
-                             high_pass=self.high_pass, t_r=self.t_r)
-        return X
+    def _transform_X(self, X, runs=None, confounds=None):
+        X, x_runs = self._check_X(X, reset=False)
+        runs = x_runs if runs is None else runs
+        X, _ = clean_signals(X, None, runs, confounds, detrend=self.detrend,
+                             high_pass=self.high_pass, t_r=self.t_r,
+                             standardize=self.standardize == "run")
+        return X, runs
+
+    def _clean(self, X, Y, runs=None, confounds=None):
+        return clean_signals(X, Y, runs, confounds, detrend=self.detrend,
+                             high_pass=self.high_pass, t_r=self.t_r,
+                             standardize=self.standardize == "run")
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, groups=None, confounds=None, repeats=None):
@@ -255,34 +284,27 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         budget = parse_bytes(self.max_memory, "max_memory")
         if self.high_pass is not None and self.t_r is None:
             raise ValueError("high_pass needs the repetition time: pass t_r.")
+        raw_scale = column_scale(Y)  # the guards' scale: before cleaning
         X, Y = self._clean(X, Y, runs, conf)
-        valid = self._valid_voxels(Y)
+        valid = self._valid_voxels(Y, dtype=dtype, scale=raw_scale)
         self.valid_voxels_ = valid
         cols = None if valid.all() else np.flatnonzero(valid)
         folds = make_folds(self.cv, X.shape[0], runs)
 
-        self._x_mean, self._x_scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        if self.standardize:
-            self._x_mean = X.mean(0)
-            std = X.std(0)
-            self._x_scale = np.where(std > 0, std, 1.0)
-            X = (X - self._x_mean) / self._x_scale
-
         kw = dict(fit_intercept=self.fit_intercept, solver=self.solver,
-                  dtype=dtype, max_memory=budget)
+                  dtype=dtype, max_memory=budget, standardize=self.standardize is True)
         with threadpool_limits(limits=self.n_threads, user_api="blas"):
             res = ridge_cv_path(X, Y, alphas, folds, cols=cols, refit=True,
                                 progress=self.verbose > 0, n_jobs=self.n_jobs,
-                                **kw)
+                                scale=raw_scale[valid], **kw)
             if self.nested_cv:
                 self.nested_scores_ = self._nested(X, Y, runs, alphas, cols,
-                                                   valid, kw)
+                                                   valid, dict(kw, scale=raw_scale[valid]))
+        self._warn_flat_folds(res["n_scored"], len(folds), Y.shape[1])
         n_vox, p = Y.shape[1], X.shape[1]
         intercept = np.zeros(n_vox, dtype)
-        intercept[valid] = res["intercept"] - (self._x_mean / self._x_scale) \
-            @ res["coef"]
+        intercept[valid] = res["intercept"]
         coef = res.pop("coef")  # (p, n_valid); no second copy when all valid
-        coef /= self._x_scale[:, None].astype(dtype)
         if cols is not None:
             full = np.zeros((p, n_vox), dtype)
             full[:, valid] = coef
@@ -293,6 +315,7 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         self.alpha_[valid] = res["alpha"]
         self.cv_scores_ = np.full(n_vox, np.nan)
         self.cv_scores_[valid] = res["cv_score"]
+        self.n_unscored_ = int(np.isnan(self.cv_scores_).sum())
         self.coef_ = coef.T
         self.intercept_ = intercept
         if self._y_ndim == 1:
@@ -302,6 +325,17 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
             reps = [self._load_targets(r, reset=False).Y for r in repeats]
             self.explainable_variance_ = explainable_variance(reps)
         return self
+
+    @staticmethod
+    def _warn_flat_folds(n_scored, n_folds, n_voxels):
+        partial = int(((n_scored > 0) & (n_scored < n_folds)).sum())
+        if partial:
+            warnings.warn(
+                f"{partial} voxel(s) are flat (variance at or below the floor relative to their scale) "
+                f"in some of the {n_folds} validation folds: their cv_scores_ and alphas come from the "
+                f"other folds.", UserWarning, stacklevel=4)
+        warn_unscored(int((n_scored == 0).sum()), n_voxels, "cv_scores_",
+                      "flat in every validation fold", stacklevel=4)
 
     def _nested(self, X, Y, runs, alphas, cols, valid, kw):
         outer = make_folds(self.cv if not hasattr(self.cv, "__iter__") else None,
@@ -319,25 +353,29 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         scores = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(one)(tr, te) for tr, te in outer)
         out = np.full(Y.shape[1], np.nan)
-        out[valid] = np.mean(scores, axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN voxels stay NaN
+            out[valid] = np.nanmean(scores, axis=0)
         return out
 
-    def _predict_array(self, X):
+    def _predict_array(self, X, runs=None, confounds=None):
         check_is_fitted(self)
-        X = self._transform_X(X)
+        X, runs = self._transform_X(X, runs, confounds)
         coef = np.atleast_2d(self.coef_)
         pred = X.astype(coef.dtype, copy=False) @ coef.T + self.intercept_
-        return pred.astype(output_dtype(X), copy=False)
+        return pred.astype(output_dtype(X), copy=False), runs
 
     def predict(self, X):
         """Predict BOLD from features.
 
-        Features get the same detrending/high-pass as in fit (as one run;
-        confounds are not applied: clean test features yourself if needed).
+        Features get the same cleaning as in fit (detrending, high-pass,
+        per-run scaling with ``standardize="run"``), run by run when ``X`` is
+        a list of per-run arrays (else as one run; confounds are not applied:
+        :meth:`score` takes them, or clean test features yourself).
 
         Parameters
         ----------
-        X : array-like (n_scans, n_features)
+        X : array-like (n_scans, n_features) or list of per-run arrays
 
         Returns
         -------
@@ -345,33 +383,59 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         array (n_scans, n_voxels) ((n_scans,) for a 1D fit target), in the
         floating dtype of ``X`` (float64 for other dtypes).
         """
-        return self._to_output(self._predict_array(X))
+        return self._to_output(self._predict_array(X)[0])
 
-    def _scores(self, X, y):
+    def _scores(self, X, y, groups=None, confounds=None):
         check_is_fitted(self)
-        Y = self._load_targets(y, reset=False).Y
-        pred = self._predict_array(X)
-        self._check_n_samples(pred, Y)
-        _, Y = clean_signals(None, Y, detrend=self.detrend,
-                             high_pass=self.high_pass, t_r=self.t_r)
-        r = np.full(Y.shape[1], np.nan)
+        t = self._load_targets(y, confounds, groups, reset=False)
+        runs = t.runs
+        if runs is None and groups is None and isinstance(X, (list, tuple)):
+            runs = self._check_X(X, reset=False)[1]
+        pred, runs = self._predict_array(X, runs, t.confounds)
+        self._check_n_samples(pred, t.Y)
         valid = self.valid_voxels_
-        r[valid] = pearson_r(pred.reshape(len(Y), -1)[:, valid], Y[:, valid])
+        r = np.full(t.Y.shape[1], np.nan)
+        res = run_scores(pred.reshape(len(t.Y), -1)[:, valid], t.Y[:, valid], runs,
+                         detrend=True, high_pass=self.high_pass, t_r=self.t_r,
+                         confounds=t.confounds)
+        r[valid] = res.score
+        warn_unscored(int(res.unscored.sum()), int(valid.sum()), "scores",
+                      "flat BOLD in every run scored (variance at or below the floor "
+                      "relative to the voxel's scale)", stacklevel=4)
         return r
 
-    def score(self, X, y, sample_weight=None):
-        """Mean Pearson correlation over voxels between predictions and y.
+    def score(self, X, y, sample_weight=None, groups=None, confounds=None):
+        """Mean over voxels of the within-run Pearson r of predictions and y.
 
-        Excluded voxels (NaN/constant in fit) are left out of the mean; a
-        constant prediction counts as r = 0. This is not R^2: use
+        The statistic per voxel is the mean over runs of the per-run
+        Pearson r between the prediction and the BOLD, after removing from
+        both, run by run, the run's constant, a linear trend, the cosine
+        drifts of ``high_pass`` and the ``confounds`` (each run's own fit:
+        nothing is estimated across runs, so a run's baseline never enters
+        the score). Runs come from a list of run images or arrays (``y`` or
+        ``X``) or from ``groups``; without them the scans are one run.
+        Voxels excluded in fit and voxels flat in every run are NaN, counted
+        with a warning and left out of the mean; a prediction without
+        variance in a run counts as r = 0 there. This is not R^2: use
         ``cv_scores_``/``nested_scores_`` for R^2.
+
+        In a scikit-learn :class:`~sklearn.pipeline.Pipeline`, runs reach
+        ``score`` through metadata routing::
+
+            sklearn.set_config(enable_metadata_routing=True)
+            enc = VoxelEncoder().set_fit_request(groups=True).set_score_request(groups=True)
+            make_pipeline(StandardScaler(), enc).fit(X, y, groups=runs).score(X2, y2, groups=runs2)
 
         Parameters
         ----------
-        X : array-like (n_scans, n_features)
-        y : targets of the fitted kind
+        X : array-like (n_scans, n_features) or list of per-run arrays
+        y : targets of the fitted kind, or a list of run images/arrays
         sample_weight : None
             Not supported (must be None).
+        groups : array-like (n_scans,), optional
+            Run label per scan (overrides the runs of lists).
+        confounds : array, DataFrame or list of them (one per run), optional
+            Projected out of predictions and BOLD alike, run by run.
 
         Returns
         -------
@@ -379,22 +443,32 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
         """
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by score.")
-        return float(np.nanmean(self._scores(X, y)))
+        r = self._scores(X, y, groups, confounds)
+        if np.isnan(r).all():
+            return float("nan")
+        return float(np.nanmean(r))
 
-    def score_img(self, X, y):
-        """Per-voxel Pearson r between predictions and y, as a map.
+    def score_img(self, X, y, groups=None, confounds=None):
+        """Per-voxel within-run Pearson r between predictions and y, as a map.
+
+        The statistic of :meth:`score` per voxel (mean over runs of the
+        per-run r after removing each run's constant, linear trend, cosine
+        drifts and confounds).
 
         Parameters
         ----------
-        X : array-like (n_scans, n_features)
-        y : targets of the fitted kind
+        X : array-like (n_scans, n_features) or list of per-run arrays
+        y : targets of the fitted kind, or a list of run images/arrays
+        groups : array-like (n_scans,), optional
+            Run label per scan.
+        confounds : array, DataFrame or list of them, optional
 
         Returns
         -------
         Image of the fitted kind (3D Niimg, SurfaceImage, CIFTI dscalar) or
-        array (n_voxels,); NaN for excluded voxels.
+        array (n_voxels,); NaN for excluded and unscored voxels.
         """
-        r = self._scores(X, y)
+        r = self._scores(X, y, groups, confounds)
         if self.input_kind_ == "array":
             return r
         return self._to_output(r)

@@ -17,6 +17,8 @@ flops per fold (:func:`count_flops` counts all of it).
 import numpy as np
 from scipy import linalg
 
+from nilearn_vlm._utils import column_scale, is_flat
+
 __all__ = ["count_flops", "decompose", "ridge_cv_path"]
 
 SOLVERS = ("auto", "primal", "dual", "svd")
@@ -145,14 +147,27 @@ def _take(Y, row_idx, c, dtype):
     return np.asarray(block, dtype=dtype)
 
 
-def _r2(sse, sst):
+def _r2(sse, sst, ok):
+    """R^2 where the validation targets have variance (``ok``), NaN elsewhere."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1), 0.0)
+        return np.where(ok, 1.0 - sse / np.where(ok, sst, 1), np.nan)
+
+
+def _fold_scaling(Xr, rows_idx, fit_intercept, standardize, dtype):
+    """Training mean and scale of the features of one training set."""
+    p = Xr.shape[1]
+    mean = Xr[rows_idx].mean(0) if (fit_intercept or standardize) else np.zeros(p, dtype)
+    if not standardize:
+        return mean, None
+    sd = Xr[rows_idx].std(0, dtype=np.float64)
+    flat = is_flat(sd**2 * len(rows_idx), column_scale(Xr[rows_idx]), len(rows_idx), dtype)
+    return mean, np.where(flat, 1.0, sd).astype(dtype)
 
 
 def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                   solver="auto", dtype=np.float32, max_memory=512e6,
-                  refit=True, eval_rows=None, progress=False, n_jobs=None):
+                  refit=True, eval_rows=None, progress=False, n_jobs=None,
+                  scale=None, standardize=False):
     """Cross-validated ridge with one alpha per target, exact, chunked.
 
     Folds are processed one after the other (one decomposition in memory at
@@ -174,6 +189,11 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
         Scans to use (default: all).
     fit_intercept : bool
         Centre features and targets with training means (per fold).
+    standardize : bool, default=False
+        Scale the features to unit variance with the statistics of each
+        training set (each fold's, then all ``rows`` for the refit): nothing
+        is estimated on validation scans. Flat features keep scale 1. The
+        coefficients are returned for the unscaled features.
     solver : {"auto", "primal", "dual", "svd"}
     dtype : numpy dtype
         Working precision (float32 or float64); scores accumulate in float64.
@@ -191,13 +211,22 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
         inside :func:`nilearn_vlm.parallel.use_dask`); each task decomposes
         the folds itself and uses up to ``max_memory``. None: 1 unless a
         joblib context says otherwise. Results are identical to one job's.
+    scale : ndarray (n_cols,), optional
+        Root mean square of each target before any cleaning (default: over
+        ``rows`` of ``Y``). A validation set on which a target's centred sum
+        of squares is at or below the variance floor relative to it
+        (:mod:`nilearn_vlm._utils._guards`, in ``dtype``) gives no R^2
+        there: float32 rounding leaves a flat run a variance of ~1e-12 that
+        would give an R^2 of -1e12.
 
     Returns
     -------
     dict with ``alpha`` (n_cols,), ``cv_score`` (n_cols,), ``scores``
-    (n_alphas, n_cols) mean R^2 over folds, and with ``refit``: ``coef``
-    (p, n_cols), ``intercept`` (n_cols,), and ``eval_score`` when
-    ``eval_rows`` is given.
+    (n_alphas, n_cols) mean R^2 over the folds where the target is not flat
+    (NaN where it is flat in every fold), ``n_scored`` (n_cols,) the number
+    of those folds, and with ``refit``: ``coef`` (p, n_cols), ``intercept``
+    (n_cols,), and ``eval_score`` when ``eval_rows`` is given (NaN where the
+    evaluation targets are flat).
 
     Examples
     --------
@@ -218,6 +247,9 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
     n_cols = Y.shape[1] if cols is None else len(cols)
     chunk = chunk_size(n, p, len(alphas), folds, dtype.itemsize, max_memory,
                        n_cols)
+    if scale is None:
+        scale = column_scale(Y[rows] if cols is None else Y[np.ix_(rows, cols)])
+    scale = np.asarray(scale, dtype=np.float64)
     if n_jobs != 1:
         from nilearn_vlm.parallel import chunk_groups
 
@@ -227,7 +259,8 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                                 progress, dict(
                                     fit_intercept=fit_intercept, solver=solver,
                                     dtype=dtype, max_memory=max_memory,
-                                    refit=refit, eval_rows=eval_rows))
+                                    refit=refit, eval_rows=eval_rows,
+                                    scale=scale, standardize=standardize))
     slices = _chunks(n_cols, chunk)
     bar = None
     if progress:
@@ -237,10 +270,16 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
                    desc="ridge (folds x voxel chunks)", leave=False)
 
     scores = np.zeros((len(alphas), n_cols))
+    n_scored = np.zeros(n_cols, dtype=np.int64)
     for tr, va in folds:
-        mean = Xr[tr].mean(0) if fit_intercept else np.zeros(p, dtype)
-        s, W, V = decompose(Xr[tr] - mean, solver)
-        A = (Xr[va] - mean) @ V
+        mean, sd = _fold_scaling(Xr, tr, fit_intercept, standardize, dtype)
+        Xtr, Xva = Xr[tr] - mean, Xr[va] - mean
+        if sd is not None:
+            Xtr /= sd
+            Xva /= sd
+        s, W, V = decompose(Xtr, solver)
+        A = Xva @ V
+        del Xtr, Xva
         del V
         inv = (1.0 / (s[None, :].astype(np.float64) + alphas[:, None])).astype(dtype)
         n_tr, n_va = len(tr), len(va)
@@ -263,25 +302,34 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
             B = W.T @ Ytr if M is None else Ytr
             del Ytr
             sst = ((Yv - Yv.mean(0)) ** 2).sum(0, dtype=np.float64)
+            ok = ~is_flat(sst, scale[sl], n_va, dtype)
+            n_scored[sl] += ok
             P = np.empty_like(Yv)
             for k in range(len(alphas)):
                 np.matmul(A * inv[k] if M is None else M[k], B, out=P)
                 np.subtract(P, Yv, out=P)
                 sse = np.einsum("ij,ij->j", P, P, dtype=np.float64)
-                scores[k, sl] += _r2(sse, sst)
+                scores[k, sl] += np.nan_to_num(_r2(sse, sst, ok))
             del B, P, Yv
             if bar is not None:
                 bar.update()
         del W, A, M
-    scores /= max(len(folds), 1)
-    best = np.argmax(scores + np.log(alphas)[:, None] * 1e-10, axis=0)
-    out = dict(alpha=alphas[best], scores=scores,
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(n_scored > 0, scores / np.maximum(n_scored, 1), np.nan)
+    best = np.argmax(np.nan_to_num(scores, nan=-np.inf) + np.log(alphas)[:, None] * 1e-10, axis=0)
+    out = dict(alpha=alphas[best], scores=scores, n_scored=n_scored,
                cv_score=scores[best, np.arange(n_cols)])
     if not refit:
         return out
 
-    x_mean = Xr.mean(0) if fit_intercept else np.zeros(p, dtype)
-    s_full, W_full, V_full = decompose(Xr - x_mean, solver)
+    x_mean, x_sd = _fold_scaling(Xr, np.arange(n), fit_intercept, standardize, dtype)
+    Xc = Xr - x_mean
+    if x_sd is not None:
+        Xc /= x_sd
+    s_full, W_full, V_full = decompose(Xc, solver)
+    del Xc
+    if x_sd is not None:
+        V_full = V_full / x_sd[:, None]  # coefficients of the unscaled features
     s_full = s_full.astype(np.float64)
     out["coef"] = np.empty((p, n_cols), dtype)
     out["intercept"] = np.empty(n_cols, dtype)
@@ -304,8 +352,9 @@ def ridge_cv_path(X, Y, alphas, folds, cols=None, rows=None, fit_intercept=True,
             Ye = _take(Y, eval_rows, c, dtype)
             res = Xe @ coef + out["intercept"][sl] - Ye
             sst = ((Ye - Ye.mean(0)) ** 2).sum(0, dtype=np.float64)
+            ok = ~is_flat(sst, scale[sl], len(eval_rows), dtype)
             out["eval_score"][sl] = _r2(
-                np.einsum("ij,ij->j", res, res, dtype=np.float64), sst)
+                np.einsum("ij,ij->j", res, res, dtype=np.float64), sst, ok)
         if bar is not None:
             bar.update()
     if bar is not None:
@@ -329,7 +378,8 @@ def _ridge_tasks(X, Y, alphas, folds, cols, rows, groups, n_jobs, progress, kw):
             c = g if idx is None else idx[g]
             yield (X, np.asarray(Y[:, c], dtype=dtype), alphas, folds, None, rows,
                    kw["fit_intercept"], kw["solver"], dtype, kw["max_memory"],
-                   kw["refit"], kw["eval_rows"], False, 1)
+                   kw["refit"], kw["eval_rows"], False, 1, kw["scale"][g],
+                   kw["standardize"])
 
     n_cols = groups[-1].stop
     out = None

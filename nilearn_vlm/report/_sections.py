@@ -114,9 +114,14 @@ def encoding_section(results, networks, network_of_voxel, brains):
     r, p_fwe = results.encoder_r, results.encoder_p_fwe
     n_perm = (results.settings.get("pipeline") or {}).get("n_permutations")
     sec = Section("Encoding scores", text=(
-        f"{QUANTITIES['encoder_r'].description} Tested against a circular-shift null"
+        f"{QUANTITIES['encoder_r'].description} Tested against a cross-fitted circular-shift null"
         + (f" of {n_perm} shifts" if n_perm else "")
-        + " and family-wise corrected over voxels by the maximum statistic."))
+        + " (each run's BOLD shifted and the folds refitted per shift, which keeps the BOLD's "
+        "autocorrelation and the dependence of each run's prediction on the other runs) and family-wise "
+        "corrected over voxels by the maximum statistic."))
+    unscored = (results.meta.get("unscored_voxels") or {}).get("encoder_r")
+    if unscored:
+        sec.text += f" {unscored} voxel(s) cannot be scored (flat BOLD) and are left out."
     if r is None:
         sec.text += "\n\nThese results hold no out-of-fold r (Results.encoder_r); nothing to show."
         return sec

@@ -271,11 +271,19 @@ class PipelineSettings:
         "effects: an atom's map does not pick up the networks of atoms it correlates with in-sample); "
         "\"univariate\", one model per atom (their univariate maps).",
         types=("str",), to=("glm.mode",))
+    inference: str = setting(
+        "calibrated", "Inference of the GLM maps and of the unit x voxel maps. \"calibrated\": p-values "
+        "that hold on real fMRI noise (global AR(2) prewhitening, per-voxel Toeplitz sandwich variance "
+        "with the residual bias removed, Satterthwaite dof; `nilearn-vlm calibrate` measures it on your "
+        "own resting-state data); \"ar1\": the earlier inference, nilearn's AR(1) GLM and the unit "
+        "maps' Pearson t-test on n_scans - 2 dof (too many false positives on real noise: voxelwise "
+        "p < 0.05 rates of 0.06-0.15 and up to 69% of null maps with an FDR discovery).",
+        types=("str",), to=("glm.noise_model",), check=[StrOptions({"calibrated", "ar1"})])
     high_pass: float | None = setting(
-        None, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "
-        "drift terms and the encoders' cosine regressors (removed from units and BOLD alike).",
-        types=("float",), to=("glm.high_pass", "encoder.high_pass", "site_encoder.high_pass"),
-        default_text="not set: each estimator's default (GLM 0.01 Hz, encoders no filter)")
+        0.01, "High-pass cutoff (Hz), the same for every estimator that filters: the GLM's cosine "
+        "drift terms, and the encoders' cosine regressors removed run by run from units and BOLD alike "
+        "before fitting and before scoring (the GLM and the encoders clean the data the same way).",
+        types=("float",), to=("glm.high_pass", "encoder.high_pass", "site_encoder.high_pass"))
     alphas: tuple = setting(tuple(float(a) for a in DEFAULT_ALPHAS),
                             "Ridge penalties of the encoder (one chosen per voxel).", types=("list",),
                             items="float", to=("encoder.alphas",), check=_positive_alphas,
@@ -301,7 +309,9 @@ class PipelineSettings:
     top_k: int = setting(10, "Units kept per voxel in the unit x voxel maps.", types=("int",),
                          check=_POSITIVE)
     n_permutations: int = setting(200, "Circular shifts of the null of the encoder's out-of-fold "
-                                  "correlations.", types=("int",), check=_POSITIVE)
+                                  "correlations (each run's BOLD shifted and the folds refitted per "
+                                  "shift: nilearn_vlm.encoding.out_of_fold_null).", types=("int",),
+                                  check=_POSITIVE)
     atlases: tuple = setting(DEFAULT_MNI_ATLASES, "Atlas plugins of the network tables ([] for none).",
                              types=("list",), items="str", renamed=("atlas",),
                              migrate=_atlases_from_atlas)
@@ -326,6 +336,31 @@ class PipelineSettings:
         self.estimators(t_r)
         if check_plugins:
             check_plugin_names("atlas", self.atlases, "pipeline.atlases")
+
+    def unit_map_options(self, t_r=None):
+        """Keyword arguments of :func:`~nilearn_vlm.maps.unit_voxel_maps` these settings give.
+
+        The inference (``"calibrated"`` or ``"iid"`` for ``inference = "ar1"``),
+        the drifts of the GLM (``t_r``, ``high_pass``) and ``top_k``; the
+        pipeline adds the data, the runs and the unit names.
+
+        Parameters
+        ----------
+        t_r : float, optional
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> from nilearn_vlm.settings import PipelineSettings
+        >>> PipelineSettings(inference="ar1").unit_map_options(2.0)["inference"]
+        'iid'
+        """
+        glm = self.estimators(t_r)["glm"]
+        return {"inference": "calibrated" if self.inference == "calibrated" else "iid",
+                "t_r": t_r, "high_pass": glm.high_pass, "top_k": self.top_k}
 
     def estimators(self, t_r=None):
         """The estimators these settings configure, unfitted, by role.

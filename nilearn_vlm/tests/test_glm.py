@@ -50,7 +50,7 @@ def _closed_form_t(D, y, rho):
 
 def test_t_values_equal_closed_form_at_fixed_ar1():
     X, Y = _data()
-    glm = VoxelGLM(t_r=2.0, ar_coef=0.37).fit(X, Y)
+    glm = VoxelGLM(t_r=2.0, noise_model="ar1", ar_coef=0.37).fit(X, Y)
     D = glm.design_.to_numpy()
     for v in range(Y.shape[1]):
         t = _closed_form_t(D, Y[:, v], 0.37)[: X.shape[1]]
@@ -102,12 +102,12 @@ def _fit_nilearn(glm, Y):
 def test_agrees_with_nilearn_first_level_model():
     X, Y = _data(seed=3, n=200, v=60, rho=0.5)
     X = pd.DataFrame(X, columns=["a", "b", "c"])
-    glm = VoxelGLM(t_r=1.5, high_pass=0.02).fit(X, Y)
+    glm = VoxelGLM(t_r=1.5, high_pass=0.02, noise_model="ar1").fit(X, Y)
     flm, t = _fit_nilearn(glm, Y)
     # same design, same AR(1) binning (bins=100): equal to 1e-6
     np.testing.assert_allclose(glm.t_, t, atol=1e-6)
     # exact per-voxel AR(1) differs from nilearn only by the binning
-    exact = VoxelGLM(t_r=1.5, high_pass=0.02, bins=None).fit(X, Y)
+    exact = VoxelGLM(t_r=1.5, high_pass=0.02, noise_model="ar1", bins=None).fit(X, Y)
     assert not np.allclose(exact.t_, t, atol=1e-6)
     # rho moves by < 1 / bins = 0.01: |delta t| <= 0.02 |t| + 0.05
     np.testing.assert_allclose(exact.t_, t, rtol=0.02, atol=0.05)
@@ -116,7 +116,7 @@ def test_agrees_with_nilearn_first_level_model():
 def test_runs_restart_drift_and_whitening():
     X, Y = _data(seed=4, n=180)
     runs = np.repeat([0, 1], 90)
-    glm = VoxelGLM(t_r=1.0, ar_coef=0.3).fit(X, Y, groups=runs)
+    glm = VoxelGLM(t_r=1.0, noise_model="ar1", ar_coef=0.3).fit(X, Y, groups=runs)
     D = glm.design_.to_numpy()
     assert {"constant_run0", "constant_run1"} <= set(glm.design_.columns)
     W = np.eye(180) - 0.3 * np.eye(180, k=-1)
@@ -162,6 +162,7 @@ def test_signed_sets_follow_fdr():
         (dict(drift_model=None, height_control="holm"), "'height_control' parameter"),
         (dict(drift_model=None, bins=0), r"'bins' parameter .* range \[1, inf\)"),
         (dict(drift_model=None, n_jobs=1.5), "'n_jobs' parameter"),
+        (dict(drift_model=None, ar_coef=0.3), "ar_coef fixes the AR.* Pass noise_model='ar1'"),
     ],
 )
 def test_bad_params(params, match):
@@ -185,7 +186,7 @@ def test_nifti_in_maps_out_and_export_with_masker():
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
     img = nib.Nifti1Image(Y.T.reshape(2, 3, 4, -1), affine)
     mask = nib.Nifti1Image(np.ones((2, 3, 4), np.int8), affine)
-    glm = VoxelGLM(mask=mask, t_r=1.0).fit(X, img)
+    glm = VoxelGLM(mask=mask, t_r=1.0, noise_model="ar1").fit(X, img)
     t_img = glm.maps("t")
     assert t_img.shape == (2, 3, 4, 3)
     np.testing.assert_allclose(
@@ -204,11 +205,11 @@ def test_list_of_runs_and_constant_voxel():
     X, Y = _data(seed=7, n=100, v=5)
     Y[:, 2] = 1.0
     with pytest.warns(UserWarning, match="constant voxel"):
-        glm = VoxelGLM(t_r=1.0).fit(X, [Y[:50], Y[50:]])
+        glm = VoxelGLM(t_r=1.0, noise_model="ar1").fit(X, [Y[:50], Y[50:]])
     np.testing.assert_array_equal(glm.runs_, np.repeat([0, 1], 50))
     assert glm.t_[2].tolist() == [0.0, 0.0, 0.0]
     assert np.isnan(glm.ar1_[2]) and np.all(np.isfinite(glm.t_))
-    ref = VoxelGLM(t_r=1.0).fit(X, np.delete(Y, 2, axis=1),
+    ref = VoxelGLM(t_r=1.0, noise_model="ar1").fit(X, np.delete(Y, 2, axis=1),
                                 groups=np.repeat([0, 1], 50))
     np.testing.assert_allclose(np.delete(glm.t_, 2, axis=0), ref.t_, atol=1e-10)
 
@@ -216,8 +217,8 @@ def test_list_of_runs_and_constant_voxel():
 def test_n_jobs_and_dtypes_leave_the_numbers_alone():
     X, Y = _data(n=120, v=30)
     for mode in ("joint", "univariate"):
-        one = VoxelGLM(t_r=2.0, mode=mode).fit(X, Y)
-        two = VoxelGLM(t_r=2.0, mode=mode, n_jobs=2).fit(X, Y)
+        one = VoxelGLM(t_r=2.0, mode=mode, noise_model="ar1").fit(X, Y)
+        two = VoxelGLM(t_r=2.0, mode=mode, noise_model="ar1", n_jobs=2).fit(X, Y)
         assert np.unique(one.ar1_).size > 1  # several AR(1) bins: several tasks
         for name in ("t_", "coef_", "p_", "ar1_", "signed_"):
             np.testing.assert_array_equal(getattr(two, name), getattr(one, name))
@@ -226,3 +227,26 @@ def test_n_jobs_and_dtypes_leave_the_numbers_alone():
     np.testing.assert_array_equal(f32.t_, f64.t_)  # the fit runs in float64 either way
     assert f32.maps("t").dtype == np.float32 and f64.maps("t").dtype == np.float64
     assert VoxelGLM(t_r=2.0).fit(np.rint(X * 10).astype(int), Y).maps("coef").dtype == np.float64
+
+
+def test_calibrated_is_the_default_and_runs_like_the_others():
+    X, Y = _data(n=120, v=30)
+    Y[:, 4] = 2.0
+    runs = np.repeat([0, 1], 60)
+    for mode in ("joint", "univariate"):
+        with pytest.warns(UserWarning, match="constant voxel"):
+            one = VoxelGLM(t_r=2.0, mode=mode).fit(X, Y, groups=runs)
+            two = VoxelGLM(t_r=2.0, mode=mode, n_jobs=2).fit(X, Y, groups=runs)
+        assert one.noise_model == "calibrated" and one.ar_filter_.shape == (2,)
+        assert one.dof_.shape == one.t_.shape and np.isnan(one.dof_[4]).all()
+        assert one.t_[4].tolist() == [0.0] * 3 and one.p_[4].tolist() == [1.0] * 3
+        for name in ("t_", "coef_", "p_", "dof_", "signed_", "intercept_"):
+            np.testing.assert_array_equal(getattr(two, name), getattr(one, name))
+        # the intercept is the least-squares one of the same nuisance (or design)
+        with pytest.warns(UserWarning, match="constant voxel"):
+            ols = VoxelGLM(t_r=2.0, mode=mode, noise_model="ols").fit(X, Y, groups=runs)
+        np.testing.assert_allclose(one.intercept_, ols.intercept_, atol=1e-8)
+        # the planted effects (half of the coefficients, |b| ~ 1 against noise of sd ~ 1.1)
+        B = np.delete(np.linalg.lstsq(X, Y - 5.0, rcond=None)[0].T, 4, 0)
+        sig = np.delete(one.signed_, 4, 0)
+        assert np.mean(sig[np.abs(B) > 0.5] != 0) > 0.9 and np.mean(sig[np.abs(B) < 0.1] != 0) < 0.1

@@ -45,9 +45,9 @@ def test_voxelglm_univariate_mode_equals_one_joint_fit_per_regressor():
     X[:, 2] = 0.9 * X[:, 0] + 0.1 * rng.standard_normal(n)
     Y = rng.standard_normal((n, v))
     Y[:, :6] += 0.6 * X[:, [0]]
-    uni = VoxelGLM(t_r=2.0, ar_coef=0.3, mode="univariate").fit(X, Y, groups=runs)
+    uni = VoxelGLM(t_r=2.0, noise_model="ar1", ar_coef=0.3, mode="univariate").fit(X, Y, groups=runs)
     for j in range(3):
-        ref = VoxelGLM(t_r=2.0, ar_coef=0.3).fit(X[:, [j]], Y, groups=runs)
+        ref = VoxelGLM(t_r=2.0, noise_model="ar1", ar_coef=0.3).fit(X[:, [j]], Y, groups=runs)
         np.testing.assert_allclose(uni.t_[:, j], ref.t_[:, 0], rtol=1e-8)
         np.testing.assert_allclose(uni.p_[:, j], ref.p_[:, 0], rtol=1e-6)
     assert uni.dof_ == ref.dof_

@@ -73,7 +73,7 @@ def test_fdr_threshold_matches_scipy_to_bin_width():
     q = stats.false_discovery_control(p.ravel()).reshape(p.shape)
     rejected = q <= 0.05
     width = 1e-3
-    maps = unit_voxel_maps(X, Y, threshold="fdr", alpha=0.05, r_resolution=width)
+    maps = unit_voxel_maps(X, Y, threshold="fdr", alpha=0.05, r_resolution=width, inference="iid")
     ours = np.abs(R) >= maps.threshold
     # a subset of the exact BH rejections, missing at most one bin of |r|
     assert ours.sum() > 30 and not np.any(ours & ~rejected)
@@ -83,15 +83,16 @@ def test_fdr_threshold_matches_scipy_to_bin_width():
     assert np.all(maps.n_positive <= (rejected & (R > 0)).sum(1))
     assert maps.n_positive[5] == 20 and maps.n_negative[7] == 15
     # a smaller effective dof is more conservative
-    strict = unit_voxel_maps(X, Y, threshold="fdr", dof=30)
+    strict = unit_voxel_maps(X, Y, threshold="fdr", dof=30, inference="iid")
     assert strict.threshold > maps.threshold
 
 
-def test_fdr_with_pure_noise_rejects_nothing():
+@pytest.mark.parametrize("inference", ["iid", "calibrated"])
+def test_fdr_with_pure_noise_rejects_nothing(inference):
     rng = np.random.default_rng(2)
     maps = unit_voxel_maps(rng.standard_normal((200, 50)),
-                           rng.standard_normal((200, 40)))
-    assert maps.threshold == np.inf
+                           rng.standard_normal((200, 40)), inference=inference)
+    assert maps.threshold == np.inf and maps.info["inference"] == inference
     assert maps.n_positive.sum() == 0 and maps.n_negative.sum() == 0
 
 
@@ -132,4 +133,8 @@ def test_errors():
     with pytest.raises(ValueError, match="is not a size"):
         unit_voxel_maps(X, Y, memory_budget="lots")
     with pytest.raises(ValueError, match="dof must lie"):
-        unit_voxel_maps(X, Y, dof=500)
+        unit_voxel_maps(X, Y, dof=500, inference="iid")
+    with pytest.raises(ValueError, match="dof sets the degrees of freedom of the 'iid' t-test"):
+        unit_voxel_maps(X, Y, dof=50)
+    with pytest.raises(ValueError, match="inference='bayes' is not supported"):
+        unit_voxel_maps(X, Y, inference="bayes")

@@ -38,7 +38,7 @@ def _fields(n_vox, rng, n_units=6, n_atoms=3, n_scans=20):
         "glm_beta": rng.normal(size=(n_atoms, n_vox)),
         "glm_t": t,
         "glm_sign_sets": signs,
-        "encoder_scores": rng.uniform(-0.1, 0.5, size=n_vox),
+        "encoder_cv_r2": rng.uniform(-0.1, 0.5, size=n_vox),
         "encoder_alpha": 10.0 ** rng.integers(-2, 4, size=n_vox),
         "unit_voxel_topk": {"index": rng.integers(0, n_units, size=(2, n_vox)), "value": rng.normal(size=(2, n_vox))},
         "layer_scores": {"vision.0.attn_out": rng.normal(size=n_vox), "vision.1.attn_out": rng.normal(size=n_vox)},
@@ -65,7 +65,8 @@ def _fields(n_vox, rng, n_units=6, n_atoms=3, n_scans=20):
 def _assert_same(a, b):
     assert a.model == b.model and a.subject == b.subject
     for name in ("atom_loadings", "atom_timecourses", "glm_beta", "glm_t", "glm_sign_sets",
-                 "encoder_scores", "encoder_alpha", "encoder_r", "encoder_p", "encoder_p_fwe", "runs"):
+                 "encoder_cv_r2", "encoder_scores", "encoder_alpha", "encoder_r", "encoder_p", "encoder_p_fwe",
+                 "runs"):
         x, y = getattr(a, name), getattr(b, name)
         np.testing.assert_array_equal(x, y, err_msg=name)
         assert x.dtype == y.dtype, name
@@ -235,12 +236,12 @@ def test_format_1_folders_still_load(tmp_path):
     np.testing.assert_array_equal(res.encoder_p_fwe, table["p_fwe"])
     assert list(res.tables) == ["key_neurons"]
     assert res.timings == {"loading BOLD": 0.5, "network tables": 0.25}
-    assert res.meta == {"note": "written by format 1"}
+    assert res.meta == {"note": "written by format 1", "encoder_r": "r pooled over runs (written before format 4)"}
     assert res.layer_fold_scores == {} and res.runs is None and res.run_labels is None
     assert res.glm_t.shape == (2, 12) and res.unit_names[0] == "vision.0.attn_out.0"
     # written again, it is the current format and reads back the same
     again = Results.load(res.save(tmp_path / "v2"))
-    assert json.loads((tmp_path / "v2" / "results.json").read_text())["format_version"] == FORMAT_VERSION == 3
+    assert json.loads((tmp_path / "v2" / "results.json").read_text())["format_version"] == FORMAT_VERSION == 4
     np.testing.assert_array_equal(again.encoder_p_fwe, res.encoder_p_fwe)
     # its units.tsv held unit_name, site: the units table is built from the names and now saved whole
     assert pd.read_csv(folder / "units.tsv", sep="\t").columns.tolist() == ["unit_name", "site"]
@@ -252,6 +253,26 @@ def test_format_1_folders_still_load(tmp_path):
     encoding = next(s for s in report.sections if s.title == "Encoding scores")
     assert encoding.tables[0].frame["network"].tolist() == ["vision", "language", "(outside)"]
     assert [s.title for s in report.sections][-2:] == ["Timings", "Provenance"]
+
+
+def test_format_3_folders_load_with_the_names_that_say_what_they_are(tmp_path):
+    """Before format 4, encoder_scores held the cross-validated R^2 and encoder_r the r pooled over runs."""
+    rng = np.random.default_rng(1)
+    cv_r2, pooled = rng.uniform(-0.1, 0.5, 30), rng.uniform(-0.2, 0.6, 30)
+    folder = Results("clip", encoder_r=pooled, space=ImageSpace.from_array(30)).save(tmp_path / "v3")
+    with np.load(folder / "arrays.npz") as npz:
+        arrays = dict(npz)
+    arrays["encoder_scores"] = cv_r2  # the format-3 layout
+    np.savez_compressed(folder / "arrays.npz", **arrays)
+    doc = json.loads((folder / "results.json").read_text())
+    doc["format_version"] = 3
+    (folder / "results.json").write_text(json.dumps(doc))
+    res = Results.load(folder)
+    np.testing.assert_array_equal(res.encoder_cv_r2, cv_r2)
+    np.testing.assert_array_equal(res.encoder_r, pooled)
+    assert res.encoder_scores is res.encoder_r and "pooled" in res.meta["encoder_r"]
+    with pytest.raises(ValueError, match="alias of encoder_r"):
+        Results("clip", encoder_r=pooled, encoder_scores=cv_r2)
 
 
 def test_newer_format_is_refused(tmp_path):

@@ -74,9 +74,10 @@ def test_default_estimators_are_those_of_the_former_pipeline():
     for role, ref in expected.items():
         got, want = est[role].get_params(), ref.get_params()
         if role in ("encoder", "site_encoder"):
-            # t_r now reaches the encoders; without high_pass it changes nothing they compute
-            assert got.pop("t_r") == 2.0 and got["high_pass"] is None
-            want.pop("t_r")
+            # t_r reaches the encoders, and they filter as the GLM does (0.01 Hz): the same
+            # cleaning of units and BOLD for the GLM and the encoders
+            assert got.pop("t_r") == 2.0 and got.pop("high_pass") == 0.01
+            want.pop("t_r"), want.pop("high_pass")
             want_alphas = np.logspace(-2, 5, 15) if want["alphas"] is None else want["alphas"]
             np.testing.assert_array_equal(np.asarray(got.pop("alphas")), np.asarray(want_alphas))
             want.pop("alphas")

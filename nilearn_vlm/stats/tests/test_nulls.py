@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from scipy import stats as sstats
-from scipy.signal import lfilter
+from scipy.signal import detrend, lfilter
 
 from nilearn_vlm.stats import block_indices, default_block_length, pearson_r, permutation_null
 
@@ -44,19 +44,36 @@ def test_null_equals_brute_force(method, paired, statistic, interleaved):
         runs = rng.permutation(runs)
     y = rng.standard_normal((n, v)) + 0.3
     x = rng.standard_normal((n, v) if paired else n)
+    y += 5.0 * (runs == 1)[:, None] + 0.02 * np.arange(n)[:, None]  # baselines and drifts
     res = permutation_null(
         x, y, method=method, runs=runs, statistic=statistic, n_permutations=25,
         block_length=6, min_shift=4, n_offsets=3, return_null=True, dtype=np.float64,
         random_state=3,
     )
+    # by hand: each run linearly detrended (scipy), the cleaned regressor resampled and
+    # detrended again, the statistic within each run, then the mean over runs
+    xd, yd = np.array(x, dtype=float), y.copy()
+    for lab in (3, 1):
+        m = runs == lab
+        xd[m], yd[m] = detrend(xd[m], axis=0), detrend(yd[m], axis=0)
+
+    def within(xp):
+        out = []
+        for lab in (3, 1):
+            m = runs == lab
+            xp = xp.copy()
+            xp[m] = detrend(xp[m], axis=0)  # the resampled regressor, cleaned again
+            if statistic == "r":
+                out.append([np.corrcoef(xp[m, j], yd[m, j])[0, 1] for j in range(v)])
+            else:  # R2 = 1 - SSE / SST of the cleaned run, written out
+                out.append(1 - ((yd[m] - xp[m]) ** 2).sum(0) / (yd[m] ** 2).sum(0))
+        return np.mean(out, axis=0)
+
+    np.testing.assert_allclose(res.statistic, within(np.broadcast_to(xd.reshape(n, -1), y.shape)),
+                               atol=1e-10)
     for k in range(res.n_permutations):
-        xp = _resampled(x, runs, res, k)
-        xp = np.broadcast_to(xp, y.shape)
-        if statistic == "r":
-            ref = np.array([np.corrcoef(xp[:, j], y[:, j])[0, 1] for j in range(v)])
-        else:  # R2 = 1 - SSE / SST, written out
-            ref = 1 - ((y - xp) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
-        np.testing.assert_allclose(res.null[k], ref, atol=1e-10)
+        xp = np.broadcast_to(_resampled(xd, runs, res, k), y.shape)
+        np.testing.assert_allclose(res.null[k], within(xp), atol=1e-10)
 
 
 def test_shift_draws_stay_in_runs_and_avoid_small_shifts():
@@ -81,9 +98,10 @@ def test_observed_and_pvalue_formula():
     x, y = rng.standard_normal(60), rng.standard_normal((60, 20))
     res = permutation_null(x, y, method="phase", n_permutations=99, return_null=True,
                            alternative="two-sided", dtype=np.float64, random_state=0)
-    ref = np.array([sstats.pearsonr(x, y[:, j])[0] for j in range(20)])
+    ref = np.array([sstats.pearsonr(detrend(x), detrend(y[:, j]))[0] for j in range(20)])
     np.testing.assert_allclose(res.statistic, ref, atol=1e-12)
-    np.testing.assert_allclose(pearson_r(x, y), ref, atol=1e-12)
+    nodetrend = permutation_null(x, y, detrend=False, n_permutations=9, random_state=0)
+    np.testing.assert_allclose(nodetrend.statistic, pearson_r(x, y), atol=1e-6)
     count = (np.abs(res.null) >= np.abs(ref) - 1e-9).sum(0)
     np.testing.assert_allclose(res.pvalues, (1 + count) / 100)
     nmax = np.abs(res.null).max(1)
@@ -140,9 +158,36 @@ def test_runs_and_block_length_defaults():
     assert default_block_length(300) == 18
     rng = np.random.default_rng(6)
     runs = np.repeat([0, 1], [100, 200])
-    res = permutation_null(rng.standard_normal(300), rng.standard_normal((300, 2)), runs=runs,
-                           method="block", n_permutations=5)
+    # white series: the sqrt(n) floor; one fresh rotation per draw
+    res = permutation_null(rng.standard_normal(300), rng.standard_normal((300, 20)), runs=runs,
+                           method="block", n_permutations=50)
     assert res.block_length == [10, 15]
+    assert len(np.unique(res.draws[1][0])) > 30
+    # smooth series (AR(1) 0.7 both): blocks of about 20 * (tau_xy - 1) scans, tau_xy = 2.9
+    x, y = _ar1(rng, (1200,), phi=0.7), _ar1(rng, (1200, 50), phi=0.7)
+    res = permutation_null(x, y, runs=np.repeat(np.arange(4), 300), method="block", n_permutations=5)
+    assert all(28 <= b <= 55 for b in res.block_length), res.block_length
+    with pytest.warns(UserWarning, match="too short for a calibrated block permutation"):
+        permutation_null(_ar1(rng, (300,), phi=0.97), _ar1(rng, (300, 20), phi=0.97),
+                         method="block", n_permutations=5)
+
+
+def test_block_null_calibrated_on_hrf_smooth_regressors():
+    """4 x 300 scans, Glover-HRF regressors (TR 2 s), AR(1) BOLD: the automatic block length
+    keeps false positives at 5% (one independent regressor and voxel per trial; the full
+    benchmark is benchmarks/scores.py)."""
+    from nilearn.glm.first_level.hemodynamic_models import glover_hrf
+
+    rng = np.random.default_rng(11)
+    v, runs = 600, np.repeat(np.arange(4), 300)
+    h = glover_hrf(2.0, oversampling=1, time_length=32.0)
+    x = np.vstack([lfilter(h, [1.0], rng.standard_normal((340, v)), axis=0)[40:] for _ in range(4)])
+    for phi in (0.3, 0.9):
+        y = np.vstack([_ar1(rng, (300, v), phi=phi) for _ in range(4)])
+        res = permutation_null(x, y, runs=runs, method="block", n_permutations=300, random_state=0)
+        k = int((res.pvalues <= 0.05).sum())
+        upper = sstats.beta.ppf(0.975, k + 1, v - k)  # Clopper-Pearson
+        assert upper <= 0.085 and k / v >= 0.02, (phi, k / v, upper)
 
 
 @pytest.mark.parametrize(
@@ -153,6 +198,7 @@ def test_runs_and_block_length_defaults():
         (dict(alternative="up"), "alternative must be one of"),
         (dict(n_permutations=0), "positive integer"),
         (dict(method="block", block_length=40), "fewer than 2 blocks"),
+        (dict(high_pass=0.01), "needs the repetition time"),
         (dict(method="block", block_length=0), "block_length must be a positive integer"),
         (dict(min_shift=2.5), "min_shift must be a positive integer"),
         (dict(runs=np.zeros(10)), "one run label per time point"),
@@ -184,10 +230,13 @@ def test_constant_voxel_less_alternative_and_masker_input():
     n = 150
     x = _ar1(rng, (n,))
     y = rng.standard_normal((n, 4))
-    y[:, 0] = 1.0  # constant voxel: score 0, p-value 1
+    y[:, 0] = 1.0  # constant voxel: no score, NaN p-values, counted, never significant
     y[:, 1] -= 0.8 * x
-    res = permutation_null(x, y, method="block", alternative="less", random_state=0)
-    assert res.statistic[0] == 0 and res.pvalues[0] == 1.0 and np.all(np.isfinite(res.pvalues))
+    with pytest.warns(UserWarning, match="1 of 4 voxel"):
+        res = permutation_null(x, y, method="block", alternative="less", random_state=0)
+    assert np.isnan(res.statistic[0]) and np.isnan(res.pvalues[0]) and np.isnan(res.pvalues_fwe[0])
+    assert res.n_unscored == 1 and np.all(np.isfinite(res.pvalues[1:]))
+    assert not res.significant(1.0, "none")[0] and not res.significant(0.99, "fdr")[0]
     assert res.pvalues[1] < 0.01 and res.statistic[1] < 0
     # images in, through a fitted masker; same numbers as arrays
     data = rng.standard_normal((3, 3, 2, n)).astype(np.float32)
@@ -200,8 +249,8 @@ def test_constant_voxel_less_alternative_and_masker_input():
     assert a.statistic.shape == (18,)
     pred_img = nib.Nifti1Image(data[::-1].copy(), np.eye(4))
     c = permutation_null(pred_img, img, masker=masker, random_state=0)
-    ref = pearson_r(masker.transform(pred_img), masker.transform(img))
-    np.testing.assert_allclose(c.statistic, ref)
+    ref = pearson_r(detrend(masker.transform(pred_img), axis=0), detrend(masker.transform(img), axis=0))
+    np.testing.assert_allclose(c.statistic, ref, atol=1e-10)
 
 
 def test_same_seed_shares_draws_for_joint_fwe_over_units():
