@@ -11,13 +11,18 @@ from nilearn_vlm.datasets._images import load_captioned_images
 from nilearn_vlm.datasets._simulate import (
     DEFAULT_DRIVERS,
     choose_driver_units,
+    choose_key_neuron_drivers,
     plant_bold,
     truth_table,
 )
 
-#: Model of the default study: CLIP ViT-B/32 built with random weights
-#: (no pretrained weights can be downloaded here; see the docstring).
-DEFAULT_MODEL = {"arch": "ViT-B-32", "pretrained": None, "seed": 0}
+#: Model of the default study: CLIP's ViT-B/32 architecture (12 vision and 12
+#: text layers) at reduced width (128) and input size (64 px, 16 px patches),
+#: built with random weights (no pretrained weights can be downloaded here;
+#: see the docstring).
+DEFAULT_MODEL = {"arch": "ViT-B-32", "pretrained": None, "seed": 0,
+                 "model_cfg": {"vision_cfg": {"image_size": 64, "width": 128, "patch_size": 16},
+                               "text_cfg": {"width": 128, "heads": 2}}}
 
 #: Networks the default study plants effects in, from the atlas plugins.
 STUDY_NETWORKS = ("vision", "language", "attention", "default mode")
@@ -131,7 +136,8 @@ def make_default_study(
     snr=0.25,
     ar_phi=0.4,
     drivers=DEFAULT_DRIVERS,
-    n_driver_units=16,
+    n_driver_units=4,
+    driver_choice="key neurons",
     model="clip",
     model_params=None,
     sites="default",
@@ -235,7 +241,13 @@ def make_default_study(
     mask = load_mni152_brain_mask(resolution=resolution)
     mask = nib.Nifti1Image(np.asarray(mask.dataobj).astype(np.int8), mask.affine)
     networks = network_of_voxels(mask)
-    driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
+    if driver_choice == "key neurons":
+        driver_units, signals = choose_key_neuron_drivers(X, extractor.units_, drivers, n_units=n_driver_units,
+                                                          groups=runs, random_state=seed)
+    elif driver_choice == "site component":
+        driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
+    else:
+        raise ValueError(f"driver_choice={driver_choice!r}; use 'key neurons' or 'site component'")
     rng = np.random.default_rng(seed + 1)
     Y = plant_bold(signals, drivers, networks, snr, ar_phi, rng, runs=runs)
     fusion = None
@@ -249,6 +261,7 @@ def make_default_study(
     truth = truth_table(drivers, driver_units, extractor.units_, networks)
     settings = {
         "n_runs": n_runs, "t_r": t_r, "snr": snr, "ar_phi": ar_phi, "n_driver_units": n_driver_units,
+        "driver_choice": driver_choice,
         "resolution": resolution, "seed": seed, "hrf_model": "glover", "model": model,
         "model_params": model_params, "sites": sites, "pooling": pooling,
         "fusion_model": fusion_model,
