@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,10 +87,11 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
     )
     others = []
     if study.fusion is not None:
+        # the report shows CLIP's layer curves: METER's per-site encoders are not fitted
         fused = fit_subject(
             study.fusion.events, study.bold, study.t_r, mask=study.mask, model=study.fusion.model,
-            model_params=study.fusion.params, sites=study.sites, pooling=study.pooling, settings=pipe,
-            memory=cache, subject="sim-01", verbose=verbose,
+            model_params=study.fusion.params, sites=study.sites, pooling=study.pooling,
+            settings=replace(pipe, encode_sites=False), memory=cache, subject="sim-01", verbose=verbose,
         )
         with step(f"unimodal baseline ({BASELINE}: held-out predictions of the encoders' units)"):
             others = [fused, unimodal_baseline(fused, study, pipe, cache)]
@@ -264,7 +266,8 @@ def with_study_networks(results_list, study, name=STUDY_ATLAS):
 def _run_analyses(results, verbose, cache=None, study=None):
     """Every installed analysis the results allow: ({name: result}, {name: reason}); ``cache`` keeps surrogate banks.
 
-    With several results, compare runs on :func:`with_study_networks` copies with the unimodal baseline
+    With several results, the one-model analyses (polarity, redundancy) run on the first (the report's model,
+    CLIP) and compare runs on :func:`with_study_networks` copies of them all with the unimodal baseline
     :data:`BASELINE`.
     """
     from nilearn_vlm.analyses import run_analyses
@@ -273,8 +276,8 @@ def _run_analyses(results, verbose, cache=None, study=None):
     names = [e.name for e in iter_plugins("analysis")]
     if len(results) < 2 or study is None or "compare" not in names:
         done, skipped = run_analyses(results, memory=cache)
-    else:
-        done, skipped = run_analyses(results, names=[n for n in names if n != "compare"], memory=cache)
+    else:  # the one-model analyses on the demo's main model (the report's), compare across the models
+        done, skipped = run_analyses(results[:1], names=[n for n in names if n != "compare"], memory=cache)
         more, why = run_analyses(with_study_networks(results, study), names=["compare"], memory=cache,
                                  params={"compare": {"baseline": BASELINE, "atlas": STUDY_ATLAS}})
         done.update(more)

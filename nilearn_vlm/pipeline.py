@@ -185,7 +185,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
             labels = load_atlases(list(atlases), space)
     site_scores, site_run_scores = {}, {}
     keep = np.ones(Y.shape[1], bool)
-    if settings.encode_sites and settings.site_voxels == "relevant":
+    if settings.site_voxels == "relevant":  # the per-site encoders' and the analyses' layer r voxels
         keep = null.pvalues < 0.05
         for lab in labels:
             names, member = lab.membership("canonical")

@@ -20,6 +20,7 @@ from nilearn_vlm.datasets._simulate import (
     Driver,
     ar1_noise,
     choose_driver_units,
+    choose_key_neuron_drivers,
     plant_bold,
     truth_table,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "STUDY_NETWORKS",
     "ar1_noise",
     "choose_driver_units",
+    "choose_key_neuron_drivers",
     "fusion_drivers",
     "fusion_model_params",
     "fusion_voxels",

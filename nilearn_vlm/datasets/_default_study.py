@@ -156,18 +156,28 @@ def make_default_study(
     :func:`make_movie_events`), in ``n_runs`` runs on a TR grid. The brain is
     nilearn's bundled MNI152 mask at ``resolution`` mm; networks come from the
     atlas plugins (:func:`network_of_voxels`). Units come from ``model`` run
-    through :class:`nilearn_vlm.NeuronActivations`: by default **CLIP
-    ViT-B/32 with random weights** (seeded), since no pretrained weights can be
-    fetched offline; the simulation only needs a deterministic network with
-    CLIP's architecture and sites.
+    through :class:`nilearn_vlm.NeuronActivations`: by default **CLIP's
+    ViT-B/32 architecture at reduced width (128) and input size (64 px) with
+    random weights** (seeded, :data:`DEFAULT_MODEL`), since no pretrained
+    weights can be fetched offline; the simulation only needs a deterministic
+    network with CLIP's depth and sites.
 
-    The planted truth: for each :class:`~nilearn_vlm.datasets.Driver`,
-    ``n_driver_units`` units of its site sharing one time course (see
-    :func:`~nilearn_vlm.datasets.choose_driver_units`) drive every voxel of its
-    network with its sign, after the canonical (Glover) HRF; every voxel also
-    gets unit-variance AR(1) noise (coefficient ``ar_phi``). ``snr`` is the
-    variance of the planted signal over that of the noise in a driven voxel
-    (0.25: a driven voxel's BOLD correlates about 0.45 with its driver).
+    The planted truth: for each :class:`~nilearn_vlm.datasets.Driver`, a few
+    units (at most ``n_driver_units``) drive every voxel of its network with
+    its sign: their mean time course on the TR grid (after the canonical
+    Glover HRF), z-scored. With ``driver_choice="key neurons"`` (default)
+    they are key-neuron-shaped: the stable key neurons of one atom of the
+    units, in the driver's site or the nearest layer of its stream that has
+    any (:func:`~nilearn_vlm.datasets.choose_key_neuron_drivers`, on the
+    units alone); ``truth`` records the units and the site actually used.
+    With ``"site component"`` they are the units of the driver's site that
+    load most on its first principal component
+    (:func:`~nilearn_vlm.datasets.choose_driver_units`): in a random-weight
+    model those units share their time course with most of the site, so no
+    unit of them is a stable key neuron. Every voxel also gets unit-variance
+    AR(1) noise (coefficient ``ar_phi``). ``snr`` is the variance of the
+    planted signal over that of the noise in a driven voxel (0.25: a driven
+    voxel's BOLD correlates about 0.45 with its driver).
 
     Parameters
     ----------
@@ -176,7 +186,9 @@ def make_default_study(
     snr : float, default=0.25
     ar_phi : float, default=0.4
     drivers : sequence of Driver, default=DEFAULT_DRIVERS
-    n_driver_units : int, default=16
+    n_driver_units : int, default=4
+    driver_choice : {"key neurons", "site component"}, default="key neurons"
+        How the driving units are chosen (see above).
     model : str, default="clip"
         Adapter plugin.
     model_params : dict, optional
@@ -225,6 +237,8 @@ def make_default_study(
     from nilearn_vlm.extraction import NeuronActivations
     from nilearn_vlm.timeseries import TRAligner
 
+    if driver_choice not in ("key neurons", "site component"):
+        raise ValueError(f"driver_choice={driver_choice!r}; use 'key neurons' or 'site component'")
     model_params = dict(DEFAULT_MODEL if model_params is None else model_params)
     events, durations = make_movie_events(n_runs=n_runs, seed=seed)
     n_scans = {run: int(np.ceil(d / t_r)) for run, d in durations.items()}
@@ -244,10 +258,8 @@ def make_default_study(
     if driver_choice == "key neurons":
         driver_units, signals = choose_key_neuron_drivers(X, extractor.units_, drivers, n_units=n_driver_units,
                                                           groups=runs, random_state=seed)
-    elif driver_choice == "site component":
-        driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
     else:
-        raise ValueError(f"driver_choice={driver_choice!r}; use 'key neurons' or 'site component'")
+        driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
     rng = np.random.default_rng(seed + 1)
     Y = plant_bold(signals, drivers, networks, snr, ar_phi, rng, runs=runs)
     fusion = None
@@ -274,9 +286,12 @@ def make_default_study(
             f"A simulated subject watching {n_runs} runs of a movie made of real images with their real "
             "descriptions as subtitles (scikit-image's data images, scikit-learn's and matplotlib's sample "
             f"images), TR {t_r} s, in nilearn's MNI152 brain mask at {resolution} mm. Units come from "
-            f"{model} ({model_params}); the default CLIP ViT-B/32 has random weights (seeded), since no "
-            "pretrained weights can be fetched offline. Planted truth: units of chosen sites drive chosen "
-            "networks (seitzman2018 and language_mni atlases) with chosen signs through the Glover HRF, "
+            f"{model} ({model_params}); the default CLIP (ViT-B/32 depth at width 128, 64 px) has random "
+            "weights (seeded), since no pretrained weights can be fetched offline. Planted truth: a few units "
+            + ("(the stable key neurons of one atom of the units, in or near the chosen site) "
+               if driver_choice == "key neurons" else "(of the chosen site, on its first component) ")
+            + "drive chosen networks (seitzman2018 and language_mni atlases) with chosen signs through the "
+            "Glover HRF, "
             f"with AR(1) noise (phi {ar_phi}) at SNR {snr} (signal over noise variance in a driven voxel)."
             + ("" if fusion is None else (
                 f" Fusion plant: {fusion_model} (random weights, reduced width, tokenizer trained offline on the "

@@ -13,9 +13,9 @@ from nilearn_vlm._utils import zscore
 #: offline on the default study's captions (no download; see
 #: :func:`fusion_model_params`).
 DEFAULT_FUSION_MODEL = {
-    "image_size": 64, "vision_width": 192, "vision_heads": 3, "vision_mlp_width": 768,
-    "text_width": 192, "text_heads": 3, "text_intermediate": 768, "hidden_size": 192, "num_heads": 3,
-    "fusion_intermediate": 768, "vocab_size": 600, "max_text_len": 32, "max_position_embeddings": 40,
+    "image_size": 64, "vision_width": 128, "vision_heads": 2, "vision_mlp_width": 512,
+    "text_width": 128, "text_heads": 2, "text_intermediate": 512, "hidden_size": 128, "num_heads": 2,
+    "fusion_intermediate": 512, "vocab_size": 600, "max_text_len": 32, "max_position_embeddings": 40,
     "missing_text": "", "missing_image": "black", "batch_size": 32, "seed": 0,
 }
 
