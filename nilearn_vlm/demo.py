@@ -77,7 +77,7 @@ def run_demo(out="nilearn_vlm_demo", verbose=1, study_kwargs=None, settings=None
     (out / "tables").mkdir(parents=True, exist_ok=True)
     cache = str(out / "cache")
     step = _Timer(verbose)
-    with step("simulating the default study (CLIP ViT-B/32 and METER, random weights)"):
+    with step("simulating the default study (CLIP and METER at reduced width, random weights)"):
         study = make_default_study(memory=cache, verbose=verbose, **{**DEMO_STUDY, **(study_kwargs or {})})
     pipe = PipelineSettings(**{**DEMO_SETTINGS, **(settings or {})})
     results = fit_subject(
