@@ -265,7 +265,7 @@ def make_default_study(
     fusion = None
     if fusion_model is not None:
         fusion = _plant_fusion(Y, events, fusion_model, fusion_params, n_scans, t_r, mask, networks, snr,
-                               sites, pooling, memory, verbose)
+                               sites, pooling, memory, verbose, exclude=signals)
     bold = []
     for run in aligner.runs_:
         img = unmask(Y[aligner.run_slices_[run]].astype(np.float32), mask)
@@ -302,7 +302,8 @@ def make_default_study(
     )
 
 
-def _plant_fusion(Y, events, model, params, n_scans, t_r, mask, networks, snr, sites, pooling, memory, verbose):
+def _plant_fusion(Y, events, model, params, n_scans, t_r, mask, networks, snr, sites, pooling, memory, verbose,
+                  exclude=None):
     """Add the fusion plant to ``Y`` in place (see :func:`make_default_study`); its description as a Bunch."""
     from nilearn_vlm.extraction import NeuronActivations
     from nilearn_vlm.timeseries import TRAligner
@@ -315,7 +316,7 @@ def _plant_fusion(Y, events, model, params, n_scans, t_r, mask, networks, snr, s
     units = extractor.fit_transform(paired[["image", "text"]])
     aligner = TRAligner(events=paired[["onset", "duration", "run"]], n_scans=n_scans, t_r=t_r)
     X = aligner.fit_transform(units)
-    signals, info = fusion_drivers(X, extractor.units_)
+    signals, info = fusion_drivers(X, extractor.units_, exclude=exclude)  # uncorrelated with the network drivers
     interaction, one = fusion_voxels(mask, networks)
     amp = np.sqrt(snr)
     Y[:, interaction] += amp * signals[:, [0]]

@@ -98,7 +98,7 @@ def _principal_scores(X, k):
     return u[:, :k]
 
 
-def fusion_drivers(X, units, n_components=16):
+def fusion_drivers(X, units, n_components=16, exclude=None):
     """The interaction and one-modality drivers of the fusion plant, from a fusion model's units.
 
     The compare analysis tests a VLM against a unimodal baseline by
@@ -122,6 +122,10 @@ def fusion_drivers(X, units, n_components=16):
     units : units table
         With a ``stream`` column.
     n_components : int, default=16
+    exclude : ndarray (n_scans, k), optional
+        Signals the drivers must not correlate with (the study's other
+        drivers): projected out of ``F``, ``E`` and the vision components
+        first, so that each plant drives its own voxels only.
 
     Returns
     -------
@@ -140,6 +144,14 @@ def fusion_drivers(X, units, n_components=16):
     F = _principal_scores(X, n_components)
     E = _principal_scores(X[:, enc], n_components)
     V = _principal_scores(X[:, streams == "vision"], n_components)
+    if exclude is not None:
+        S = np.asarray(exclude, dtype=np.float64).reshape(X.shape[0], -1)
+        S = np.linalg.qr(np.column_stack([np.ones(X.shape[0]), S]))[0]
+
+        def off(B):  # an orthonormal basis of B's span with S projected out
+            return np.linalg.svd(B - S @ (S.T @ B), full_matrices=False)[0]
+
+        F, E, V = off(F), off(E), off(V)
     a, s, _ = np.linalg.svd(F.T @ E)
     interaction = zscore(F @ a[:, -1])
     b, s_v, _ = np.linalg.svd(V.T @ F)

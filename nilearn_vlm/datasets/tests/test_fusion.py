@@ -70,6 +70,21 @@ def test_the_interaction_driver_is_what_the_encoders_do_not_carry():
     assert r2_img > 0.9 and info["r2_onemodality_baseline"] > 0.9 and info["r2_onemodality_model"] > 0.9
 
 
+def test_the_drivers_can_avoid_the_other_plants_signals():
+    """exclude=: both drivers uncorrelated with given signals (the network drivers), still what they should be."""
+    rng = np.random.default_rng(1)
+    X, units, img, inter = _toy_fusion_units(rng)
+    plain, _ = fusion_drivers(X, units, n_components=8)
+    other = plain[:, [1]] + 0.3 * img[:, [1]]  # a signal the one-modality driver would follow
+    signals, info = fusion_drivers(X, units, n_components=8, exclude=other)
+    for k in range(2):
+        assert abs(np.corrcoef(signals[:, k], other[:, 0])[0, 1]) < 1e-6
+    assert abs(np.corrcoef(plain[:, 1], other[:, 0])[0, 1]) > 0.9  # it did correlate before
+    assert abs(np.corrcoef(signals[:, 0], inter)[0, 1]) > 0.8
+    r2_img = LinearRegression().fit(img, signals[:, 1]).score(img, signals[:, 1])
+    assert r2_img > 0.9 and info["r2_onemodality_baseline"] > 0.9
+
+
 def test_fusion_drivers_need_a_fusion_model():
     X = np.random.default_rng(0).standard_normal((50, 4))
     with pytest.raises(ValueError, match="needs a fusion model"):
