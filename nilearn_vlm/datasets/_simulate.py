@@ -92,6 +92,8 @@ def choose_driver_units(X, units, drivers, n_units=16):
         z-scored driver time courses.
     """
     sites = as_units_table(units)["site"].to_numpy()
+    if not len(drivers):  # nothing planted (a null subject)
+        return [], np.zeros((np.shape(X)[0], 0))
     chosen, signals = [], []
     for driver in drivers:
         cols = np.flatnonzero(sites == driver.site)
@@ -163,6 +165,8 @@ def choose_key_neuron_drivers(X, units, drivers, n_units=4, groups=None, n_atoms
 
     table = as_units_table(units).reset_index(drop=True)
     X = np.asarray(X, dtype=np.float64)
+    if not len(drivers):  # nothing planted (a null subject)
+        return [], np.zeros((X.shape[0], 0))
     atoms = SparseAtoms(n_atoms=n_atoms, alpha=alpha, tol=tol, feature_names=table, random_state=random_state)
     atoms.fit(X, groups=groups)
     key = atoms.key_neurons_ != 0

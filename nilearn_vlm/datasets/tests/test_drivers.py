@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nilearn_vlm.datasets import Driver, choose_key_neuron_drivers, truth_table
+from nilearn_vlm.datasets import Driver, choose_driver_units, choose_key_neuron_drivers, truth_table
 from nilearn_vlm.testing import simulate_subject
 
 
@@ -60,3 +60,10 @@ def test_units_without_key_neurons_give_a_clear_error():
     with pytest.raises(ValueError, match="driver site 'vision.7.attn_out' has no unit"):
         choose_key_neuron_drivers(sub.X, sub.units, [Driver("vision.7.attn_out", "vision", 1)], groups=sub.runs,
                                   n_atoms=6)
+
+
+def test_no_driver_plants_nothing():
+    sub = _subject()
+    for choose in (choose_key_neuron_drivers, choose_driver_units):
+        chosen, signals = choose(sub.X, sub.units, [])
+        assert chosen == [] and signals.shape == (sub.X.shape[0], 0)
