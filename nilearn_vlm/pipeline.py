@@ -185,7 +185,7 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
             labels = load_atlases(list(atlases), space)
     site_scores, site_run_scores = {}, {}
     keep = np.ones(Y.shape[1], bool)
-    if settings.encode_sites and settings.site_voxels == "relevant":
+    if settings.site_voxels == "relevant":  # the per-site encoders' and the analyses' layer r voxels
         keep = null.pvalues < 0.05
         for lab in labels:
             names, member = lab.membership("canonical")
@@ -213,7 +213,10 @@ def fit_subject(events, bold, t_r, mask=None, model="clip", model_params=None, s
     inputs = {}
     if settings.analysis_inputs:
         with step("analysis inputs (leave-one-run-out GLM sets, per-stream block sums)"):
-            inputs = analysis_inputs(A, X, Y, runs, glm, extractor.units_, keep, interpreted=interpreted)
+            # every voxel (cheap: 16 components per fold): models of one subject share their voxels, whichever
+            # voxels each one's encoder kept, so that the paired tests of the compare analysis can pair them
+            inputs = analysis_inputs(A, X, Y, runs, glm, extractor.units_, None, interpreted=interpreted,
+                                     layer_voxels=keep)
     with step("unit x voxel maps (all units)"):
         umaps = unit_voxel_maps(X, Y, runs=runs, unit_names=extractor.units_,
                                 **settings.unit_map_options(t_r))
@@ -320,7 +323,7 @@ def _record_interpretation(results, maps, interpreted, glm):
 
 
 def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block_length=20,
-                    interpreted=None):
+                    interpreted=None, layer_voxels=None):
     """What the analyses resample, computed once per subject and kept small.
 
     - ``glm_sign_sets_fwe``: the GLM's sets at Bonferroni ``glm.alpha`` per
@@ -338,7 +341,7 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
       refitted without each of the stream's layers (delete-one-layer
       jackknife of the model's units).
 
-    Block sums and layer r are NaN outside ``keep``.
+    Block sums are NaN outside ``keep``, layer r outside ``layer_voxels``.
 
     Parameters
     ----------
@@ -361,6 +364,9 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
     interpreted : ndarray of bool (n_regressors,) or None
         The columns of ``A`` that ``glm`` was fitted on (default all); the
         sets of the other regressors are empty, as in ``Results.glm_sign_sets``.
+    layer_voxels : ndarray of bool (n_voxels,) or None
+        Voxels of the delete-one-layer r (within ``keep``; default ``keep``):
+        one refit per layer, the costly part.
 
     Returns
     -------
@@ -405,20 +411,28 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
         return out
 
     bold = bold_block_sums(Yk, runs, blocks)
+    lay = np.ones(Yk.shape[1], bool) if layer_voxels is None else np.asarray(layer_voxels, bool)[keep]
+    bold_lay = bold_block_sums(Yk[:, lay], runs, blocks) if lay.any() else None
+
+    def full_lay(a):
+        out = np.full(a.shape[:-1] + (int(keep.sum()),), np.nan, dtype=np.float32)
+        out[..., lay] = a
+        return full(out)
+
     streams, layers = units["stream"].to_numpy(), units["layer"].to_numpy()
     block_sums, layer_r = {}, {}
     for stream in [*pd.unique(streams), "all"]:
         cols = np.ones(len(units), bool) if stream == "all" else streams == stream
         pred = heldout_predictions(X[:, cols], Yk, runs, n_components)
         block_sums[str(stream)] = full(prediction_block_sums(pred, Yk, runs, blocks))
-        if stream == "all":
+        if stream == "all" or not lay.any():
             continue
         rs = []
         for layer in pd.unique(layers[cols]):
             sub = cols & (layers != layer)
-            pred = heldout_predictions(X[:, sub], Yk, runs, n_components)
-            rs.append(within_run_r(prediction_block_sums(pred, Yk, runs, blocks), bold, block_runs))
-        layer_r[str(stream)] = full(np.vstack(rs)) if len(rs) > 1 else None
+            pred = heldout_predictions(X[:, sub], Yk[:, lay], runs, n_components)
+            rs.append(within_run_r(prediction_block_sums(pred, Yk[:, lay], runs, blocks), bold_lay, block_runs))
+        layer_r[str(stream)] = full_lay(np.vstack(rs)) if len(rs) > 1 else None
     return {"glm_sign_sets_fwe": sets(glm), "glm_sign_sets_loro": np.stack(loro), "block_runs": block_runs,
             "bold_block_sums": full(bold), "stream_block_sums": block_sums,
             "stream_layer_r": {k: v for k, v in layer_r.items() if v is not None}}

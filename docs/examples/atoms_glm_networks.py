@@ -30,7 +30,7 @@ drivers = (
 )
 study = make_default_study(
     n_runs=3, model=ToyAdapter, model_params={"width": 16, "n_layers": 2, "seed": 0},
-    sites="*.attn_out", drivers=drivers, n_driver_units=4, snr=0.5, seed=0,
+    sites="*.attn_out", drivers=drivers, n_driver_units=4, driver_choice="site component", snr=0.5, seed=0,
 )
 aligner = TRAligner(events=study.events[["onset", "duration", "run"]], n_scans=study.n_scans,
                     t_r=study.t_r)

@@ -6,17 +6,23 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from nilearn_vlm.datasets._fusion import fusion_drivers, fusion_model_params, fusion_voxels, pair_events
 from nilearn_vlm.datasets._images import load_captioned_images
 from nilearn_vlm.datasets._simulate import (
     DEFAULT_DRIVERS,
     choose_driver_units,
+    choose_key_neuron_drivers,
     plant_bold,
     truth_table,
 )
 
-#: Model of the default study: CLIP ViT-B/32 built with random weights
-#: (no pretrained weights can be downloaded here; see the docstring).
-DEFAULT_MODEL = {"arch": "ViT-B-32", "pretrained": None, "seed": 0}
+#: Model of the default study: CLIP's ViT-B/32 architecture (12 vision and 12
+#: text layers) at reduced width (128) and input size (64 px, 16 px patches),
+#: built with random weights (no pretrained weights can be downloaded here;
+#: see the docstring).
+DEFAULT_MODEL = {"arch": "ViT-B-32", "pretrained": None, "seed": 0,
+                 "model_cfg": {"vision_cfg": {"image_size": 64, "width": 128, "patch_size": 16},
+                               "text_cfg": {"width": 128, "heads": 2}}}
 
 #: Networks the default study plants effects in, from the atlas plugins.
 STUDY_NETWORKS = ("vision", "language", "attention", "default mode")
@@ -130,7 +136,8 @@ def make_default_study(
     snr=0.25,
     ar_phi=0.4,
     drivers=DEFAULT_DRIVERS,
-    n_driver_units=16,
+    n_driver_units=4,
+    driver_choice="key neurons",
     model="clip",
     model_params=None,
     sites="default",
@@ -139,6 +146,8 @@ def make_default_study(
     memory=None,
     seed=0,
     verbose=0,
+    fusion_model=None,
+    fusion_params=None,
 ):
     """Simulate one subject watching a movie of real captioned images.
 
@@ -147,18 +156,28 @@ def make_default_study(
     :func:`make_movie_events`), in ``n_runs`` runs on a TR grid. The brain is
     nilearn's bundled MNI152 mask at ``resolution`` mm; networks come from the
     atlas plugins (:func:`network_of_voxels`). Units come from ``model`` run
-    through :class:`nilearn_vlm.NeuronActivations`: by default **CLIP
-    ViT-B/32 with random weights** (seeded), since no pretrained weights can be
-    fetched offline; the simulation only needs a deterministic network with
-    CLIP's architecture and sites.
+    through :class:`nilearn_vlm.NeuronActivations`: by default **CLIP's
+    ViT-B/32 architecture at reduced width (128) and input size (64 px) with
+    random weights** (seeded, :data:`DEFAULT_MODEL`), since no pretrained
+    weights can be fetched offline; the simulation only needs a deterministic
+    network with CLIP's depth and sites.
 
-    The planted truth: for each :class:`~nilearn_vlm.datasets.Driver`,
-    ``n_driver_units`` units of its site sharing one time course (see
-    :func:`~nilearn_vlm.datasets.choose_driver_units`) drive every voxel of its
-    network with its sign, after the canonical (Glover) HRF; every voxel also
-    gets unit-variance AR(1) noise (coefficient ``ar_phi``). ``snr`` is the
-    variance of the planted signal over that of the noise in a driven voxel
-    (0.25: a driven voxel's BOLD correlates about 0.45 with its driver).
+    The planted truth: for each :class:`~nilearn_vlm.datasets.Driver`, a few
+    units (at most ``n_driver_units``) drive every voxel of its network with
+    its sign: their mean time course on the TR grid (after the canonical
+    Glover HRF), z-scored. With ``driver_choice="key neurons"`` (default)
+    they are key-neuron-shaped: the stable key neurons of one atom of the
+    units, in the driver's site or the nearest layer of its stream that has
+    any (:func:`~nilearn_vlm.datasets.choose_key_neuron_drivers`, on the
+    units alone); ``truth`` records the units and the site actually used.
+    With ``"site component"`` they are the units of the driver's site that
+    load most on its first principal component
+    (:func:`~nilearn_vlm.datasets.choose_driver_units`): in a random-weight
+    model those units share their time course with most of the site, so no
+    unit of them is a stable key neuron. Every voxel also gets unit-variance
+    AR(1) noise (coefficient ``ar_phi``). ``snr`` is the variance of the
+    planted signal over that of the noise in a driven voxel (0.25: a driven
+    voxel's BOLD correlates about 0.45 with its driver).
 
     Parameters
     ----------
@@ -167,7 +186,9 @@ def make_default_study(
     snr : float, default=0.25
     ar_phi : float, default=0.4
     drivers : sequence of Driver, default=DEFAULT_DRIVERS
-    n_driver_units : int, default=16
+    n_driver_units : int, default=4
+    driver_choice : {"key neurons", "site component"}, default="key neurons"
+        How the driving units are chosen (see above).
     model : str, default="clip"
         Adapter plugin.
     model_params : dict, optional
@@ -176,6 +197,20 @@ def make_default_study(
         Passed to :class:`nilearn_vlm.NeuronActivations`.
     resolution : int, default=4
         Resolution of the MNI152 mask (mm).
+    fusion_model : str, optional
+        A paired (fusion) adapter plugin, e.g. ``"meter"`` (the demo's):
+        adds the fusion plant. The model sees the paired stimuli
+        (:func:`~nilearn_vlm.datasets.pair_events`: each frame with the
+        subtitle on screen at that time); the left STS/TPJ voxels outside
+        the study networks follow its **interaction driver** (what its
+        co-attention layers add to its unimodal encoders), the right ones its
+        **one-modality driver** (an image signal its encoders carry), each
+        at variance SNR ``snr`` (:func:`~nilearn_vlm.datasets.fusion_drivers`,
+        :func:`~nilearn_vlm.datasets.fusion_voxels`).
+    fusion_params : dict, optional
+        Its model parameters; default
+        :func:`~nilearn_vlm.datasets.fusion_model_params` of the captions
+        (METER at reduced width, random weights, an offline tokenizer).
     memory : str, optional
         Activation cache folder.
     seed : int, default=0
@@ -190,7 +225,10 @@ def make_default_study(
         canonical network), ``truth`` (DataFrame, one row per driver),
         ``driver_signals`` (n_scans, n_drivers), ``unit_names``, ``units``
         (event-level activations), ``model``, ``model_params``, ``sites``,
-        ``pooling``, ``settings`` and ``description``.
+        ``pooling``, ``settings`` and ``description``; with
+        ``fusion_model``: ``fusion`` (a Bunch: ``model``, ``params``,
+        ``events`` (paired), ``interaction`` and ``one_modality`` (voxel
+        masks), ``signals``, ``info``).
     """
     import nibabel as nib
     from nilearn.datasets import load_mni152_brain_mask
@@ -199,6 +237,8 @@ def make_default_study(
     from nilearn_vlm.extraction import NeuronActivations
     from nilearn_vlm.timeseries import TRAligner
 
+    if driver_choice not in ("key neurons", "site component"):
+        raise ValueError(f"driver_choice={driver_choice!r}; use 'key neurons' or 'site component'")
     model_params = dict(DEFAULT_MODEL if model_params is None else model_params)
     events, durations = make_movie_events(n_runs=n_runs, seed=seed)
     n_scans = {run: int(np.ceil(d / t_r)) for run, d in durations.items()}
@@ -215,9 +255,17 @@ def make_default_study(
     mask = load_mni152_brain_mask(resolution=resolution)
     mask = nib.Nifti1Image(np.asarray(mask.dataobj).astype(np.int8), mask.affine)
     networks = network_of_voxels(mask)
-    driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
+    if driver_choice == "key neurons":
+        driver_units, signals = choose_key_neuron_drivers(X, extractor.units_, drivers, n_units=n_driver_units,
+                                                          groups=runs, random_state=seed)
+    else:
+        driver_units, signals = choose_driver_units(X, extractor.units_, drivers, n_units=n_driver_units)
     rng = np.random.default_rng(seed + 1)
     Y = plant_bold(signals, drivers, networks, snr, ar_phi, rng, runs=runs)
+    fusion = None
+    if fusion_model is not None:
+        fusion = _plant_fusion(Y, events, fusion_model, fusion_params, n_scans, t_r, mask, networks, snr,
+                               sites, pooling, memory, verbose, exclude=signals)
     bold = []
     for run in aligner.runs_:
         img = unmask(Y[aligner.run_slices_[run]].astype(np.float32), mask)
@@ -225,20 +273,54 @@ def make_default_study(
     truth = truth_table(drivers, driver_units, extractor.units_, networks)
     settings = {
         "n_runs": n_runs, "t_r": t_r, "snr": snr, "ar_phi": ar_phi, "n_driver_units": n_driver_units,
+        "driver_choice": driver_choice,
         "resolution": resolution, "seed": seed, "hrf_model": "glover", "model": model,
         "model_params": model_params, "sites": sites, "pooling": pooling,
+        "fusion_model": fusion_model,
     }
     return Bunch(
         events=events, bold=bold, mask=mask, t_r=t_r, n_scans=n_scans, networks=networks,
-        truth=truth, driver_signals=signals, unit_names=unit_names, units=units,
+        truth=truth, driver_signals=signals, unit_names=unit_names, units=units, fusion=fusion,
         model=model, model_params=model_params, sites=sites, pooling=pooling, settings=settings,
         description=(
             f"A simulated subject watching {n_runs} runs of a movie made of real images with their real "
             "descriptions as subtitles (scikit-image's data images, scikit-learn's and matplotlib's sample "
             f"images), TR {t_r} s, in nilearn's MNI152 brain mask at {resolution} mm. Units come from "
-            f"{model} ({model_params}); the default CLIP ViT-B/32 has random weights (seeded), since no "
-            "pretrained weights can be fetched offline. Planted truth: units of chosen sites drive chosen "
-            "networks (seitzman2018 and language_mni atlases) with chosen signs through the Glover HRF, "
+            f"{model} ({model_params}); the default CLIP (ViT-B/32 depth at width 128, 64 px) has random "
+            "weights (seeded), since no pretrained weights can be fetched offline. Planted truth: a few units "
+            + ("(the stable key neurons of one atom of the units, in or near the chosen site) "
+               if driver_choice == "key neurons" else "(of the chosen site, on its first component) ")
+            + "drive chosen networks (seitzman2018 and language_mni atlases) with chosen signs through the "
+            "Glover HRF, "
             f"with AR(1) noise (phi {ar_phi}) at SNR {snr} (signal over noise variance in a driven voxel)."
+            + ("" if fusion is None else (
+                f" Fusion plant: {fusion_model} (random weights, reduced width, tokenizer trained offline on the "
+                "captions) sees each frame paired with the subtitle on screen at that time; left STS/TPJ voxels "
+                "outside the networks follow its image x text interaction driver, right ones its one-modality "
+                f"(image) driver, at SNR {snr}."))
         ),
     )
+
+
+def _plant_fusion(Y, events, model, params, n_scans, t_r, mask, networks, snr, sites, pooling, memory, verbose,
+                  exclude=None):
+    """Add the fusion plant to ``Y`` in place (see :func:`make_default_study`); its description as a Bunch."""
+    from nilearn_vlm.extraction import NeuronActivations
+    from nilearn_vlm.timeseries import TRAligner
+
+    paired = pair_events(events)
+    captions = [t for t in events["text"] if isinstance(t, str)]
+    params = fusion_model_params(captions, params) if model == "meter" else dict(params or {})
+    extractor = NeuronActivations(model=model, model_params=params, sites=sites, pooling=pooling, memory=memory,
+                                  verbose=verbose)
+    units = extractor.fit_transform(paired[["image", "text"]])
+    aligner = TRAligner(events=paired[["onset", "duration", "run"]], n_scans=n_scans, t_r=t_r)
+    X = aligner.fit_transform(units)
+    signals, info = fusion_drivers(X, extractor.units_, exclude=exclude)  # uncorrelated with the network drivers
+    interaction, one = fusion_voxels(mask, networks)
+    amp = np.sqrt(snr)
+    Y[:, interaction] += amp * signals[:, [0]]
+    Y[:, one] += amp * signals[:, [1]]
+    info = {**info, "n_interaction_voxels": int(interaction.sum()), "n_one_modality_voxels": int(one.sum())}
+    return Bunch(model=model, params=params, events=paired, interaction=interaction, one_modality=one,
+                 signals=signals, info=info)

@@ -35,12 +35,13 @@ class Driver:
 #: The planted truth of the default study: early vision units drive the visual
 #: network, mid-level text units the language network, late vision units
 #: deactivate the default mode network, late text units deactivate the
-#: attention network.
+#: attention network (sites where the default model's units have key
+#: neurons, see :func:`choose_key_neuron_drivers`).
 DEFAULT_DRIVERS = (
     Driver("vision.2.attn_out", "vision", +1),
     Driver("text.4.attn_out", "language", +1),
-    Driver("vision.9.attn_out", "default mode", -1),
-    Driver("text.10.attn_out", "attention", -1),
+    Driver("vision.10.attn_out", "default mode", -1),
+    Driver("text.8.attn_out", "attention", -1),
 )
 
 
@@ -91,6 +92,8 @@ def choose_driver_units(X, units, drivers, n_units=16):
         z-scored driver time courses.
     """
     sites = as_units_table(units)["site"].to_numpy()
+    if not len(drivers):  # nothing planted (a null subject)
+        return [], np.zeros((np.shape(X)[0], 0))
     chosen, signals = [], []
     for driver in drivers:
         cols = np.flatnonzero(sites == driver.site)
@@ -108,6 +111,98 @@ def choose_driver_units(X, units, drivers, n_units=16):
         top = cols[np.argsort(loadings)[::-1][:n_units]]
         chosen.append(np.sort(top))
         signals.append(zscore(np.asarray(X[:, top].mean(axis=1), dtype=np.float64)))
+    return chosen, np.column_stack(signals)
+
+
+def choose_key_neuron_drivers(X, units, drivers, n_units=4, groups=None, n_atoms=16, alpha=0.1, tol=1e-3,
+                              random_state=0):
+    """Key-neuron-shaped drivers: for each driver, a few units that carry one component of the units specifically.
+
+    A driver spread over the correlated units of a whole site has no key
+    neuron (no unit of it is selected consistently across halves of the
+    scans), so a pipeline that interprets atoms through their key neurons
+    cannot name its units. Here each driver is planted in key neurons, as
+    :func:`nilearn_vlm.testing.simulate_subject` plants its sources: the units
+    (``X`` alone, before any BOLD exists) are decomposed into ``n_atoms``
+    sparse atoms with the key-neuron stability test
+    (:class:`~nilearn_vlm.SparseAtoms`, runs as ``groups``); for each driver in
+    turn, among the atoms not yet taken that have a key neuron in the driver's
+    stream, the one with key neurons in the driver's site (or, where none
+    has, the nearest layer of the stream; then the most key neurons there)
+    is taken. The driver's units are that atom's key neurons in that site
+    loading with the majority sign (at most ``n_units``, most stable first),
+    and its time course is their mean, z-scored. Which units, and in which
+    site, are recorded (:func:`truth_table`).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n_scans, n_units)
+        Unit time series on the TR grid.
+    units : units table or sequence of str
+        The units of the columns of ``X`` (:mod:`nilearn_vlm.units`).
+    drivers : sequence of Driver
+    n_units : int, default=4
+    groups : array of shape (n_scans,), optional
+        Run labels (the halves of the stability test are made of blocks of
+        runs).
+    n_atoms, alpha, tol, random_state :
+        Of the decomposition (:class:`~nilearn_vlm.SparseAtoms`).
+
+    Returns
+    -------
+    units : list of numpy.ndarray
+        Column indices of the driving units, per driver.
+    signals : numpy.ndarray, shape (n_scans, n_drivers)
+        z-scored driver time courses.
+
+    Raises
+    ------
+    ValueError
+        When a driver's site is not among the units, or no atom left has a
+        key neuron in its stream.
+    """
+    from nilearn_vlm.decomposition import SparseAtoms
+
+    table = as_units_table(units).reset_index(drop=True)
+    X = np.asarray(X, dtype=np.float64)
+    if not len(drivers):  # nothing planted (a null subject)
+        return [], np.zeros((X.shape[0], 0))
+    atoms = SparseAtoms(n_atoms=n_atoms, alpha=alpha, tol=tol, feature_names=table, random_state=random_state)
+    atoms.fit(X, groups=groups)
+    key = atoms.key_neurons_ != 0
+    site, stream, layer = (table[c].to_numpy() for c in ("site", "stream", "layer"))
+    layer = np.array([int(v) if str(v).lstrip("-").isdigit() else -1 for v in layer])
+    taken, chosen, signals = set(), [], []
+    for driver in drivers:
+        at = np.flatnonzero(site == driver.site)
+        if not at.size:
+            raise ValueError(f"driver site {driver.site!r} has no unit in the features; extract it (sites=...) "
+                             "or choose another site")
+        best = None
+        for k in range(key.shape[0]):
+            if k in taken:
+                continue
+            for s in np.unique(site[key[k] & (stream == stream[at[0]])]):
+                n_key = int((key[k] & (site == s)).sum())
+                rank = (abs(int(layer[site == s][0]) - int(layer[at[0]])), -n_key, k)
+                if best is None or rank < best[0]:
+                    best = (rank, k, s)
+        if best is None:
+            raise ValueError(
+                f"no atom of the units has a key neuron in stream {stream[at[0]]!r} for driver {driver.site!r} "
+                f"(after {len(taken)} drivers): the units carry no key-neuron-shaped component there; try more "
+                "stimuli, another model or fewer drivers"
+            )
+        _, k, s = best
+        taken.add(k)
+        cols = np.flatnonzero(key[k] & (site == s))
+        load = atoms.loadings_[k, cols]
+        majority = np.sign(load.sum()) or 1.0
+        cols = cols[np.sign(load) == majority]
+        order = np.lexsort((-np.abs(atoms.loadings_[k, cols]), -atoms.key_frequency_[k, cols]))
+        cols = np.sort(cols[order][:n_units])
+        chosen.append(cols)
+        signals.append(zscore(X[:, cols].mean(axis=1)))
     return chosen, np.column_stack(signals)
 
 
@@ -160,7 +255,7 @@ def truth_table(drivers, units, unit_table, network_of_voxel):
     for driver, cols in zip(drivers, units):
         stream, layer, kind = table.loc[cols[0], ["stream", "layer", "kind"]]
         rows.append({
-            "site": driver.site,
+            "site": table.loc[cols[0], "site"],
             "stream": stream,
             "layer": layer,
             "kind": kind,

@@ -297,7 +297,8 @@ class PipelineSettings:
                                  default_text="`[1.0, 10.0, 100.0, 1000.0, 10000.0]`, the decades "
                                  "1 ... 1e4 of the encoder's grid")
     site_voxels: str = setting(
-        "relevant", "Voxels of the per-site encoders: \"relevant\" are those of the atlases' "
+        "relevant", "Voxels of the per-site encoders and of the analyses' delete-one-layer r: "
+        "\"relevant\" are those of the atlases' "
         "canonical networks and those the atom encoder predicts (circular-shift p < 0.05, "
         "uncorrected), the others get NaN layer scores; \"all\" fits every voxel (slower).",
         types=("str",), check=[StrOptions({"relevant", "all"})])

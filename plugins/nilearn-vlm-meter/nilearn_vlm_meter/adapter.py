@@ -16,6 +16,7 @@ from nilearn_vlm_meter.preprocess import (
     load_tokenizer,
     tokenize,
     tokenizer_digest,
+    tokenizer_name,
 )
 
 #: Size parameters (random weights); with a checkpoint they are read from it.
@@ -146,8 +147,11 @@ class METERAdapter(BaseAdapter):
         the checkpoint's own resolution, or 288 for random weights. The
         position embedding is resized bicubically when it differs from the
         checkpoint's.
-    tokenizer : str or tokenizer, default="roberta-base"
-        Hugging Face id or local directory of RoBERTa's tokenizer.
+    tokenizer : str, dict or tokenizer, default="roberta-base"
+        Hugging Face id or local directory of RoBERTa's tokenizer, or
+        ``{"corpus": [texts], "vocab_size": n}``: a byte-level BPE tokenizer
+        trained offline on those texts (random weights only; see
+        :func:`~nilearn_vlm_meter.preprocess.corpus_tokenizer`).
     max_text_len : int, default=50
         Text length incl. ``<s>`` and ``</s>`` (50 for pretraining, VQA,
         NLVR2, SNLI; 40 for retrieval checkpoints); longer texts are cut.
@@ -346,7 +350,7 @@ fusion_intermediate, num_token_types : int
             "image": f"shorter side to {p['image_size']} bicubic, centre crop, RGB, CLIP mean/std",
             "mean": list(CLIP_MEAN),
             "std": list(CLIP_STD),
-            "tokenizer": str(p["tokenizer"]),
+            "tokenizer": tokenizer_name(p["tokenizer"]),
             "tokenizer_vocab": tokenizer_digest(self.tokenizer_),
             "max_text_len": int(p["max_text_len"]),
             "missing_text": p["missing_text"],

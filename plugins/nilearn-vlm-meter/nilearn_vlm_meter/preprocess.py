@@ -77,17 +77,24 @@ def load_tokenizer(tokenizer):
 
     Parameters
     ----------
-    tokenizer : str, os.PathLike or tokenizer object
+    tokenizer : str, os.PathLike, dict or tokenizer object
         ``"roberta-base"`` (needs the Hub or its cache), a directory written
-        by ``save_pretrained``, or a loaded tokenizer.
+        by ``save_pretrained``, a loaded tokenizer, or a dict
+        ``{"corpus": [texts], "vocab_size": n}``: a RoBERTa-style tokenizer
+        trained offline on those texts (:func:`corpus_tokenizer`).
 
     Returns
     -------
     transformers tokenizer
     """
+    if isinstance(tokenizer, dict):
+        return corpus_tokenizer(**tokenizer)
     if not isinstance(tokenizer, (str, os.PathLike)):
         if not callable(tokenizer):
-            raise TypeError(f"tokenizer must be a Hugging Face id, a directory or a tokenizer, got {tokenizer!r}")
+            raise TypeError(
+                "tokenizer must be a Hugging Face id, a directory, a tokenizer or a dict "
+                f"{{'corpus': [...], 'vocab_size': int}}, got {tokenizer!r}"
+            )
         return tokenizer
     from transformers import AutoTokenizer
 
@@ -99,6 +106,60 @@ def load_tokenizer(tokenizer):
             "Pass tokenizer= a local directory: where the Hub is reachable run "
             "AutoTokenizer.from_pretrained('roberta-base').save_pretrained('<dir>') once"
         ) from exc
+
+
+def corpus_tokenizer(corpus, vocab_size=1000):
+    """A RoBERTa-style byte-level BPE tokenizer trained here on ``corpus`` (no download).
+
+    For random-weight models where RoBERTa's own tokenizer cannot be
+    fetched (offline): the special tokens and the ``<s> ... </s>`` layout are
+    RoBERTa's, the merges are learnt from ``corpus`` (deterministic: the same
+    texts give the same vocabulary). Its token ids mean nothing to the
+    released weights: use it with random weights only.
+
+    Parameters
+    ----------
+    corpus : sequence of str
+        The texts to learn merges from (e.g. a study's subtitles).
+    vocab_size : int, default=1000
+        At most this many tokens (256 bytes, 5 special tokens and merges).
+
+    Returns
+    -------
+    transformers.RobertaTokenizerFast
+
+    Examples
+    --------
+    >>> tok = corpus_tokenizer(["A cat on a mat.", "A dog in the fog."], vocab_size=300)
+    >>> tok.convert_ids_to_tokens(tok("a cat")["input_ids"])[0]
+    '<s>'
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    texts = [str(t) for t in corpus if t is not None and str(t).strip()]
+    if not texts:
+        raise ValueError("corpus_tokenizer needs at least one non-empty text in corpus")
+    if not isinstance(vocab_size, (int, np.integer)) or vocab_size < 262:
+        raise ValueError(f"vocab_size must be an int >= 262 (256 bytes and 5 special tokens), got {vocab_size!r}")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=int(vocab_size), min_frequency=1, show_progress=False,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        _, merges_file = bpe.save_model(folder)
+        with open(merges_file, encoding="utf-8") as f:
+            merges = [tuple(line.split()) for line in f.read().splitlines()[1:] if line.strip()]
+    return RobertaTokenizerFast(vocab=bpe.get_vocab(), merges=merges)
+
+
+def tokenizer_name(tokenizer):
+    """How a ``tokenizer`` parameter is named in the cache key (a corpus dict by its size, not its texts)."""
+    if isinstance(tokenizer, dict):
+        n = len(tokenizer.get("corpus", ()))
+        return f"byte-level BPE trained on {n} texts (vocab_size {tokenizer.get('vocab_size', 1000)})"
+    return str(tokenizer)
 
 
 def tokenizer_digest(tok):

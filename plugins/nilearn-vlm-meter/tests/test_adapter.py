@@ -282,3 +282,28 @@ def test_fusion_layers_come_after_both_encoders(small_params):
             assert not np.allclose(moved[site], base[site])
     table = adapter.units_table(["text.1.ffn", "cross_image.0.ffn"])
     np.testing.assert_allclose(table["depth"].unique(), [2 / (T + F), (E + 1) / (E + F)])
+
+
+def test_a_tokenizer_trained_offline_on_a_corpus(small_params):
+    """tokenizer={"corpus": ..., "vocab_size": ...}: RoBERTa's layout, merges from the texts, deterministic."""
+    from nilearn_vlm_meter.preprocess import corpus_tokenizer
+
+    corpus = ["A cat sits on the mat.", "the quick brown fox jumps over the lazy dog", "a dog and a cat"]
+    spec = {"corpus": corpus, "vocab_size": 300}
+    adapter = METERAdapter(**{**small_params, "tokenizer": spec}).ensure_loaded()
+    tok = adapter.tokenizer_
+    tokens = tok.convert_ids_to_tokens(tok("the cat")["input_ids"])
+    assert tokens[0] == "<s>" and tokens[-1] == "</s>" and "Ġcat" in tokens  # learnt merges, not bytes
+    assert tok.pad_token == "<pad>" and 262 < len(tok) <= 300
+    again = corpus_tokenizer(corpus, vocab_size=300)
+    assert again.get_vocab() == tok.get_vocab()
+    other = METERAdapter(**{**small_params, "tokenizer": {"corpus": corpus[:1], "vocab_size": 300}})
+    fp, fp_other = adapter.fingerprint()["preprocessing"], other.fingerprint()["preprocessing"]
+    assert fp["tokenizer"] == "byte-level BPE trained on 3 texts (vocab_size 300)"
+    assert fp["tokenizer_vocab"] != fp_other["tokenizer_vocab"]
+    units = adapter.extract(Batch(images=None, texts=["the cat", "a dog"]), ["text.0.attn_out"], "mean")
+    assert np.isfinite(units["text.0.attn_out"]).all()
+    with pytest.raises(ValueError, match="at least one non-empty text"):
+        corpus_tokenizer(["", None])
+    with pytest.raises(ValueError, match="vocab_size must be an int >= 262"):
+        corpus_tokenizer(corpus, vocab_size=100)
