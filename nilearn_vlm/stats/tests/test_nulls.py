@@ -250,7 +250,7 @@ def test_constant_voxel_less_alternative_and_masker_input():
     pred_img = nib.Nifti1Image(data[::-1].copy(), np.eye(4))
     c = permutation_null(pred_img, img, masker=masker, random_state=0)
     ref = pearson_r(detrend(masker.transform(pred_img), axis=0), detrend(masker.transform(img), axis=0))
-    np.testing.assert_allclose(c.statistic, ref, atol=1e-10)
+    np.testing.assert_allclose(c.statistic, ref, atol=1e-6)  # float32 images: summation order moves r by ~1e-8
 
 
 def test_same_seed_shares_draws_for_joint_fwe_over_units():
