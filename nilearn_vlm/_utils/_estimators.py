@@ -17,7 +17,8 @@ def output_dtype(X):
 
     The input's own dtype when it is floating (float32 in, float32 out;
     float64 in, float64 out), else float64, as scikit-learn does; the
-    estimators compute in their working precision and cast to it.
+    estimators fit in their working precision and cast to it (predictions
+    of float64 input are computed in float64).
 
     Examples
     --------

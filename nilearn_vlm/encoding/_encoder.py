@@ -380,8 +380,11 @@ class VoxelEncoder(RegressorMixin, BaseVoxelEstimator):
     def _predict_array(self, X, runs=None, confounds=None):
         check_is_fitted(self)
         X, runs = self._transform_X(X, runs, confounds)
-        coef = np.atleast_2d(self.coef_)
-        pred = X.astype(coef.dtype, copy=False) @ coef.T + self.intercept_
+        # the product in the wider of the output's and the weights' dtypes: a float32 product of
+        # float64 input depends on the rows' order at the 1e-7 level (BLAS blocking)
+        dtype = np.promote_types(output_dtype(X), self.coef_.dtype)
+        coef = np.atleast_2d(self.coef_).astype(dtype, copy=False)
+        pred = X.astype(dtype, copy=False) @ coef.T + self.intercept_
         return pred.astype(output_dtype(X), copy=False), runs
 
     def predict(self, X):

@@ -230,7 +230,10 @@ def test_predictions_take_the_input_floating_dtype(planted, dtype):
     p32 = enc.predict(X.astype(np.float32))
     assert p64.dtype == np.float64 and p32.dtype == np.float32
     assert enc.predict(np.rint(10 * X).astype(np.int64)).dtype == np.float64
-    # computed in the working precision, then cast: float64 input gives the same numbers
-    ref = (X.astype(dtype) @ enc.coef_.T + enc.intercept_).astype(np.float64)
-    np.testing.assert_array_equal(p64, ref)
+    # the weights in the working precision; the product in the wider of theirs and the input's
+    # (a float32 product depends on the rows' order at 1e-7: sklearn's sample-order check)
+    ref = X.astype(np.float64) @ enc.coef_.astype(np.float64).T + enc.intercept_
+    np.testing.assert_allclose(p64, ref, rtol=1e-12, atol=1e-12)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(enc.predict(X.astype(np.float64)[order]), p64[order], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(p32, p64, rtol=1e-5, atol=1e-5)
