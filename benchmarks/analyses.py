@@ -261,9 +261,20 @@ def spin(quick, seed, memory, rec, n=None, designs=None):
 
 # ------------------------------------------------------------------------------------------- compare, VLM
 def streams(quick, seed, memory, rec, n=None, designs=None):
-    """Each replicate: two independent draws of each architecture (two null pairs) and one towers-vs-fused pair."""
+    """Each replicate: two independent draws of each architecture (two null pairs) and one towers-vs-fused pair.
+
+    Designs: ``specificity`` (modality specificity) and ``vlm`` (VLM vs
+    unimodal: the architecture-level test, blocks + layers, and the sign-flip
+    test conditional on the fitted models); default both. ``vlm`` alone skips
+    the per-stream layer jackknife (the specificity's input).
+    """
     from nilearn_vlm_compare import CompareAnalysis
 
+    designs = designs or ["specificity", "vlm"]
+    unknown = set(designs) - {"specificity", "vlm"}
+    if unknown:
+        raise ValueError(f"streams designs are 'specificity' and 'vlm', got {sorted(unknown)}")
+    spec, vlm = "specificity" in designs, "vlm" in designs
     rng = np.random.default_rng(seed)
     runs = sim.run_labels()
     for _ in range(n or (4 if quick else 250)):
@@ -274,28 +285,52 @@ def streams(quick, seed, memory, rec, n=None, designs=None):
         for name, kind in (("towers_a", "towers"), ("towers_b", "towers"), ("fused_a", "fused"), ("fused_b", "fused")):
             units, U = sim.model_units(kind, src, rng, units_per_layer=8)
             pair = ("vision", "text") if kind == "towers" else ("cross_image", "cross_text")  # the compared streams
-            m[name] = sim.model_results(name, units, U, brain["Y"], runs, labels=labels, layer_jackknife=pair)
-        rec.add("specificity:towers_vs_fused",
-                CompareAnalysis().run([m["towers_a"], m["fused_a"]]).stats["p_specificity"] < 0.05, "power")
+            m[name] = sim.model_results(name, units, U, brain["Y"], runs, labels=labels,
+                                        layer_jackknife=pair if spec else False, layer_sse=vlm)
+        if spec:
+            rec.add("specificity:towers_vs_fused",
+                    CompareAnalysis().run([m["towers_a"], m["fused_a"]]).stats["p_specificity"] < 0.05, "power")
         for x, y in (("towers_a", "towers_b"), ("fused_a", "fused_b")):
-            s = CompareAnalysis().run([m[x], m[y]]).stats
-            rec.add("specificity:same_architecture (blocks + layers)", s["p_specificity"] < 0.05, "null")
-            rec.add("specificity:interval_covers_0_on_nulls", s["specificity_low"] <= 0 <= s["specificity_high"],
-                    "coverage")
-            rec.add("specificity:same_architecture (blocks only)",
-                    CompareAnalysis().run([m[x], m[y]], layer_jackknife=False).stats["p_specificity"] < 0.05)
-            t = CompareAnalysis().run([m[x], m[y]], baseline=y, vlms=[x], roi=brain["roi"], random_state=rng)
+            if spec:
+                s = CompareAnalysis().run([m[x], m[y]]).stats
+                rec.add("specificity:same_architecture (blocks + layers)", s["p_specificity"] < 0.05, "null")
+                rec.add("specificity:interval_covers_0_on_nulls", s["specificity_low"] <= 0 <= s["specificity_high"],
+                        "coverage")
+                rec.add("specificity:same_architecture (blocks only)",
+                        CompareAnalysis().run([m[x], m[y]], layer_jackknife=False).stats["p_specificity"] < 0.05)
+            if vlm:
+                t = CompareAnalysis().run([m[x], m[y]], baseline=y, vlms=[x], roi=brain["roi"], random_state=rng,
+                                          layer_jackknife=False, encoding_layer_jackknife=True)
+                v = t.tables["vlm_vs_unimodal"].iloc[0]
+                rec.add("vlm_vs_unimodal:same_architecture (ROI-level, blocks + layers)", v["roi_p"] < 0.05, "null")
+                rec.add("vlm_vs_unimodal:same_architecture (any BH voxel, blocks + layers)", v["n_better_voxels"] > 0,
+                        "null")
+                rec.add("vlm_vs_unimodal:ROI_interval_covers_0_on_nulls (blocks + layers)", v["low"] <= 0 <= v["high"],
+                        "coverage")
+                rec.add("vlm_vs_unimodal:same_architecture (ROI-level, conditional sign flips)",
+                        v["roi_p_conditional"] < 0.05)
+                rec.add("vlm_vs_unimodal:same_architecture (any BH voxel, conditional sign flips)",
+                        v["n_better_voxels_conditional"] > 0)
+                rec.add("vlm_vs_unimodal:ROI_interval_covers_0_on_nulls (blocks only)",
+                        v["low_conditional"] <= 0 <= v["high_conditional"])
+        if vlm:
+            t = CompareAnalysis().run([m["fused_a"], m["towers_a"]], baseline="towers_a", vlms=["fused_a"],
+                                      roi=brain["roi"], random_state=rng, layer_jackknife=False,
+                                      encoding_layer_jackknife=True)
             v = t.tables["vlm_vs_unimodal"].iloc[0]
-            rec.add("vlm_vs_unimodal:same_architecture (any BH discovery)", v["n_better_voxels"] > 0, "null")
-            rec.add("vlm_vs_unimodal:same_architecture (ROI-level test)", v["roi_p"] < 0.05)
-            rec.add("vlm_vs_unimodal:ROI_interval_covers_0_on_nulls", v["low"] <= 0 <= v["high"], "coverage")
-        t = CompareAnalysis().run([m["fused_a"], m["towers_a"]], baseline="towers_a", vlms=["fused_a"],
-                                  roi=brain["roi"], random_state=rng)
-        rec.add("vlm_vs_unimodal:interaction_voxels (any BH discovery)",
-                t.tables["vlm_vs_unimodal"]["n_better_voxels"].iloc[0] > 0, "power")
-        vox = t.tables["vlm_voxels"]
-        rec.add("vlm_vs_unimodal:mean_recall_of_driven_voxels",
-                value=float(vox["significant"].to_numpy()[brain["roi_driven"][brain["roi"]]].mean()))
+            rec.add("vlm_vs_unimodal:interaction_voxels (ROI-level, blocks + layers)", v["roi_p"] < 0.05, "power")
+            rec.add("vlm_vs_unimodal:interaction_voxels (any BH voxel, blocks + layers)", v["n_better_voxels"] > 0,
+                    "power")
+            rec.add("vlm_vs_unimodal:interaction_voxels (any BH voxel, conditional sign flips)",
+                    v["n_better_voxels_conditional"] > 0)
+            vox = t.tables["vlm_voxels"]
+            driven = brain["roi_driven"][brain["roi"]]
+            rec.add("vlm_vs_unimodal:mean_recall_of_driven_voxels (blocks + layers)",
+                    value=float(vox["significant"].to_numpy()[driven].mean()))
+            rec.add("vlm_vs_unimodal:mean_recall_of_driven_voxels (conditional sign flips)",
+                    value=float(vox["significant_conditional"].to_numpy()[driven].mean()))
+            rec.add("vlm_vs_unimodal:mean_false_discoveries_among_undriven (blocks + layers)",
+                    value=float(vox["significant"].to_numpy()[~driven].sum()))
 
 
 # ------------------------------------------------------------------------------------------- end to end
