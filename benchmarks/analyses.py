@@ -17,7 +17,7 @@ SECTION: ``polarity``, ``redundancy``, ``spin``, ``streams`` (compare and VLM
 vs unimodal), ``end_to_end``, or ``all``. ``--quick`` runs small counts (a
 smoke run: the checks are not applied). ``--n`` sets the replicates of each
 selected design (``--designs``: a comma-separated subset of the section's
-designs). ``--memory`` is the cache folder of the surrogate banks (built once
+designs; ``streams``: ``specificity``, ``vlm``). ``--memory`` is the cache folder of the surrogate banks (built once
 per mask or mesh) and of the activations.
 
 Every replicate is appended to ``OUT/SECTION.seedS.jsonl`` as it ends (a

@@ -198,8 +198,14 @@ def paired_encoding_test(sse_a, sse_b, sst, roi, block_runs, alpha=0.05, n_permu
                          alternative="greater", confidence=0.95, random_state=None):
     """Model A against model B in a region: per-voxel sign-flip tests with BH, one region-level test.
 
+    Conditional on the two fitted models (their units): two draws of one
+    architecture differ in which units they have, which time blocks cannot
+    see, and this test rejects 0.15 of such null pairs in
+    ``benchmarks/analyses.py streams``; the architecture-level test is
+    :func:`architecture_encoding_test`.
+
     Null hypothesis: in each voxel, equal expected held-out squared error of
-    the two models. The per-block differences ``d_b = SSE_B - SSE_A`` (blocks
+    the two fitted models. The per-block differences ``d_b = SSE_B - SSE_A`` (blocks
     of contiguous scans within runs, long enough to hold the noise's
     autocorrelation) are then symmetric around 0: their signs are flipped,
     every pattern when ``2**n_blocks <= n_permutations``. Correction: BH
