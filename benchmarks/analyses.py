@@ -266,14 +266,20 @@ def streams(quick, seed, memory, rec, n=None, designs=None):
     Designs: ``specificity`` (modality specificity) and ``vlm`` (VLM vs
     unimodal: the architecture-level test, blocks + layers, and the sign-flip
     test conditional on the fitted models); default both. ``vlm`` alone skips
-    the per-stream layer jackknife (the specificity's input).
+    the per-stream layer jackknife (the specificity's input). ``vlm_sparse``
+    (only when named): power with 30 of the 300 region voxels driven.
     """
     from nilearn_vlm_compare import CompareAnalysis
 
     designs = designs or ["specificity", "vlm"]
-    unknown = set(designs) - {"specificity", "vlm"}
+    unknown = set(designs) - {"specificity", "vlm", "vlm_sparse"}
     if unknown:
-        raise ValueError(f"streams designs are 'specificity' and 'vlm', got {sorted(unknown)}")
+        raise ValueError(f"streams designs are 'specificity', 'vlm' and 'vlm_sparse', got {sorted(unknown)}")
+    if "vlm_sparse" in designs:
+        _vlm_sparse(seed, rec, n or (4 if quick else 100))
+        designs = [d for d in designs if d != "vlm_sparse"]
+        if not designs:
+            return
     spec, vlm = "specificity" in designs, "vlm" in designs
     rng = np.random.default_rng(seed)
     runs = sim.run_labels()
@@ -331,6 +337,30 @@ def streams(quick, seed, memory, rec, n=None, designs=None):
                     value=float(vox["significant_conditional"].to_numpy()[driven].mean()))
             rec.add("vlm_vs_unimodal:mean_false_discoveries_among_undriven (blocks + layers)",
                     value=float(vox["significant"].to_numpy()[~driven].sum()))
+
+
+def _vlm_sparse(seed, rec, n):
+    """Power of both VLM-vs-unimodal tests when 30 of the 300 region voxels carry the interaction."""
+    from nilearn_vlm_compare import CompareAnalysis
+
+    rng = np.random.default_rng(seed)
+    runs = sim.run_labels()
+    for _ in range(n):
+        src = sim.stimulus_sources(rng, runs)
+        brain = sim.compare_bold(src, rng, runs, n_vision=279, n_language=200, n_roi=300, n_driven=30)
+        labels = np.where(brain["vision"], 1, np.where(brain["language"], 2, 0))
+        m = {k: sim.model_results(k, *sim.model_units(k, src, rng, units_per_layer=8), brain["Y"], runs,
+                                  labels=labels, layer_jackknife=False) for k in ("fused", "towers")}
+        v = CompareAnalysis().run([m["fused"], m["towers"]], baseline="towers", vlms=["fused"], roi=brain["roi"],
+                                  random_state=rng, layer_jackknife=False,
+                                  encoding_layer_jackknife=True).tables["vlm_vs_unimodal"].iloc[0]
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (ROI-level, blocks + layers)", v["roi_p"] < 0.05, "power")
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (any BH voxel, blocks + layers)", v["n_better_voxels"] > 0,
+                "power")
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (ROI-level, conditional sign flips)",
+                v["roi_p_conditional"] < 0.05)
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (any BH voxel, conditional sign flips)",
+                v["n_better_voxels_conditional"] > 0)
 
 
 # ------------------------------------------------------------------------------------------- end to end

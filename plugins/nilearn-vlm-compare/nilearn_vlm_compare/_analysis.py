@@ -173,7 +173,8 @@ class CompareAnalysis(BaseAnalysis):
     n_results = (2, None)
 
     def run(self, results, *, models=None, stream_pairs=None, networks=("vision", "language"),
-            layer_jackknife=True, encoding_layer_jackknife=None, baseline=None, vlms=None, roi=None, roi_atlas="harvard_oxford", atlas=None,
+            layer_jackknife=True, encoding_layer_jackknife=None, baseline=None, vlms=None, roi=None,
+            roi_atlas="harvard_oxford", atlas=None,
             level="canonical", predictions=None, bold=None, runs=None, fold_scores=None, block_length=None,
             n_permutations=65536, alpha=0.05, confidence=0.95, integration_networks=None, features=None,
             controls=None, cv=None, random_state=0):
