@@ -137,7 +137,7 @@ def report(section, payload, out_dir, seconds=None):
         if isinstance(val, dict) and "rate" in val:
             print(f"  {key:55s} {fmt(val)}")
         elif isinstance(val, dict) and "mean" in val:
-            print(f"  {key:55s} mean {val['mean']:.3f} ({val['n']})")
+            print(f"  {key:55s} mean {val['mean']:.4g} ({val['n']})")
 
 
 # ------------------------------------------------------------------------------------------- polarity
@@ -268,18 +268,24 @@ def streams(quick, seed, memory, rec, n=None, designs=None):
     test conditional on the fitted models); default both. ``vlm`` alone skips
     the per-stream layer jackknife (the specificity's input). ``vlm_sparse``
     (only when named): power with 30 of the 300 region voxels driven.
+    ``vlm_variance`` (only when named): per subject (fixed data), the
+    variance of the region's ``SSE / SST`` across 30 draws of each
+    architecture against the mean of its delete-one-layer jackknife variance.
     """
     from nilearn_vlm_compare import CompareAnalysis
 
     designs = designs or ["specificity", "vlm"]
-    unknown = set(designs) - {"specificity", "vlm", "vlm_sparse"}
+    unknown = set(designs) - {"specificity", "vlm", "vlm_sparse", "vlm_variance"}
     if unknown:
-        raise ValueError(f"streams designs are 'specificity', 'vlm' and 'vlm_sparse', got {sorted(unknown)}")
+        raise ValueError("streams designs are 'specificity', 'vlm', 'vlm_sparse' and 'vlm_variance', got "
+                         f"{sorted(unknown)}")
     if "vlm_sparse" in designs:
         _vlm_sparse(seed, rec, n or (4 if quick else 100))
-        designs = [d for d in designs if d != "vlm_sparse"]
-        if not designs:
-            return
+    if "vlm_variance" in designs:
+        _vlm_variance(seed, rec, n or (1 if quick else 3), 5 if quick else 30)
+    designs = [d for d in designs if d in ("specificity", "vlm")]
+    if not designs:
+        return
     spec, vlm = "specificity" in designs, "vlm" in designs
     rng = np.random.default_rng(seed)
     runs = sim.run_labels()
@@ -361,6 +367,32 @@ def _vlm_sparse(seed, rec, n):
                 v["roi_p_conditional"] < 0.05)
         rec.add("vlm_vs_unimodal:30_interaction_voxels (any BH voxel, conditional sign flips)",
                 v["n_better_voxels_conditional"] > 0)
+
+
+def _vlm_variance(seed, rec, n, n_draws):
+    """Between-draw variance of the region's SSE / SST against the delete-one-layer jackknife's (fixed data)."""
+    from nilearn_vlm.analyses import block_sse, block_sst
+    from nilearn_vlm_compare import layer_jackknife_variance, layer_strata
+
+    rng = np.random.default_rng(seed)
+    runs = sim.run_labels()
+    for _ in range(n):
+        src = sim.stimulus_sources(rng, runs)
+        brain = sim.compare_bold(src, rng, runs, n_vision=279, n_language=200, n_roi=300, n_driven=120)
+        roi = brain["roi"]
+        for kind in ("towers", "fused"):
+            values, jack = [], []
+            for _ in range(n_draws):
+                res = sim.model_results(kind, *sim.model_units(kind, src, rng, units_per_layer=8), brain["Y"], runs,
+                                        layer_jackknife=False)
+                sst = block_sst(res.bold_block_sums)[:, roi].sum()
+                values.append(block_sse(res.stream_block_sums["all"], res.bold_block_sums)[:, roi].sum() / sst)
+                lay = np.asarray(res.stream_layer_sse["all"], float)[:, roi].sum(1) / sst
+                jack.append(float(layer_jackknife_variance(lay, layer_strata(res))[0]))
+            between = float(np.var(values, ddof=1))
+            rec.add(f"vlm_variance:{kind} between-draw variance of the region's SSE/SST", value=between)
+            rec.add(f"vlm_variance:{kind} mean delete-one-layer jackknife variance", value=float(np.mean(jack)))
+            rec.add(f"vlm_variance:{kind} jackknife / between-draw variance", value=float(np.mean(jack)) / between)
 
 
 # ------------------------------------------------------------------------------------------- end to end

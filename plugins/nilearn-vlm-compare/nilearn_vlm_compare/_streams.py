@@ -345,8 +345,9 @@ def architecture_encoding_test(sse_a, sse_b, sst, roi, layer_sse_a, layer_sse_b,
     in which units they have, which time blocks cannot see. ``t = theta /
     se`` on Welch-Satterthwaite dof of the parts (blocks: ``n_blocks - 1``;
     each stream: ``n_layers - 1``). Voxels: BH across the region. The layer
-    jackknife overestimates the model-instance variance (about twice in the
-    benchmark's synthetic models), so the test is conservative.
+    jackknife overestimates the model-instance variance (1.4 to 5 times in
+    the benchmark's synthetic models: ``benchmarks/analyses.py streams
+    --designs vlm_variance``), so the test is conservative.
 
     Parameters
     ----------
