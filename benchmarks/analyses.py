@@ -17,7 +17,7 @@ SECTION: ``polarity``, ``redundancy``, ``spin``, ``streams`` (compare and VLM
 vs unimodal), ``end_to_end``, or ``all``. ``--quick`` runs small counts (a
 smoke run: the checks are not applied). ``--n`` sets the replicates of each
 selected design (``--designs``: a comma-separated subset of the section's
-designs). ``--memory`` is the cache folder of the surrogate banks (built once
+designs; ``streams``: ``specificity``, ``vlm``). ``--memory`` is the cache folder of the surrogate banks (built once
 per mask or mesh) and of the activations.
 
 Every replicate is appended to ``OUT/SECTION.seedS.jsonl`` as it ends (a
@@ -137,7 +137,7 @@ def report(section, payload, out_dir, seconds=None):
         if isinstance(val, dict) and "rate" in val:
             print(f"  {key:55s} {fmt(val)}")
         elif isinstance(val, dict) and "mean" in val:
-            print(f"  {key:55s} mean {val['mean']:.3f} ({val['n']})")
+            print(f"  {key:55s} mean {val['mean']:.4g} ({val['n']})")
 
 
 # ------------------------------------------------------------------------------------------- polarity
@@ -261,9 +261,32 @@ def spin(quick, seed, memory, rec, n=None, designs=None):
 
 # ------------------------------------------------------------------------------------------- compare, VLM
 def streams(quick, seed, memory, rec, n=None, designs=None):
-    """Each replicate: two independent draws of each architecture (two null pairs) and one towers-vs-fused pair."""
+    """Each replicate: two independent draws of each architecture (two null pairs) and one towers-vs-fused pair.
+
+    Designs: ``specificity`` (modality specificity) and ``vlm`` (VLM vs
+    unimodal: the architecture-level test, blocks + layers, and the sign-flip
+    test conditional on the fitted models); default both. ``vlm`` alone skips
+    the per-stream layer jackknife (the specificity's input). ``vlm_sparse``
+    (only when named): power with 30 of the 300 region voxels driven.
+    ``vlm_variance`` (only when named): per subject (fixed data), the
+    variance of the region's ``SSE / SST`` across 30 draws of each
+    architecture against the mean of its delete-one-layer jackknife variance.
+    """
     from nilearn_vlm_compare import CompareAnalysis
 
+    designs = designs or ["specificity", "vlm"]
+    unknown = set(designs) - {"specificity", "vlm", "vlm_sparse", "vlm_variance"}
+    if unknown:
+        raise ValueError("streams designs are 'specificity', 'vlm', 'vlm_sparse' and 'vlm_variance', got "
+                         f"{sorted(unknown)}")
+    if "vlm_sparse" in designs:
+        _vlm_sparse(seed, rec, n or (4 if quick else 100))
+    if "vlm_variance" in designs:
+        _vlm_variance(seed, rec, n or (1 if quick else 3), 5 if quick else 30)
+    designs = [d for d in designs if d in ("specificity", "vlm")]
+    if not designs:
+        return
+    spec, vlm = "specificity" in designs, "vlm" in designs
     rng = np.random.default_rng(seed)
     runs = sim.run_labels()
     for _ in range(n or (4 if quick else 250)):
@@ -274,28 +297,102 @@ def streams(quick, seed, memory, rec, n=None, designs=None):
         for name, kind in (("towers_a", "towers"), ("towers_b", "towers"), ("fused_a", "fused"), ("fused_b", "fused")):
             units, U = sim.model_units(kind, src, rng, units_per_layer=8)
             pair = ("vision", "text") if kind == "towers" else ("cross_image", "cross_text")  # the compared streams
-            m[name] = sim.model_results(name, units, U, brain["Y"], runs, labels=labels, layer_jackknife=pair)
-        rec.add("specificity:towers_vs_fused",
-                CompareAnalysis().run([m["towers_a"], m["fused_a"]]).stats["p_specificity"] < 0.05, "power")
+            m[name] = sim.model_results(name, units, U, brain["Y"], runs, labels=labels,
+                                        layer_jackknife=pair if spec else False, layer_sse=vlm)
+        if spec:
+            rec.add("specificity:towers_vs_fused",
+                    CompareAnalysis().run([m["towers_a"], m["fused_a"]]).stats["p_specificity"] < 0.05, "power")
         for x, y in (("towers_a", "towers_b"), ("fused_a", "fused_b")):
-            s = CompareAnalysis().run([m[x], m[y]]).stats
-            rec.add("specificity:same_architecture (blocks + layers)", s["p_specificity"] < 0.05, "null")
-            rec.add("specificity:interval_covers_0_on_nulls", s["specificity_low"] <= 0 <= s["specificity_high"],
-                    "coverage")
-            rec.add("specificity:same_architecture (blocks only)",
-                    CompareAnalysis().run([m[x], m[y]], layer_jackknife=False).stats["p_specificity"] < 0.05)
-            t = CompareAnalysis().run([m[x], m[y]], baseline=y, vlms=[x], roi=brain["roi"], random_state=rng)
+            if spec:
+                s = CompareAnalysis().run([m[x], m[y]]).stats
+                rec.add("specificity:same_architecture (blocks + layers)", s["p_specificity"] < 0.05, "null")
+                rec.add("specificity:interval_covers_0_on_nulls", s["specificity_low"] <= 0 <= s["specificity_high"],
+                        "coverage")
+                rec.add("specificity:same_architecture (blocks only)",
+                        CompareAnalysis().run([m[x], m[y]], layer_jackknife=False).stats["p_specificity"] < 0.05)
+            if vlm:
+                t = CompareAnalysis().run([m[x], m[y]], baseline=y, vlms=[x], roi=brain["roi"], random_state=rng,
+                                          layer_jackknife=False, encoding_layer_jackknife=True)
+                v = t.tables["vlm_vs_unimodal"].iloc[0]
+                rec.add("vlm_vs_unimodal:same_architecture (ROI-level, blocks + layers)", v["roi_p"] < 0.05, "null")
+                rec.add("vlm_vs_unimodal:same_architecture (any BH voxel, blocks + layers)", v["n_better_voxels"] > 0,
+                        "null")
+                rec.add("vlm_vs_unimodal:ROI_interval_covers_0_on_nulls (blocks + layers)", v["low"] <= 0 <= v["high"],
+                        "coverage")
+                rec.add("vlm_vs_unimodal:same_architecture (ROI-level, conditional sign flips)",
+                        v["roi_p_conditional"] < 0.05)
+                rec.add("vlm_vs_unimodal:same_architecture (any BH voxel, conditional sign flips)",
+                        v["n_better_voxels_conditional"] > 0)
+                rec.add("vlm_vs_unimodal:ROI_interval_covers_0_on_nulls (blocks only)",
+                        v["low_conditional"] <= 0 <= v["high_conditional"])
+        if vlm:
+            t = CompareAnalysis().run([m["fused_a"], m["towers_a"]], baseline="towers_a", vlms=["fused_a"],
+                                      roi=brain["roi"], random_state=rng, layer_jackknife=False,
+                                      encoding_layer_jackknife=True)
             v = t.tables["vlm_vs_unimodal"].iloc[0]
-            rec.add("vlm_vs_unimodal:same_architecture (any BH discovery)", v["n_better_voxels"] > 0, "null")
-            rec.add("vlm_vs_unimodal:same_architecture (ROI-level test)", v["roi_p"] < 0.05)
-            rec.add("vlm_vs_unimodal:ROI_interval_covers_0_on_nulls", v["low"] <= 0 <= v["high"], "coverage")
-        t = CompareAnalysis().run([m["fused_a"], m["towers_a"]], baseline="towers_a", vlms=["fused_a"],
-                                  roi=brain["roi"], random_state=rng)
-        rec.add("vlm_vs_unimodal:interaction_voxels (any BH discovery)",
-                t.tables["vlm_vs_unimodal"]["n_better_voxels"].iloc[0] > 0, "power")
-        vox = t.tables["vlm_voxels"]
-        rec.add("vlm_vs_unimodal:mean_recall_of_driven_voxels",
-                value=float(vox["significant"].to_numpy()[brain["roi_driven"][brain["roi"]]].mean()))
+            rec.add("vlm_vs_unimodal:interaction_voxels (ROI-level, blocks + layers)", v["roi_p"] < 0.05, "power")
+            rec.add("vlm_vs_unimodal:interaction_voxels (any BH voxel, blocks + layers)", v["n_better_voxels"] > 0,
+                    "power")
+            rec.add("vlm_vs_unimodal:interaction_voxels (any BH voxel, conditional sign flips)",
+                    v["n_better_voxels_conditional"] > 0)
+            vox = t.tables["vlm_voxels"]
+            driven = brain["roi_driven"][brain["roi"]]
+            rec.add("vlm_vs_unimodal:mean_recall_of_driven_voxels (blocks + layers)",
+                    value=float(vox["significant"].to_numpy()[driven].mean()))
+            rec.add("vlm_vs_unimodal:mean_recall_of_driven_voxels (conditional sign flips)",
+                    value=float(vox["significant_conditional"].to_numpy()[driven].mean()))
+            rec.add("vlm_vs_unimodal:mean_false_discoveries_among_undriven (blocks + layers)",
+                    value=float(vox["significant"].to_numpy()[~driven].sum()))
+
+
+def _vlm_sparse(seed, rec, n):
+    """Power of both VLM-vs-unimodal tests when 30 of the 300 region voxels carry the interaction."""
+    from nilearn_vlm_compare import CompareAnalysis
+
+    rng = np.random.default_rng(seed)
+    runs = sim.run_labels()
+    for _ in range(n):
+        src = sim.stimulus_sources(rng, runs)
+        brain = sim.compare_bold(src, rng, runs, n_vision=279, n_language=200, n_roi=300, n_driven=30)
+        labels = np.where(brain["vision"], 1, np.where(brain["language"], 2, 0))
+        m = {k: sim.model_results(k, *sim.model_units(k, src, rng, units_per_layer=8), brain["Y"], runs,
+                                  labels=labels, layer_jackknife=False) for k in ("fused", "towers")}
+        v = CompareAnalysis().run([m["fused"], m["towers"]], baseline="towers", vlms=["fused"], roi=brain["roi"],
+                                  random_state=rng, layer_jackknife=False,
+                                  encoding_layer_jackknife=True).tables["vlm_vs_unimodal"].iloc[0]
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (ROI-level, blocks + layers)", v["roi_p"] < 0.05, "power")
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (any BH voxel, blocks + layers)", v["n_better_voxels"] > 0,
+                "power")
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (ROI-level, conditional sign flips)",
+                v["roi_p_conditional"] < 0.05)
+        rec.add("vlm_vs_unimodal:30_interaction_voxels (any BH voxel, conditional sign flips)",
+                v["n_better_voxels_conditional"] > 0)
+
+
+def _vlm_variance(seed, rec, n, n_draws):
+    """Between-draw variance of the region's SSE / SST against the delete-one-layer jackknife's (fixed data)."""
+    from nilearn_vlm.analyses import block_sse, block_sst
+    from nilearn_vlm_compare import layer_jackknife_variance, layer_strata
+
+    rng = np.random.default_rng(seed)
+    runs = sim.run_labels()
+    for _ in range(n):
+        src = sim.stimulus_sources(rng, runs)
+        brain = sim.compare_bold(src, rng, runs, n_vision=279, n_language=200, n_roi=300, n_driven=120)
+        roi = brain["roi"]
+        for kind in ("towers", "fused"):
+            values, jack = [], []
+            for _ in range(n_draws):
+                res = sim.model_results(kind, *sim.model_units(kind, src, rng, units_per_layer=8), brain["Y"], runs,
+                                        layer_jackknife=False)
+                sst = block_sst(res.bold_block_sums)[:, roi].sum()
+                values.append(block_sse(res.stream_block_sums["all"], res.bold_block_sums)[:, roi].sum() / sst)
+                lay = np.asarray(res.stream_layer_sse["all"], float)[:, roi].sum(1) / sst
+                jack.append(float(layer_jackknife_variance(lay, layer_strata(res))[0]))
+            between = float(np.var(values, ddof=1))
+            rec.add(f"vlm_variance:{kind} between-draw variance of the region's SSE/SST", value=between)
+            rec.add(f"vlm_variance:{kind} mean delete-one-layer jackknife variance", value=float(np.mean(jack)))
+            rec.add(f"vlm_variance:{kind} jackknife / between-draw variance", value=float(np.mean(jack)) / between)
 
 
 # ------------------------------------------------------------------------------------------- end to end

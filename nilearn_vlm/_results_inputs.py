@@ -2,7 +2,8 @@
 
 Leave-one-run-out sign sets (``glm_sign_sets_fwe``, ``glm_sign_sets_loro``)
 and the block sums of held-out predictions (``block_runs``,
-``bold_block_sums``, ``stream_block_sums``, ``stream_layer_r``), computed by
+``bold_block_sums``, ``stream_block_sums``, ``stream_layer_r``,
+``stream_layer_sse``), computed by
 :func:`nilearn_vlm.pipeline.analysis_inputs`.
 """
 
@@ -17,6 +18,7 @@ def _analysis_input_arrays(res):
            if getattr(res, n) is not None}
     out.update({f"stream_block_sums[{k}]": v for k, v in res.stream_block_sums.items()})
     out.update({f"stream_layer_r[{k}]": v for k, v in res.stream_layer_r.items()})
+    out.update({f"stream_layer_sse[{k}]": v for k, v in res.stream_layer_sse.items()})
     return out
 
 
@@ -40,6 +42,7 @@ def _validate_analysis_inputs(res, rows):
     for name, value in sums.items():
         if value.ndim != 3 or value.shape[0] != 3 or value.shape[1] != len(res.block_runs):
             raise ValueError(f"{name} must be (3, n_blocks={len(res.block_runs)}, n_voxels), got {value.shape}")
-    for name, value in res.stream_layer_r.items():
-        if value.ndim != 2:
-            raise ValueError(f"stream_layer_r[{name!r}] must be 2-D (n_layers, n_voxels), got {value.shape}")
+    for field_name in ("stream_layer_r", "stream_layer_sse"):
+        for name, value in getattr(res, field_name).items():
+            if value.ndim != 2:
+                raise ValueError(f"{field_name}[{name!r}] must be 2-D (n_layers, n_voxels), got {value.shape}")

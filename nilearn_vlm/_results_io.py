@@ -44,7 +44,7 @@ _ARRAYS = (
     "bold_block_sums",
 )
 # dict fields of arrays saved as <field>__<i> with their keys in results.json (analysis inputs)
-_ARRAY_DICTS = ("stream_block_sums", "stream_layer_r")
+_ARRAY_DICTS = ("stream_block_sums", "stream_layer_r", "stream_layer_sse")
 # per-voxel array fields (the last axis is the voxels)
 _VOXEL_ARRAYS = ("glm_beta", "glm_t", "glm_sign_sets", "glm_univariate_t", "glm_univariate_sign_sets",
                  "encoder_cv_r2", "encoder_alpha", "encoder_r",

@@ -323,7 +323,7 @@ def _record_interpretation(results, maps, interpreted, glm):
 
 
 def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block_length=20,
-                    interpreted=None, layer_voxels=None):
+                    interpreted=None, layer_voxels=None, layer_sse=True):
     """What the analyses resample, computed once per subject and kept small.
 
     - ``glm_sign_sets_fwe``: the GLM's sets at Bonferroni ``glm.alpha`` per
@@ -339,9 +339,15 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
       tests of the comparison analyses;
     - ``stream_layer_r``: per stream, the within-run r of those predictions
       refitted without each of the stream's layers (delete-one-layer
-      jackknife of the model's units).
+      jackknife of the model's units);
+    - ``stream_layer_sse["all"]``: the held-out squared error of all units
+      refitted without each of the model's layers, the (stream, layer)
+      groups of ``units`` (:func:`nilearn_vlm.analyses.layer_deleted_sse`),
+      on every voxel of ``keep`` (the VLM-vs-unimodal test's model-instance
+      variance; one 16-component refit per layer, as cheap as the block sums).
 
-    Block sums are NaN outside ``keep``, layer r outside ``layer_voxels``.
+    Block sums and layer squared errors are NaN outside ``keep``, layer r
+    outside ``layer_voxels``.
 
     Parameters
     ----------
@@ -367,6 +373,8 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
     layer_voxels : ndarray of bool (n_voxels,) or None
         Voxels of the delete-one-layer r (within ``keep``; default ``keep``):
         one refit per layer, the costly part.
+    layer_sse : bool, default=True
+        Compute ``stream_layer_sse["all"]``.
 
     Returns
     -------
@@ -376,6 +384,8 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
     from nilearn_vlm.analyses import (
         bold_block_sums,
         heldout_predictions,
+        layer_deleted_sse,
+        layer_groups,
         prediction_block_sums,
         time_blocks,
         within_run_r,
@@ -433,9 +443,13 @@ def analysis_inputs(A, X, Y, runs, glm, units, keep=None, n_components=16, block
             pred = heldout_predictions(X[:, sub], Yk[:, lay], runs, n_components)
             rs.append(within_run_r(prediction_block_sums(pred, Yk[:, lay], runs, blocks), bold_lay, block_runs))
         layer_r[str(stream)] = full_lay(np.vstack(rs)) if len(rs) > 1 else None
+    layer_sse_all = {}
+    groups = layer_groups(units)[0]
+    if layer_sse and np.unique(groups).size > 1:
+        layer_sse_all["all"] = full(layer_deleted_sse(X, Yk, runs, groups, n_components))
     return {"glm_sign_sets_fwe": sets(glm), "glm_sign_sets_loro": np.stack(loro), "block_runs": block_runs,
             "bold_block_sums": full(bold), "stream_block_sums": block_sums,
-            "stream_layer_r": {k: v for k, v in layer_r.items() if v is not None}}
+            "stream_layer_r": {k: v for k, v in layer_r.items() if v is not None}, "stream_layer_sse": layer_sse_all}
 
 
 def cv_folds(runs, n_blocks=4):

@@ -175,6 +175,13 @@ class Results:
         Per stream, the within-run r of the same held-out predictions with
         each of the stream's layers left out (layers in the units table's
         order): the delete-one-layer jackknife of a model's units.
+    stream_layer_sse : dict of str to ndarray of float32 (n_layers, n_voxels)
+        ``"all"``: the held-out squared error (run-centred, summed over
+        scans) of all units refitted without each layer of the model, the
+        layers being the units table's (stream, layer) groups in order of
+        first appearance (:func:`nilearn_vlm.analyses.layer_groups`,
+        :func:`nilearn_vlm.analyses.layer_deleted_sse`): the delete-one-layer
+        jackknife of the VLM-vs-unimodal test. NaN on voxels not kept.
     tables : dict of str to pandas.DataFrame
         Per-network tables, key-neuron tables, unit sign counts, ...;
         ``"atoms"``: one row per atom (:meth:`nilearn_vlm.SparseAtoms.atom_table`:
@@ -237,6 +244,7 @@ class Results:
     bold_block_sums: np.ndarray | None = None
     stream_block_sums: dict = field(default_factory=dict)
     stream_layer_r: dict = field(default_factory=dict)
+    stream_layer_sse: dict = field(default_factory=dict)
     encoder_cv_r2: np.ndarray | None = None
 
     def __post_init__(self, encoder_scores=None):
@@ -267,6 +275,7 @@ class Results:
         self.layer_fold_scores = {str(k): _float_array(v) for k, v in self.layer_fold_scores.items()}
         self.stream_block_sums = {str(k): _float_array(v) for k, v in self.stream_block_sums.items()}
         self.stream_layer_r = {str(k): _float_array(v) for k, v in self.stream_layer_r.items()}
+        self.stream_layer_sse = {str(k): _float_array(v) for k, v in self.stream_layer_sse.items()}
         if self.run_labels is not None:
             self.run_labels = [v.item() if isinstance(v, np.generic) else v for v in self.run_labels]
         self.timings = {str(k): float(v) for k, v in self.timings.items()}

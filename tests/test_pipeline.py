@@ -100,6 +100,9 @@ def test_fit_subject_end_to_end(toy_plugin, tmp_path, capsys):
     for k, v in results.layer_fold_scores.items():
         np.testing.assert_array_equal(again.layer_fold_scores[k], v)
     assert again.timings == results.timings and again.run_labels == results.run_labels
+    # the delete-one-layer squared error of all units: one row per (stream, layer) group, every voxel, saved
+    assert results.stream_layer_sse["all"].shape == (4, n_vox) and np.isfinite(results.stream_layer_sse["all"]).all()
+    np.testing.assert_array_equal(again.stream_layer_sse["all"], results.stream_layer_sse["all"])
     img = again.to_img("encoder_scores")
     assert img.shape[:3] == (6, 6, 6)
     _check_report_rebuilt_from_folder(results, tmp_path, capsys)

@@ -32,7 +32,8 @@ of rates (:func:`clopper_pearson`); time blocks within runs and the block
 sums of held-out predictions the paired tests resample
 (:func:`time_blocks`, :func:`bold_block_sums`,
 :func:`prediction_block_sums`, :func:`within_run_r`,
-:func:`heldout_predictions`); surrogate maps that keep each map's size and
+:func:`heldout_predictions`, :func:`layer_groups`,
+:func:`layer_deleted_sse`); surrogate maps that keep each map's size and
 spatial autocorrelation (:class:`ClusterMoves` and :class:`FieldBank` on
 volumes, :class:`SpinBank` on fsaverage surfaces) and the co-occurrence of maps
 (:func:`cooccurrence`).
@@ -65,6 +66,8 @@ from nilearn_vlm.analyses._blocks import (
     block_sst,
     bold_block_sums,
     heldout_predictions,
+    layer_deleted_sse,
+    layer_groups,
     prediction_block_sums,
     time_blocks,
     within_run_r,
@@ -125,6 +128,8 @@ __all__ = [
     "network_membership",
     "overlap_matrix",
     "overlap_null",
+    "layer_deleted_sse",
+    "layer_groups",
     "percentile_interval",
     "permutation_pvalue",
     "prediction_block_sums",

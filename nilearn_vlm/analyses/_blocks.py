@@ -13,7 +13,9 @@ Both are taken after centring each run on its own mean (BOLD and
 predictions alike), so run baselines never enter and float32 storage keeps
 its precision. From them: the within-run correlation of a model with the
 BOLD with any blocks left out (:func:`within_run_r`), and the squared error
-per block (:func:`block_sse`, :func:`block_sst`).
+per block (:func:`block_sse`, :func:`block_sst`); the squared error of
+all units refitted without each layer (:func:`layer_deleted_sse`), the
+delete-one-layer jackknife of a model's units.
 """
 
 from __future__ import annotations
@@ -261,6 +263,67 @@ def heldout_predictions(X, Y, runs, n_components=16, alpha=1.0):
             B = np.linalg.solve(F.T @ F + alpha * np.eye(k), F.T @ (Y[tr] - ym))
             pred[te] = Fte @ B + ym
     return pred
+
+
+def layer_groups(units):
+    """The model's layers as (stream, layer) groups: a label per unit and the stream of each group.
+
+    Groups are numbered in order of first appearance in the units table (the
+    order of ``Results.stream_layer_sse["all"]``'s rows).
+
+    Parameters
+    ----------
+    units : pandas.DataFrame
+        Units table with ``stream`` and ``layer``.
+
+    Returns
+    -------
+    labels : ndarray of int (n_units,)
+    group_streams : ndarray of str (n_groups,)
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> lab, st = layer_groups(pd.DataFrame({"stream": ["v", "v", "t", "v"], "layer": [0, 1, 0, 0]}))
+    >>> lab.tolist(), st.tolist()
+    ([0, 1, 2, 0], ['v', 'v', 't'])
+    """
+    keys = list(zip(units["stream"].astype(str), units["layer"].tolist()))
+    order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    return np.array([order[k] for k in keys]), np.array([k[0] for k in order], dtype=object)
+
+
+def layer_deleted_sse(X, Y, runs, labels, n_components=16):
+    """Held-out squared error of all units refitted without each layer group (delete-one-layer jackknife).
+
+    For each group ``g`` of ``labels`` (in order of first appearance), the
+    leave-one-run-out predictions of :func:`heldout_predictions` from the
+    columns of ``X`` outside ``g``, and their squared error against ``Y``
+    after centring both on each run's mean, summed over scans: the
+    ``block_sse`` of those predictions summed over blocks.
+
+    Parameters
+    ----------
+    X : array-like (n_scans, n_units)
+    Y : array-like (n_scans, n_voxels)
+    runs : array-like (n_scans,)
+    labels : array-like (n_units,)
+        Group of each unit (:func:`layer_groups`).
+    n_components : int, default=16
+
+    Returns
+    -------
+    ndarray of float64 (n_groups, n_voxels)
+    """
+    X, labels, runs = np.asarray(X), np.asarray(labels), np.asarray(runs)
+    if labels.shape != (X.shape[1],):
+        raise ValueError(f"labels must give a group to each of the {X.shape[1]} units, got shape {labels.shape}")
+    Yc = _run_centred(Y, runs)
+    out = []
+    for g in dict.fromkeys(labels.tolist()):
+        pred = _run_centred(heldout_predictions(X[:, labels != g], Y, runs, n_components), runs)
+        out.append(((Yc - pred) ** 2).sum(0))
+    return np.vstack(out) if out else np.zeros((0, Yc.shape[1]))
 
 
 def _principal_axes(Z, k):

@@ -304,8 +304,9 @@ class PipelineSettings:
         types=("str",), check=[StrOptions({"relevant", "all"})])
     analysis_inputs: bool = setting(
         True, "Keep what the analyses resample (`nilearn_vlm.pipeline.analysis_inputs`): the GLM "
-        "refitted without each run (family-wise sets), and per-stream held-out predictions reduced to "
-        "sums per time block; about 3 GLM fits and one small ridge per stream and layer more.",
+        "refitted without each run (family-wise sets), per-stream held-out predictions reduced to "
+        "sums per time block, and the delete-one-layer jackknife of each stream's r and of all units' "
+        "squared error; about 3 GLM fits and two small ridges per layer more.",
         types=("bool",))
     top_k: int = setting(10, "Units kept per voxel in the unit x voxel maps.", types=("int",),
                          check=_POSITIVE)

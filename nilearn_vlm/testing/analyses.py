@@ -396,17 +396,20 @@ def compare_bold(src, rng, runs, n_vision=150, n_language=150, n_roi=150, n_driv
     return {"Y": Y, **masks}
 
 
-def model_results(name, units, U, Y, runs, n_components=16, block_length=20, layer_jackknife=True, labels=None):
+def model_results(name, units, U, Y, runs, n_components=16, block_length=20, layer_jackknife=True, labels=None,
+                  layer_sse=True):
     """A :class:`~nilearn_vlm.results.Results` of a simulated model with the comparison inputs.
 
-    Block sums of held-out predictions per stream and for all units, and
-    the delete-one-layer within-run r per stream, as the pipeline's
-    :func:`~nilearn_vlm.pipeline.analysis_inputs` computes them (without the
-    GLM parts). ``layer_jackknife``: True (every stream), False (none) or
-    the streams to jackknife (the comparison reads only its stream pair's:
-    the benchmark skips the others, a third of its time). ``labels`` (int
-    per voxel: 1 vision, 2 language, 0 other) adds the networks (atlas
-    ``"sim"``).
+    Block sums of held-out predictions per stream and for all units, the
+    delete-one-layer within-run r per stream and the delete-one-layer
+    squared error of all units (``stream_layer_sse["all"]``), as the
+    pipeline's :func:`~nilearn_vlm.pipeline.analysis_inputs` computes them
+    (without the GLM parts). ``layer_jackknife``: True (every stream), False
+    (none) or the streams to jackknife (the comparison reads only its stream
+    pair's: the benchmark skips the others, a third of its time).
+    ``layer_sse``: compute ``stream_layer_sse["all"]`` (the VLM-vs-unimodal
+    test's). ``labels`` (int per voxel: 1 vision, 2 language, 0 other) adds
+    the networks (atlas ``"sim"``).
     """
     from nilearn_vlm.networks import AtlasLabels
     from nilearn_vlm.networks._base import make_lookup
@@ -414,6 +417,8 @@ def model_results(name, units, U, Y, runs, n_components=16, block_length=20, lay
     from nilearn_vlm.analyses import (
         bold_block_sums,
         heldout_predictions,
+        layer_deleted_sse,
+        layer_groups,
         prediction_block_sums,
         time_blocks,
         within_run_r,
@@ -435,7 +440,8 @@ def model_results(name, units, U, Y, runs, n_components=16, block_length=20, lay
                                                                        n_components), Y, runs, blocks),
                              bold, block_runs)
                 for lay in pd.unique(layers[cols])])
+    sse = {"all": layer_deleted_sse(U, Y, runs, layer_groups(units)[0], n_components)} if layer_sse else {}
     nets = {} if labels is None else {"sim": AtlasLabels("sim", "array", np.asarray(labels, np.int32),
                                                          make_lookup([1, 2], ["Visual", "Language"]))}
     return Results(name, units=units, runs=runs, block_runs=block_runs, bold_block_sums=bold, stream_block_sums=sums,
-                   stream_layer_r=layer_r, network_labels=nets, provenance={"simulated": name})
+                   stream_layer_r=layer_r, stream_layer_sse=sse, network_labels=nets, provenance={"simulated": name})

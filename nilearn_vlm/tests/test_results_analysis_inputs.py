@@ -17,6 +17,7 @@ def _inputs(rng, n_reg=3, n_vox=7, n_runs=4, n_blocks=8):
         stream_block_sums={"vision": rng.standard_normal((3, n_blocks, n_vox)),
                            "all": np.full((3, n_blocks, n_vox), np.nan)},
         stream_layer_r={"vision": rng.standard_normal((5, n_vox))},
+        stream_layer_sse={"all": rng.random((6, n_vox)) + 50.0},
     )
 
 
@@ -31,13 +32,14 @@ def test_fields_round_trip(tmp_path):
     np.testing.assert_array_equal(back.stream_block_sums["vision"], res.stream_block_sums["vision"])
     assert np.isnan(back.stream_block_sums["all"]).all()
     np.testing.assert_array_equal(back.stream_layer_r["vision"], res.stream_layer_r["vision"])
+    np.testing.assert_array_equal(back.stream_layer_sse["all"], res.stream_layer_sse["all"])
 
 
 def test_folders_without_the_fields_still_load(tmp_path):
     res = Results("toy", glm_sign_sets=np.array([[1, 0, -1]]))
     folder = res.save(tmp_path / "r")
     back = Results.load(folder)
-    assert back.stream_block_sums == {} and back.glm_sign_sets_loro is None
+    assert back.stream_block_sums == {} and back.glm_sign_sets_loro is None and back.stream_layer_sse == {}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -46,6 +48,8 @@ def test_folders_without_the_fields_still_load(tmp_path):
     (dict(block_runs=None), "block sums need block_runs"),
     (dict(bold_block_sums=np.zeros((3, 5, 7))), "bold_block_sums must be"),
     (dict(stream_layer_r={"vision": np.zeros(7)}), "must be 2-D"),
+    (dict(stream_layer_sse={"all": np.zeros(7)}), r"stream_layer_sse\['all'\] must be 2-D"),
+    (dict(stream_layer_sse={"all": np.zeros((6, 5))}), "disagree on the number of voxels"),
     (dict(stream_block_sums={"text": np.zeros((3, 8, 6))}), "disagree on the number of voxels"),
 ])
 def test_bad_shapes_are_named(change, message):

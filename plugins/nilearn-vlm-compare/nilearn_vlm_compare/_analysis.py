@@ -19,8 +19,10 @@ from nilearn_vlm.analyses import (
 from nilearn_vlm.stats import fdr
 from nilearn_vlm_compare._paired import block_differences, sign_flip_test
 from nilearn_vlm_compare._streams import (
+    architecture_encoding_test,
     default_stream_pair,
     encoding_inputs,
+    layer_strata,
     multimodal_roi,
     paired_encoding_test,
     paired_specificity_test,
@@ -127,12 +129,19 @@ class CompareAnalysis(BaseAnalysis):
        (STS/TPJ from Harvard-Oxford or HCP-MMP1, or ``roi=``), held-out
        squared errors of each VLM and of a dimension-matched baseline (all
        units reduced to the same number of components inside the training
-       runs); per-block differences sign-flipped (all patterns), BH across
-       the region's voxels, one region-level test, a jackknife interval of
-       the region's R^2 difference. Two draws of one architecture (random
-       weights with two seeds) are a null control of this test; as a
-       scientific control a random-weight model is meaningful only against
-       pretrained weights.
+       runs). The test (H0: the two *architectures* have equal expected
+       held-out squared error, over time and over the draw of each model's
+       units) adds to the delete-one-block jackknife of the paired
+       difference each model's delete-one-layer jackknife
+       (``stream_layer_sse["all"]``, stratified by stream); t on
+       Welch-Satterthwaite dof per voxel (BH across the region's voxels) and
+       for the region (the headline decision, with its interval of the R^2
+       difference). The sign-flip tests of the per-block differences (all
+       patterns) are kept as ``*_conditional`` columns: they hold for the
+       two fitted models, not for their architectures. Two draws of one
+       architecture (random weights with two seeds) are a null control of
+       this test; as a scientific control a random-weight model is
+       meaningful only against pretrained weights.
     3. **Paired voxelwise score differences** with FDR from ``predictions=``
        and ``bold=`` (block sign flips) or ``fold_scores=``; per-network mean
        differences of ``encoder_scores`` (descriptive).
@@ -164,7 +173,8 @@ class CompareAnalysis(BaseAnalysis):
     n_results = (2, None)
 
     def run(self, results, *, models=None, stream_pairs=None, networks=("vision", "language"),
-            layer_jackknife=True, baseline=None, vlms=None, roi=None, roi_atlas="harvard_oxford", atlas=None,
+            layer_jackknife=True, encoding_layer_jackknife=None, baseline=None, vlms=None, roi=None,
+            roi_atlas="harvard_oxford", atlas=None,
             level="canonical", predictions=None, bold=None, runs=None, fold_scores=None, block_length=None,
             n_permutations=65536, alpha=0.05, confidence=0.95, integration_networks=None, features=None,
             controls=None, cv=None, random_state=0):
@@ -185,6 +195,11 @@ class CompareAnalysis(BaseAnalysis):
             Add the delete-one-layer variance of each model (needs
             ``stream_layer_r``); False tests time blocks only (calibrated for
             one fixed model, not for two draws of an architecture).
+        encoding_layer_jackknife : bool or None, default=None
+            The same for the VLM-vs-unimodal test (needs
+            ``stream_layer_sse["all"]`` of the VLMs and the baseline); None
+            follows ``layer_jackknife``. False: only the conditional
+            sign-flip tests (the headline columns then hold them).
         baseline : str or int, optional
             The unimodal baseline result of the VLM-vs-unimodal test.
         vlms : list of str or int, optional
@@ -244,8 +259,10 @@ class CompareAnalysis(BaseAnalysis):
             out.notes.append("Modality specificity needs stream_block_sums of both models (pipeline.analysis_inputs); "
                              "skipped.")
         if baseline is not None:
+            enc_jk = layer_jackknife if encoding_layer_jackknife is None else encoding_layer_jackknife
+            out.params["encoding_layer_jackknife"] = bool(enc_jk)
             tests += self._vlm_vs_unimodal(out, results, labels, pair, baseline, vlms, roi, roi_atlas, alpha,
-                                           n_permutations, confidence, rng)
+                                           n_permutations, confidence, rng, enc_jk)
         self._scores(out, a, b, la, lb, predictions, bold, runs, fold_scores, block_length, n_permutations, alpha,
                      net_names, member, rng)
         self._layers(out, results, labels, net_names, member, confidence)
@@ -326,7 +343,7 @@ class CompareAnalysis(BaseAnalysis):
 
     @staticmethod
     def _vlm_vs_unimodal(out, results, labels, pair, baseline, vlms, roi, roi_atlas, alpha, n_permutations,
-                         confidence, rng):
+                         confidence, rng, layer_jackknife=True):
         pick = CompareAnalysis._pick
         base = pick(results, labels, (baseline, baseline))[0]
         tested = list(pair) if vlms is None else [pick(results, labels, (v, v))[0] for v in vlms]
@@ -338,6 +355,13 @@ class CompareAnalysis(BaseAnalysis):
                 return []
         roi = np.asarray(roi, bool)
         sse_b, sst = encoding_inputs(results[base])
+        if layer_jackknife:
+            for i in {base, *tested}:
+                if "all" not in results[i].stream_layer_sse:
+                    raise ValueError(f"results of {labels[i]} lack stream_layer_sse['all'] (the delete-one-layer "
+                                     "squared errors of all units): rerun the pipeline with pipeline.analysis_inputs "
+                                     "= true, or pass encoding_layer_jackknife=False for the test conditional on "
+                                     "the fitted models")
         rows, vox, tests = [], [], []
         for i in tested:
             if i == base:
@@ -345,24 +369,53 @@ class CompareAnalysis(BaseAnalysis):
             sse_a, sst_a = encoding_inputs(results[i])
             if not np.allclose(sst_a, sst, equal_nan=True, atol=1e-3):
                 raise ValueError(f"{labels[i]} and the baseline {labels[base]} were not fitted on the same BOLD")
-            t = paired_encoding_test(sse_a, sse_b, sst, roi, results[i].block_runs, alpha, n_permutations,
+            c = paired_encoding_test(sse_a, sse_b, sst, roi, results[i].block_runs, alpha, n_permutations,
                                      confidence=confidence, random_state=rng)
-            rows.append({"vlm": labels[i], "baseline": labels[base], "n_roi_voxels": int(roi.sum()),
-                         "n_better_voxels": int(t["voxel_reject"].sum()), "roi_diff_r2": t["roi_diff_r2"],
-                         "low": t["roi_low"], "high": t["roi_high"], "roi_p": t["roi_p"]})
+            t = c
+            if layer_jackknife:
+                t = architecture_encoding_test(sse_a, sse_b, sst, roi, results[i].stream_layer_sse["all"],
+                                               results[base].stream_layer_sse["all"], layer_strata(results[i]),
+                                               layer_strata(results[base]), alpha, confidence=confidence)
+            row = {"vlm": labels[i], "baseline": labels[base], "n_roi_voxels": int(roi.sum()),
+                   "n_better_voxels": int(t["voxel_reject"].sum()), "roi_diff_r2": t["roi_diff_r2"],
+                   "low": t["roi_low"], "high": t["roi_high"], "roi_p": t["roi_p"],
+                   "dof": t.get("roi_dof", c["n_blocks"] - 1), "layer_var_vlm": t.get("roi_layer_var_a", 0.0),
+                   "layer_var_baseline": t.get("roi_layer_var_b", 0.0),
+                   "n_better_voxels_conditional": int(c["voxel_reject"].sum()), "roi_p_conditional": c["roi_p"],
+                   "low_conditional": c["roi_low"], "high_conditional": c["roi_high"]}
+            rows.append(row)
             vox.append(pd.DataFrame({"vlm": labels[i], "voxel": np.flatnonzero(roi), "diff_r2": t["voxel_diff_r2"],
-                                     "p": t["voxel_p"], "q": t["voxel_q"], "significant": t["voxel_reject"]}))
-            out.stats[f"n_better_voxels:{labels[i]}-{labels[base]}"] = rows[-1]["n_better_voxels"]
-            out.stats[f"roi_diff_r2:{labels[i]}-{labels[base]}"] = t["roi_diff_r2"]
+                                     "p": t["voxel_p"], "q": t["voxel_q"], "significant": t["voxel_reject"],
+                                     "p_conditional": c["voxel_p"], "significant_conditional": c["voxel_reject"]}))
+            key = f"{labels[i]}-{labels[base]}"
+            out.stats.update({f"n_better_voxels:{key}": row["n_better_voxels"], f"roi_diff_r2:{key}": t["roi_diff_r2"],
+                              f"p_roi:{key}": t["roi_p"], f"p_roi_conditional:{key}": c["roi_p"]})
+            conditional = dict(
+                test=f"vlm_vs_unimodal_conditional:{labels[i]}",
+                null_hypothesis=f"per voxel, the two fitted models {labels[i]} and {labels[base]} (these units, "
+                                "not their architectures) have equal expected held-out squared error",
+                statistic="sum over blocks of the per-block difference of squared errors (baseline minus VLM)",
+                resampling_unit="signs of time blocks within runs (sign flips)", n_resamples=c["n_resamples"],
+                n_distinct_resamples=int(2 ** c["n_blocks"]),
+                correction="BH across the region's voxels; the region-level test is one test",
+                interval=f"delete-one-block jackknife of the region's R^2 difference, t with {c['n_blocks'] - 1} dof")
+            if not layer_jackknife:
+                tests.append({**conditional, "test": f"vlm_vs_unimodal:{labels[i]}"})
+                continue
             tests.append(dict(
                 test=f"vlm_vs_unimodal:{labels[i]}",
-                null_hypothesis=f"per voxel, {labels[i]} and the unimodal baseline {labels[base]} have equal expected "
-                                "held-out squared error",
-                statistic="sum over blocks of the per-block difference of squared errors (baseline minus VLM)",
-                resampling_unit="signs of time blocks within runs (sign flips)", n_resamples=t["n_resamples"],
-                n_distinct_resamples=int(2 ** t["n_blocks"]),
-                correction="BH across the region's voxels; the region-level test is one test",
-                interval=f"delete-one-block jackknife of the region's R^2 difference, t with {t['n_blocks'] - 1} dof"))
+                null_hypothesis=f"the architectures of {labels[i]} and of the unimodal baseline {labels[base]} have "
+                                "equal expected held-out squared error on this subject, over time and over the draw "
+                                "of each model's units (per voxel, and pooled over the region)",
+                statistic="difference of held-out R^2 (VLM minus baseline), per voxel and over the region",
+                resampling_unit="time blocks within runs (delete-one-block jackknife, both models on the same "
+                                "blocks) plus each model's layers (delete-one-layer jackknife, stratified by stream)",
+                n_resamples=int(t["n_blocks"] + t["n_layers_a"] + t["n_layers_b"]),
+                n_distinct_resamples=int(t["n_blocks"] + t["n_layers_a"] + t["n_layers_b"]),
+                correction="BH across the region's voxels; the region-level test (the headline) is one test",
+                interval=f"jackknife t-interval of the region's R^2 difference, {t['roi_dof']:.1f} "
+                         "Welch-Satterthwaite dof"))
+            tests.append(conditional)
         if rows:
             out.tables["vlm_vs_unimodal"] = pd.DataFrame(rows)
             out.tables["vlm_voxels"] = pd.concat(vox, ignore_index=True)

@@ -11,9 +11,14 @@ per time block within runs (``Results.block_runs``, ``bold_block_sums``,
   blocks) plus a delete-one-layer jackknife of each model, because two draws
   of one architecture differ in which units they have, and time blocks
   cannot see that.
-- :func:`paired_encoding_test`: a VLM against a dimension-matched unimodal
-  baseline in multimodal regions; sign flips of the per-block differences
-  of squared error, BH across the region's voxels.
+- :func:`architecture_encoding_test`: a VLM against a dimension-matched
+  unimodal baseline in multimodal regions, at the level of architectures:
+  delete-one-block jackknife of the paired difference of squared error plus
+  each model's delete-one-layer jackknife (``stream_layer_sse["all"]``),
+  t-tests per voxel (BH across the region) and for the region.
+- :func:`paired_encoding_test`: the same comparison conditional on the two
+  fitted models; sign flips of the per-block differences of squared error,
+  BH across the region's voxels.
 """
 
 from __future__ import annotations
@@ -193,8 +198,14 @@ def paired_encoding_test(sse_a, sse_b, sst, roi, block_runs, alpha=0.05, n_permu
                          alternative="greater", confidence=0.95, random_state=None):
     """Model A against model B in a region: per-voxel sign-flip tests with BH, one region-level test.
 
+    Conditional on the two fitted models (their units): two draws of one
+    architecture differ in which units they have, which time blocks cannot
+    see, and this test rejects 0.15 of such null pairs in
+    ``benchmarks/analyses.py streams``; the architecture-level test is
+    :func:`architecture_encoding_test`.
+
     Null hypothesis: in each voxel, equal expected held-out squared error of
-    the two models. The per-block differences ``d_b = SSE_B - SSE_A`` (blocks
+    the two fitted models. The per-block differences ``d_b = SSE_B - SSE_A`` (blocks
     of contiguous scans within runs, long enough to hold the noise's
     autocorrelation) are then symmetric around 0: their signs are flipped,
     every pattern when ``2**n_blocks <= n_permutations``. Correction: BH
@@ -254,6 +265,183 @@ def paired_encoding_test(sse_a, sse_b, sst, roi, block_runs, alpha=0.05, n_permu
     out.update(voxel_reject=rej, roi_diff_r2=float(est), roi_low=float(low), roi_high=float(high),
                roi_p=float(roi_p[0]), exact=bool(exact), n_resamples=int(total), n_blocks=int(d.shape[0]))
     return out
+
+
+def layer_jackknife_variance(values, strata=None):
+    """Delete-one-layer jackknife variance, stratified by stream, and its parts with their dof.
+
+    ``values`` (n_layers, ...) are a statistic with each layer left out.
+    Within each stratum ``s`` of ``L_s`` layers (a model's streams: their
+    numbers of layers are fixed by the architecture, their units drawn)::
+
+        v_s = (L_s - 1) / L_s * sum_l (values_l - mean_s)^2
+
+    and the variance is ``sum_s v_s``, each part on ``L_s - 1`` dof (strata
+    of one layer add nothing). Like every delete-one jackknife it
+    overestimates the variance of a non-linear statistic on average
+    (Efron-Stein): the test it enters is conservative.
+
+    Parameters
+    ----------
+    values : array-like (n_layers, ...)
+    strata : array-like (n_layers,) or None
+        Stream of each layer; None: one stratum.
+
+    Returns
+    -------
+    var : ndarray (...)
+    parts : list of (ndarray, int)
+        ``(v_s, L_s - 1)`` per stratum of two or more layers.
+
+    Examples
+    --------
+    >>> v, parts = layer_jackknife_variance(np.array([1.0, 2.0, 3.0, 10.0]), ["a", "a", "a", "b"])
+    >>> float(v), [d for _, d in parts]
+    (1.3333333333333333, [2])
+    """
+    values = np.asarray(values, float)
+    strata = np.zeros(values.shape[0], int) if strata is None else np.asarray(strata)
+    if strata.shape != (values.shape[0],):
+        raise ValueError(f"strata must give a stream to each of the {values.shape[0]} layers, got {strata.shape}")
+    var, parts = np.zeros(values.shape[1:]), []
+    for s in dict.fromkeys(strata.tolist()):
+        x = values[strata == s]
+        if x.shape[0] < 2:
+            continue
+        v = (x.shape[0] - 1) / x.shape[0] * ((x - x.mean(0)) ** 2).sum(0)
+        var = var + v
+        parts.append((v, x.shape[0] - 1))
+    return var, parts
+
+
+def _satterthwaite(parts):
+    """Welch-Satterthwaite dof of a sum of independent variance estimates ``[(v, dof), ...]``."""
+    total = sum(v for v, _ in parts)
+    den = sum(np.asarray(v, float) ** 2 / d for v, d in parts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dof = np.where(den > 0, np.asarray(total, float) ** 2 / np.where(den > 0, den, 1.0), np.nan)
+    return np.clip(dof, 1.0, sum(d for _, d in parts))
+
+
+def architecture_encoding_test(sse_a, sse_b, sst, roi, layer_sse_a, layer_sse_b, strata_a=None, strata_b=None,
+                               alpha=0.05, alternative="greater", confidence=0.95):
+    """Architecture A against architecture B in a region: block plus layer jackknife t-tests, per voxel and ROI.
+
+    Null hypothesis: a model drawn from architecture A and one drawn from
+    B (a VLM and a dimension-matched unimodal baseline) have equal expected
+    held-out squared error in the voxel (in the region), the expectation
+    taken over time *and* over the draw of each model's units. The
+    statistic is the difference of held-out R^2 (A minus B),
+    ``theta = sum_b (SSE_B - SSE_A) / sum_b SST``, per voxel and pooled over
+    the region's voxels. Its variance::
+
+        se^2 = se_blocks^2 + var_layers(A) + var_layers(B)
+
+    ``se_blocks``: delete-one-block jackknife of ``theta`` (both models
+    dropped on the same block: time blocks within runs, the pairing kept);
+    ``var_layers``: each model's delete-one-layer jackknife of its own
+    ``SSE / SST`` (``layer_sse``, stratified by stream:
+    :func:`layer_jackknife_variance`): two draws of one architecture differ
+    in which units they have, which time blocks cannot see. ``t = theta /
+    se`` on Welch-Satterthwaite dof of the parts (blocks: ``n_blocks - 1``;
+    each stream: ``n_layers - 1``). Voxels: BH across the region. The layer
+    jackknife overestimates the model-instance variance (1.4 to 5 times in
+    the benchmark's synthetic models: ``benchmarks/analyses.py streams
+    --designs vlm_variance``), so the test is conservative.
+
+    Parameters
+    ----------
+    sse_a, sse_b : ndarray (n_blocks, n_voxels)
+        Squared error per block of all units' held-out predictions.
+    sst : ndarray (n_blocks, n_voxels)
+    roi : ndarray of bool (n_voxels,)
+    layer_sse_a, layer_sse_b : ndarray (n_layers, n_voxels)
+        ``Results.stream_layer_sse["all"]`` of each model.
+    strata_a, strata_b : array-like (n_layers,) or None
+        Stream of each layer (:func:`nilearn_vlm.analyses.layer_groups`).
+    alpha : float, default=0.05
+    alternative : {"greater", "two-sided"}
+        ``"greater"``: A better than B.
+    confidence : float, default=0.95
+
+    Returns
+    -------
+    dict
+        ``voxel_t``, ``voxel_dof``, ``voxel_p``, ``voxel_q``,
+        ``voxel_reject``, ``voxel_diff_r2`` (over the ROI's voxels; NaN
+        where a model has no layer squared error), ``roi_diff_r2``,
+        ``roi_se``, ``roi_se_blocks``, ``roi_layer_var_a``,
+        ``roi_layer_var_b``, ``roi_t``, ``roi_dof``, ``roi_p``, ``roi_low``,
+        ``roi_high``, ``n_blocks``, ``n_layers_a``, ``n_layers_b``.
+    """
+    if alternative not in ("greater", "two-sided"):
+        raise ValueError(f"alternative must be 'greater' or 'two-sided', got {alternative!r}")
+    roi = np.asarray(roi, bool)
+    la, lb = np.asarray(layer_sse_a, float), np.asarray(layer_sse_b, float)
+    for name, lay in (("layer_sse_a", la), ("layer_sse_b", lb)):
+        if lay.ndim != 2 or lay.shape[1] != roi.size:
+            raise ValueError(f"{name} must be (n_layers, n_voxels={roi.size}), got {lay.shape}")
+        if lay.shape[0] < 2:
+            raise ValueError(f"{name} has {lay.shape[0]} layer(s): the layer jackknife needs at least 2")
+    d = (np.asarray(sse_b, float) - np.asarray(sse_a, float))[:, roi]
+    s = np.asarray(sst, float)[:, roi]
+    la, lb = la[:, roi], lb[:, roi]
+    ok = np.isfinite(d).all(0) & np.isfinite(s).all(0) & np.isfinite(la).all(0) & np.isfinite(lb).all(0)
+    if not ok.any():
+        raise ValueError("no ROI voxel has both models' block sums and layer squared errors: the ROI lies outside "
+                         "the voxels the pipeline kept")
+    d, s, la, lb = d[:, ok], s[:, ok], la[:, ok], lb[:, ok]
+    n = d.shape[0]
+    if n < 2:
+        raise ValueError("the test needs at least 2 time blocks")
+
+    def test(db, sb, lay_a, lay_b):  # columns: voxels, or the region (sums over its voxels)
+        dt, st = db.sum(0), sb.sum(0)
+        est = dt / st
+        jack = (dt - db) / (st - sb)
+        v_b = (n - 1) / n * ((jack - jack.mean(0)) ** 2).sum(0)
+        v_a, parts_a = layer_jackknife_variance(lay_a / st, strata_a)
+        v_bb, parts_b = layer_jackknife_variance(lay_b / st, strata_b)
+        se = np.sqrt(v_b + v_a + v_bb)
+        dof = _satterthwaite([(v_b, n - 1), *parts_a, *parts_b])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = est / se
+        p = sps.t.sf(t, dof) if alternative == "greater" else 2 * sps.t.sf(np.abs(t), dof)
+        return est, se, np.sqrt(v_b), v_a, v_bb, t, dof, p
+
+    est, _, _, _, _, t, dof, p = test(d, s, la, lb)
+    reject, q = fdr(p, alpha=alpha)
+    r_est, r_se, r_seb, r_va, r_vb, r_t, r_dof, r_p = (float(np.ravel(x)[0]) for x in test(
+        d.sum(1, keepdims=True), s.sum(1, keepdims=True), la.sum(1, keepdims=True), lb.sum(1, keepdims=True)))
+    half = sps.t.ppf(0.5 + confidence / 2, r_dof) * r_se
+    out = {}
+    for key, val in (("voxel_t", t), ("voxel_dof", dof), ("voxel_p", p), ("voxel_q", q), ("voxel_diff_r2", est)):
+        arr = np.full(roi.sum(), np.nan)
+        arr[ok] = val
+        out[key] = arr
+    rej = np.zeros(roi.sum(), bool)
+    rej[ok] = reject
+    out.update(voxel_reject=rej, roi_diff_r2=r_est, roi_se=r_se, roi_se_blocks=r_seb, roi_layer_var_a=r_va,
+               roi_layer_var_b=r_vb, roi_t=r_t, roi_dof=r_dof, roi_p=r_p, roi_low=r_est - half, roi_high=r_est + half,
+               n_blocks=int(n), n_layers_a=int(la.shape[0]), n_layers_b=int(lb.shape[0]))
+    return out
+
+
+def layer_strata(res, key="all"):
+    """The stream of each row of ``res.stream_layer_sse[key]`` (its (stream, layer) groups), or None.
+
+    None (one stratum) when the results have no units table.
+    """
+    from nilearn_vlm.analyses import layer_groups
+
+    lay = res.stream_layer_sse.get(key)
+    if lay is None or res.units is None:
+        return None
+    streams = layer_groups(res.units)[1] if key == "all" else np.full(lay.shape[0], key, dtype=object)
+    if len(streams) != lay.shape[0]:
+        raise ValueError(f"stream_layer_sse[{key!r}] of {res.model!r} has {lay.shape[0]} rows but the units table "
+                         f"{len(streams)} (stream, layer) groups: results and units disagree")
+    return streams
 
 
 def encoding_inputs(res):

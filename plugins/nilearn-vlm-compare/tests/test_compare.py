@@ -13,7 +13,9 @@ from nilearn_vlm.analyses import run_analyses
 from nilearn_vlm.testing import analyses as sim
 from nilearn_vlm_compare import (
     CompareAnalysis,
+    architecture_encoding_test,
     block_differences,
+    layer_jackknife_variance,
     lowlevel_features,
     modality_specificity,
     paired_encoding_test,
@@ -273,6 +275,51 @@ def test_paired_encoding_test_against_scipy():
     assert out["roi_diff_r2"] == pytest.approx((sse_b - sse_a).sum() / sst.sum())
 
 
+def test_architecture_encoding_test_against_loops():
+    """Block jackknife of the R^2 difference plus each model's stratified layer jackknife, Satterthwaite dof:
+    recomputed with explicit loops, per voxel and for the region."""
+    rng = np.random.default_rng(14)
+    n, m = 6, 4
+    sse_a, sse_b = rng.random((n, m)) + 1.0, rng.random((n, m)) + 1.2
+    sst = rng.random((n, m)) + 3.0
+    la = sse_a.sum(0) + 0.3 * rng.standard_normal((5, m))  # A: 5 layers in two streams
+    lb = sse_b.sum(0) + 0.2 * rng.standard_normal((4, m))  # B: 4 layers in one stream
+    strata_a = np.array(["v", "v", "v", "t", "t"])
+    roi = np.array([True, False, True, True])
+    out = architecture_encoding_test(sse_a, sse_b, sst, roi, la, lb, strata_a, None)
+
+    def by_hand(cols):
+        d = [sum(sse_b[b, j] - sse_a[b, j] for j in cols) for b in range(n)]
+        s = [sum(sst[b, j] for j in cols) for b in range(n)]
+        est = sum(d) / sum(s)
+        jack = [(sum(d) - d[k]) / (sum(s) - s[k]) for k in range(n)]
+        parts = [((n - 1) / n * sum((x - np.mean(jack)) ** 2 for x in jack), n - 1)]
+        for lay, strata in ((la, strata_a), (lb, np.array(["one"] * 4))):
+            for st in np.unique(strata):
+                vals = [sum(lay[l, j] for j in cols) / sum(s) for l in range(lay.shape[0]) if strata[l] == st]
+                if len(vals) > 1:
+                    parts.append(((len(vals) - 1) / len(vals) * sum((x - np.mean(vals)) ** 2 for x in vals),
+                                  len(vals) - 1))
+        var = sum(v for v, _ in parts)
+        dof = var**2 / sum(v**2 / k for v, k in parts)
+        t = est / np.sqrt(var)
+        return est, np.sqrt(var), dof, sps.t.sf(t, dof)
+
+    for k, j in enumerate(np.flatnonzero(roi)):
+        est, se, dof, p = by_hand([j])
+        assert out["voxel_diff_r2"][k] == pytest.approx(est)
+        assert out["voxel_dof"][k] == pytest.approx(dof) and out["voxel_p"][k] == pytest.approx(p)
+    est, se, dof, p = by_hand(list(np.flatnonzero(roi)))
+    assert (out["roi_diff_r2"], out["roi_se"], out["roi_dof"], out["roi_p"]) == pytest.approx((est, se, dof, p))
+    half = sps.t.ppf(0.975, dof) * se
+    assert (out["roi_low"], out["roi_high"]) == pytest.approx((est - half, est + half))
+    # the layer variance is the stratified jackknife of each model's SSE / SST
+    v, parts = layer_jackknife_variance(la[:, roi].sum(1) / sst[:, roi].sum(), strata_a)
+    assert out["roi_layer_var_a"] == pytest.approx(float(v)) and [k for _, k in parts] == [2, 1]
+    with pytest.raises(ValueError, match="at least 2"):
+        architecture_encoding_test(sse_a, sse_b, sst, roi, la[:1], lb)
+
+
 def _subject(rng, interaction=True, jackknife=True):
     runs = sim.run_labels()
     src = sim.stimulus_sources(rng, runs)
@@ -311,6 +358,36 @@ def test_specificity_and_vlm_tests_on_nulls_and_plants():
     assert spec_power >= 10 and vlm_power >= 10, (spec_power, vlm_power)
 
 
+def _vlm_runs(rng, n_subjects, pairs):
+    """Rejections of the architecture-level VLM-vs-unimodal test (region, any BH voxel) and coverage of 0."""
+    roi = voxel = covered = 0
+    for _ in range(n_subjects):
+        m, brain = _subject(rng, jackknife=False)
+        for x, y in pairs:
+            out = CompareAnalysis().run([m[x], m[y]], baseline=y, vlms=[x], roi=brain["roi"], layer_jackknife=False,
+                                        encoding_layer_jackknife=True, n_permutations=256, random_state=rng)
+            v = out.tables["vlm_vs_unimodal"].iloc[0]
+            roi += v["roi_p"] < 0.05
+            voxel += v["n_better_voxels"] > 0
+            covered += v["low"] <= 0 <= v["high"]
+    return roi, voxel, covered
+
+
+@pytest.mark.slow
+def test_vlm_vs_unimodal_architecture_test_on_100_nulls():
+    """Two draws of one architecture (towers; fused), 50 subjects: 100 nulls, at most 12 rejections (region, any
+    BH voxel); the sign flips alone reject 0.15 of such nulls (benchmarks/analyses.py streams)."""
+    roi, voxel, covered = _vlm_runs(np.random.default_rng(15), 50, (("towers_a", "towers_b"), ("fused_a", "fused_b")))
+    assert roi <= 12 and voxel <= 12 and covered >= 88, (roi, voxel, covered)
+
+
+@pytest.mark.slow
+def test_vlm_vs_unimodal_architecture_test_power_on_interaction_voxels():
+    """The fused VLM against the unimodal towers, 25 of 60 region voxels driven by image x text interactions."""
+    roi, voxel, _ = _vlm_runs(np.random.default_rng(16), 20, (("fused_a", "towers_a"),))
+    assert roi >= 18 and voxel >= 16, (roi, voxel)
+
+
 def test_comparison_states_its_tests(tmp_path):
     m, brain = _subject(np.random.default_rng(12), jackknife=False)
     with pytest.raises(ValueError, match="lack stream_layer_r"):
@@ -322,6 +399,22 @@ def test_comparison_states_its_tests(tmp_path):
     assert inf.loc["vlm_vs_unimodal:fused_a", "n_distinct_resamples"] == 2**16
     assert inf.loc["vlm_vs_unimodal:fused_a", "correction"].startswith("BH across the region's voxels")
     assert out.stats["null:specificity_difference"].endswith("same modality specificity on this subject")
+    assert "fitted models" in inf.loc["vlm_vs_unimodal:fused_a", "null_hypothesis"]
+    arch = CompareAnalysis().run([m["towers_a"], m["fused_a"], m["towers_b"]], layer_jackknife=False,
+                                 encoding_layer_jackknife=True, baseline="towers_b", vlms=["fused_a"], roi=brain["roi"],
+                                 n_permutations=2048)
+    ainf = arch.to_frame("inference").set_index("test")
+    assert "architectures" in ainf.loc["vlm_vs_unimodal:fused_a", "null_hypothesis"]
+    assert "delete-one-layer" in ainf.loc["vlm_vs_unimodal:fused_a", "resampling_unit"]
+    assert ainf.loc["vlm_vs_unimodal:fused_a", "n_distinct_resamples"] == 16 + 24 + 36
+    assert "fitted models" in ainf.loc["vlm_vs_unimodal_conditional:fused_a", "null_hypothesis"]
+    row = arch.to_frame("vlm_vs_unimodal").iloc[0]
+    assert row["n_better_voxels_conditional"] == out.to_frame("vlm_vs_unimodal").iloc[0]["n_better_voxels"]
+    assert row["layer_var_vlm"] > 0 and row["layer_var_baseline"] > 0
+    m["towers_b"].stream_layer_sse = {}
+    with pytest.raises(ValueError, match="lack stream_layer_sse"):
+        CompareAnalysis().run([m["towers_a"], m["towers_b"]], layer_jackknife=False, encoding_layer_jackknife=True,
+                              baseline="towers_b", vlms=["towers_a"], roi=brain["roi"])
     si = out.to_frame("specificity").set_index("model")
     assert (si.loc["towers_a", "stream_a"], si.loc["fused_a", "stream_a"]) == ("vision", "cross_image")
     scores = out.to_frame("stream_scores")
