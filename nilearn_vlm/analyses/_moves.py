@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from nilearn_vlm.analyses._surrogates import map_sets
+
 #: The 48 orientations of the voxel grid (axis permutations x sign flips).
 _PERMS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
 _FLIPS = np.array([[a, b, c] for a in (1, -1) for b in (1, -1) for c in (1, -1)])
@@ -138,9 +140,7 @@ class ClusterMoves:
         ndarray of float32 (n_chunk, n_voxels)
         """
         rng = np.random.default_rng(random_state)
-        sets = np.atleast_2d(np.asarray(sets) != 0)
-        if sets.shape[1] != self.n_voxels:
-            raise ValueError(f"maps have {sets.shape[1]} voxels but the mask {self.n_voxels}")
+        sets = map_sets(sets, self.n_voxels)
         maps = [self.clusters(s) for s in sets if s.any()]
         pad = 1 + max(int(np.abs(o).max()) for cl in maps for o, _ in cl) if maps else 1
         grid = np.pad(self.index_, pad, constant_values=-1)

@@ -108,6 +108,18 @@ def _grid_adjacency(ijk, shape):
     return sparse.csr_matrix((np.ones(r.size, np.float32), (r, c)), shape=(n, n))
 
 
+
+def map_sets(sets, n_voxels, what="voxels", of="the mask"):
+    """Boolean maps ``(n_maps, n_voxels)`` from ``sets``, checked against the surrogates' space.
+
+    >>> map_sets([[0, 2, 0]], 3)
+    array([[False,  True, False]])
+    """
+    sets = np.atleast_2d(np.asarray(sets) != 0)
+    if sets.shape[1] != n_voxels:
+        raise ValueError(f"maps have {sets.shape[1]} {what} but {of} {n_voxels}")
+    return sets
+
 class FieldBank:
     """Surrogate maps on a volume mask from smooth Gaussian random fields, built once per mask.
 
@@ -268,9 +280,7 @@ class FieldBank:
         ndarray of float32 (n_chunk, n_voxels)
         """
         rng = np.random.default_rng(random_state)
-        sets = np.atleast_2d(np.asarray(sets) != 0)
-        if sets.shape[1] != self.n_voxels:
-            raise ValueError(f"maps have {sets.shape[1]} voxels but the bank's mask {self.n_voxels}")
+        sets = map_sets(sets, self.n_voxels, of="the bank's mask")
         sizes = sets.sum(1)
         keep = np.flatnonzero(sizes > 0)
         levels = self.level_of(sets[keep])
@@ -395,9 +405,7 @@ class SpinBank:
         ndarray of float32 (n_chunk, n_vertices)
         """
         rng = np.random.default_rng(random_state)
-        sets = np.atleast_2d(np.asarray(sets) != 0)
-        if sets.shape[1] != self.n_voxels:
-            raise ValueError(f"maps have {sets.shape[1]} vertices but the spins {self.n_voxels}")
+        sets = map_sets(sets, self.n_voxels, "vertices", "the spins")
         sets = sets[sets.any(1)].astype(np.float32)
         for start in range(0, n_draws, chunk):
             c = min(chunk, n_draws - start)
