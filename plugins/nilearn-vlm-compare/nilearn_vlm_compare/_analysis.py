@@ -22,6 +22,7 @@ from nilearn_vlm_compare._streams import (
     architecture_encoding_test,
     default_stream_pair,
     encoding_inputs,
+    jackknife_variance,
     layer_strata,
     multimodal_roi,
     paired_encoding_test,
@@ -306,7 +307,7 @@ class CompareAnalysis(BaseAnalysis):
             specs[lab] = sp
             low = high = np.nan
             if len(sp["jack"]) >= 2:
-                se = np.sqrt(_jk_var(sp["jack"]) + sp["layer_var"])
+                se = np.sqrt(jackknife_variance(sp["jack"]) + sp["layer_var"])
                 dof = int(min(len(sp["jack"]), sp["n_layers"]) - 1)
                 q = sps.t.ppf(0.5 + confidence / 2, dof)
                 low, high = sp["estimate"] - q * se, sp["estimate"] + q * se
@@ -530,8 +531,3 @@ class CompareAnalysis(BaseAnalysis):
             out.stats[f"unique_share:{lab}"] = next(r["share"] for r in whole if r["part"] == "unique:model")
         if rows:
             out.tables["controls"] = pd.DataFrame(rows)
-
-
-def _jk_var(jack):
-    jack = np.asarray(jack, float)
-    return (jack.size - 1) / jack.size * np.sum((jack - jack.mean()) ** 2)

@@ -130,15 +130,12 @@ def specificity(res, pair, vision, language, layer_jackknife=True):
         raise ValueError(f"results of model {res.model!r} lack stream_layer_r for {pair}: the layer jackknife "
                          "needs them (or layer_jackknife=False, which ignores the model-instance variance)")
 
-    def var(values):
-        v = np.asarray(values, float)
-        return (v.size - 1) / v.size * np.sum((v - v.mean()) ** 2)
-
     if len(la) == len(lb):  # delete layer l from both streams (the measured design)
-        out["layer_var"] = float(var([modality_specificity(x, y, vision, language) for x, y in zip(la, lb)]))
+        out["layer_var"] = float(jackknife_variance([modality_specificity(x, y, vision, language)
+                                                     for x, y in zip(la, lb)]))
     else:  # streams of different depths: each stream's deletions on its own, variances added
-        out["layer_var"] = float(var([modality_specificity(x, rb, vision, language) for x in la])
-                                 + var([modality_specificity(ra, y, vision, language) for y in lb]))
+        out["layer_var"] = float(jackknife_variance([modality_specificity(x, rb, vision, language) for x in la])
+                                 + jackknife_variance([modality_specificity(ra, y, vision, language) for y in lb]))
     out["n_layers"] = int(min(len(la), len(lb)))
     return out
 
@@ -267,6 +264,19 @@ def paired_encoding_test(sse_a, sse_b, sst, roi, block_runs, alpha=0.05, n_permu
     return out
 
 
+def jackknife_variance(values):
+    """Delete-one jackknife variance ``(n - 1) / n * sum_i (values_i - mean)^2`` along the first axis.
+
+    Examples
+    --------
+    >>> float(jackknife_variance([1.0, 2.0, 3.0]))
+    1.3333333333333333
+    """
+    values = np.asarray(values, float)
+    n = values.shape[0]
+    return (n - 1) / n * ((values - values.mean(0)) ** 2).sum(0)
+
+
 def layer_jackknife_variance(values, strata=None):
     """Delete-one-layer jackknife variance, stratified by stream, and its parts with their dof.
 
@@ -308,7 +318,7 @@ def layer_jackknife_variance(values, strata=None):
         x = values[strata == s]
         if x.shape[0] < 2:
             continue
-        v = (x.shape[0] - 1) / x.shape[0] * ((x - x.mean(0)) ** 2).sum(0)
+        v = jackknife_variance(x)
         var = var + v
         parts.append((v, x.shape[0] - 1))
     return var, parts
@@ -399,7 +409,7 @@ def architecture_encoding_test(sse_a, sse_b, sst, roi, layer_sse_a, layer_sse_b,
         dt, st = db.sum(0), sb.sum(0)
         est = dt / st
         jack = (dt - db) / (st - sb)
-        v_b = (n - 1) / n * ((jack - jack.mean(0)) ** 2).sum(0)
+        v_b = jackknife_variance(jack)
         v_a, parts_a = layer_jackknife_variance(lay_a / st, strata_a)
         v_bb, parts_b = layer_jackknife_variance(lay_b / st, strata_b)
         se = np.sqrt(v_b + v_a + v_bb)
